@@ -1,0 +1,119 @@
+"""oneiric-core: candidates, the resolver, explanations, plugins and settings.
+
+The public API is what this module exports.  Settings (and with them pydantic)
+load on first use of ``load_settings``/``Settings`` so that ``import
+oneiric.core`` stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._candidate import NAME_PATTERN, Candidate, Source, validate_name
+from ._errors import (
+    ActivationError,
+    ComponentDraining,
+    ComponentPaused,
+    ConfigError,
+    FactoryError,
+    HealthCheckFailed,
+    InvalidCandidateError,
+    NotActiveError,
+    NotRegisteredError,
+    OneiricError,
+    PluginError,
+    SelectionUnavailableError,
+    SwapError,
+    SwapTimeout,
+    SwapVetoed,
+)
+from ._explain import Explanation, RankedCandidate
+from ._hooks import (
+    HOOKSPEC_VERSION,
+    ResolutionRequest,
+    SwapTransition,
+    get_plugin_manager,
+    hookimpl,
+    hookspec,
+)
+from ._loading import import_reference, resolve_factory, resolve_settings_model
+from ._logging import configure_logging, get_logger
+from ._plugins import (
+    DiscoveryReport,
+    EntryPointInfo,
+    PluginLoad,
+    PluginRegistry,
+    check_namespace,
+    discover_entry_points,
+    load_plugins,
+)
+from ._precedence import DEFAULT_PRIORITIES
+from ._resolver import NoEligibleProviderError, Resolver
+from ._statedir import state_dir
+from .__about__ import __version__
+
+if TYPE_CHECKING:
+    from ._settings import DomainSettings, Settings, load_settings, read_overlay, redact, write_overlay
+
+__all__ = [
+    "DEFAULT_PRIORITIES",
+    "HOOKSPEC_VERSION",
+    "NAME_PATTERN",
+    "ActivationError",
+    "Candidate",
+    "ComponentDraining",
+    "ComponentPaused",
+    "ConfigError",
+    "DiscoveryReport",
+    "DomainSettings",
+    "EntryPointInfo",
+    "Explanation",
+    "FactoryError",
+    "HealthCheckFailed",
+    "InvalidCandidateError",
+    "NoEligibleProviderError",
+    "NotActiveError",
+    "NotRegisteredError",
+    "OneiricError",
+    "PluginError",
+    "PluginLoad",
+    "PluginRegistry",
+    "RankedCandidate",
+    "ResolutionRequest",
+    "Resolver",
+    "SelectionUnavailableError",
+    "Settings",
+    "Source",
+    "SwapError",
+    "SwapTimeout",
+    "SwapTransition",
+    "SwapVetoed",
+    "__version__",
+    "check_namespace",
+    "configure_logging",
+    "discover_entry_points",
+    "get_logger",
+    "get_plugin_manager",
+    "hookimpl",
+    "hookspec",
+    "import_reference",
+    "load_plugins",
+    "load_settings",
+    "read_overlay",
+    "redact",
+    "resolve_factory",
+    "resolve_settings_model",
+    "state_dir",
+    "validate_name",
+    "write_overlay",
+]
+
+_LAZY = {"DomainSettings", "Settings", "load_settings", "read_overlay", "redact", "write_overlay"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from . import _settings
+
+        return getattr(_settings, name)
+    raise AttributeError(f"module 'oneiric.core' has no attribute {name!r}")

@@ -1,0 +1,158 @@
+"""Every error Oneiric raises, in one hierarchy.
+
+::
+
+    OneiricError
+    ├── NotRegisteredError          no candidate for a (domain, key)
+    ├── SelectionUnavailableError   the explicitly selected provider cannot serve
+    ├── InvalidCandidateError       a candidate or name breaks the rules (also a ValueError)
+    ├── FactoryError                a "module:attr" string does not import / call
+    ├── ConfigError                 a settings file or value is invalid
+    ├── PluginError                 a plugin cannot be loaded or is incompatible
+    ├── SwapError                   a swap failed before bind (old provider keeps serving)
+    │   ├── SwapVetoed              an ``oneiric_pre_swap`` hook refused it
+    │   ├── HealthCheckFailed       the new instance reported unhealthy
+    │   ├── ActivationError         building or ``init()`` of the new instance failed
+    │   └── SwapTimeout             a step exceeded its deadline
+    ├── NotActiveError              ``handle()`` before the key was activated
+    ├── ComponentPaused             a lease was refused because the key is paused
+    └── ComponentDraining           a lease was refused because the key is draining
+
+The lifecycle errors live here, not in oneiric-lifecycle, so that a plugin can
+raise ``SwapVetoed`` while depending on oneiric-core alone.  Remote errors
+subclass ``OneiricError`` from oneiric-remote.
+
+Every message is one line that says what was asked, what exists and what to do:
+a CLI prints ``str(error)`` and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = [
+    "ActivationError",
+    "ComponentDraining",
+    "ComponentPaused",
+    "ConfigError",
+    "FactoryError",
+    "HealthCheckFailed",
+    "InvalidCandidateError",
+    "NotActiveError",
+    "NotRegisteredError",
+    "OneiricError",
+    "PluginError",
+    "SelectionUnavailableError",
+    "SwapError",
+    "SwapTimeout",
+    "SwapVetoed",
+]
+
+
+def _listing(names: Iterable[str]) -> str:
+    """Render a short, sorted, human list (``a, b, c`` or ``none``)."""
+    items = sorted(set(names))
+    if not items:
+        return "none"
+    if len(items) > 20:
+        return ", ".join(items[:20]) + f", ... ({len(items) - 20} more)"
+    return ", ".join(items)
+
+
+class OneiricError(Exception):
+    """Base class of every error raised by Oneiric packages."""
+
+
+class NotRegisteredError(OneiricError, LookupError):
+    """No candidate is registered for the requested ``(domain, key)``."""
+
+    def __init__(self, domain: str, key: str, known_keys: Iterable[str] = ()) -> None:
+        self.domain = domain
+        self.key = key
+        self.known_keys = tuple(sorted(set(known_keys)))
+        super().__init__(
+            f"no provider registered for {domain}/{key}; known {domain} keys: "
+            f"{_listing(self.known_keys)}; install a plugin that provides it or register one"
+        )
+
+
+class SelectionUnavailableError(OneiricError, LookupError):
+    """The explicitly selected provider is not registered, vetoed or incapable.
+
+    Oneiric never falls back silently to another provider: an operator who
+    selected ``redis`` must learn that ``redis`` cannot serve.
+    """
+
+    def __init__(
+        self,
+        domain: str,
+        key: str,
+        provider: str,
+        reason: str,
+        registered: Iterable[str] = (),
+        *,
+        tenant: str | None = None,
+    ) -> None:
+        self.domain = domain
+        self.key = key
+        self.provider = provider
+        self.reason = reason
+        self.tenant = tenant
+        self.registered = tuple(sorted(set(registered)))
+        scope = f" for tenant {tenant!r}" if tenant else ""
+        super().__init__(
+            f"selected provider {provider!r} for {domain}/{key}{scope} is unavailable: {reason}; "
+            f"registered providers: {_listing(self.registered)}; "
+            "change the selection or install/register that provider"
+        )
+
+
+class InvalidCandidateError(OneiricError, ValueError):
+    """A candidate field or a domain/key/provider name breaks the documented rules."""
+
+
+class FactoryError(OneiricError):
+    """A factory or settings-model reference could not be imported or called."""
+
+
+class ConfigError(OneiricError, ValueError):
+    """A settings file or value is invalid; the message names file, line and key path."""
+
+
+class PluginError(OneiricError):
+    """A plugin could not be loaded (import error, bad hook, newer hook-spec version)."""
+
+
+class SwapError(OneiricError):
+    """A swap failed before bind; the previous provider is still bound and serving."""
+
+
+class SwapVetoed(SwapError):
+    """An ``oneiric_pre_swap`` hook refused the swap.
+
+    Plugins raise ``SwapVetoed("reason")``; the lifecycle records the reason.
+    """
+
+
+class HealthCheckFailed(SwapError):
+    """The new instance's ``health()`` returned false, raised or timed out."""
+
+
+class ActivationError(SwapError):
+    """Building the new instance or its ``init()`` failed."""
+
+
+class SwapTimeout(SwapError):
+    """A swap step (build, init, health, pre-swap hook) exceeded its deadline."""
+
+
+class NotActiveError(OneiricError, LookupError):
+    """A handle or lease was requested for a key that was never activated."""
+
+
+class ComponentPaused(OneiricError):
+    """A new lease was refused because an operator paused the key."""
+
+
+class ComponentDraining(OneiricError):
+    """A new lease was refused because the key is draining in-flight work."""

@@ -1,0 +1,114 @@
+"""Structured logging that stays silent until the application asks for it.
+
+A library must never configure logging globally or write to stdout.  Every
+Oneiric logger is a structlog logger wrapped around a stdlib logger named
+``oneiric.*``; the ``oneiric`` logger carries a ``NullHandler``.  Applications
+route the records like any other stdlib logging, or call
+``configure_logging()`` to render JSON or console lines on stderr (the CLI does).
+
+structlog is imported on the first log call, not at ``import oneiric.core``:
+serverless cold starts pay only for what they use.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any, TextIO
+
+__all__ = ["configure_logging", "get_logger"]
+
+_ROOT = "oneiric"
+_REDACTED = "**********"
+_handler_marker = "_oneiric_handler"
+
+
+def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    """Replace secret values (anything with ``get_secret_value``) before rendering."""
+    for name, value in event.items():
+        if hasattr(value, "get_secret_value"):
+            event[name] = _REDACTED
+    return event
+
+
+def _processors() -> list[Any]:
+    import structlog
+
+    return [
+        structlog.stdlib.filter_by_level,
+        structlog.stdlib.add_logger_name,
+        structlog.stdlib.add_log_level,
+        _redact,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+    ]
+
+
+class _LazyLogger:
+    """Proxy that builds the structlog logger on first use."""
+
+    __slots__ = ("_logger", "_name")
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._logger: Any = None
+
+    def _get(self) -> Any:
+        if self._logger is None:
+            import structlog
+
+            _install_null_handler()
+            self._logger = structlog.wrap_logger(
+                logging.getLogger(self._name),
+                processors=_processors(),
+                wrapper_class=structlog.stdlib.BoundLogger,
+            )
+        return self._logger
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._get(), name)
+
+
+def _install_null_handler() -> None:
+    root = logging.getLogger(_ROOT)
+    if not any(isinstance(h, logging.NullHandler) for h in root.handlers):
+        root.addHandler(logging.NullHandler())
+
+
+def get_logger(name: str) -> Any:
+    """Return a structlog-style logger for ``name`` (must start with ``oneiric``)."""
+    if name != _ROOT and not name.startswith(_ROOT + "."):
+        name = f"{_ROOT}.{name}"
+    return _LazyLogger(name)
+
+
+def configure_logging(
+    level: int | str = "INFO", *, json: bool = False, stream: TextIO | None = None
+) -> logging.Handler:
+    """Render Oneiric's logs to ``stream`` (default: stderr) as JSON or console lines.
+
+    For applications and the CLI; calling it again replaces the previous handler.
+    Returns the installed handler.
+    """
+    import structlog
+
+    _install_null_handler()
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if json
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        foreign_pre_chain=[structlog.stdlib.add_log_level, structlog.stdlib.add_logger_name],
+    )
+    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler.setFormatter(formatter)
+    setattr(handler, _handler_marker, True)
+    root = logging.getLogger(_ROOT)
+    for old in [h for h in root.handlers if getattr(h, _handler_marker, False)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level if isinstance(level, int) else level.upper())
+    root.propagate = False
+    return handler

@@ -1,0 +1,277 @@
+"""The precedence rules, as pure functions over a snapshot of one key.
+
+Kept apart from the resolver's caching and locking so the rules read like the
+documentation (docs/architecture.md, "Precedence") and can be tested alone:
+
+1. explicit selection (a tenant's over the global one);
+2. priority: operator stack order > declared priority > default per source kind;
+3. ``stack_level``;
+4. registration order: the most recently registered wins.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from ._candidate import Candidate
+from ._errors import ConfigError
+from ._explain import Explanation, RankedCandidate
+
+__all__ = [
+    "DEFAULT_PRIORITIES",
+    "Registration",
+    "parse_selection",
+    "parse_stack_order",
+    "rank",
+]
+
+#: Priority of a candidate that declares none and whose origin is not in the
+#: operator's stack order.  Application code is the most deliberate act of the
+#: application's owner, a manifest is the operator's delivery, an installed
+#: entry point merely happens to be present.
+DEFAULT_PRIORITIES: Mapping[str, int] = {"code": 10, "manifest": 5, "entry_point": 0}
+DEFAULT_PRIORITY_OTHER = 0
+
+#: ``(candidate, registration sequence number)``; higher sequence = more recent.
+Registration = tuple[Candidate, int]
+
+
+def parse_stack_order(value: str | Mapping[str, int] | None) -> dict[str, int]:
+    """Parse ``"dist_or_origin:100,other:50"`` (or a mapping) into ``{name: priority}``.
+
+    A name is either a bare source name (a distribution, a manifest repository,
+    ``app``) or ``kind:name``.  The priority is after the *last* colon.
+    """
+    if value is None:
+        value = os.environ.get("ONEIRIC_STACK_ORDER", "")
+    if isinstance(value, Mapping):
+        items: Iterable[tuple[str, Any]] = value.items()
+    else:
+        parsed: list[tuple[str, Any]] = []
+        for part in value.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            name, sep, prio = part.rpartition(":")
+            if not sep or not name.strip():
+                raise ConfigError(
+                    f"invalid ONEIRIC_STACK_ORDER entry {part!r}: expected 'origin:priority', "
+                    "e.g. 'oneiric-acme:100,manifest:acme-prod:50'"
+                )
+            parsed.append((name.strip(), prio.strip()))
+        items = parsed
+    result: dict[str, int] = {}
+    for name, prio in items:
+        try:
+            number = int(prio)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"invalid ONEIRIC_STACK_ORDER priority {prio!r} for {name!r}: expected an integer"
+            ) from None
+        result[str(name)] = number
+    return result
+
+
+def parse_selection(value: str) -> tuple[str, tuple[str, str] | None]:
+    """Split ``"provider"`` or ``"provider@kind:name"`` into (provider, origin or None)."""
+    provider, sep, origin = value.partition("@")
+    if not sep:
+        return value, None
+    kind, colon, name = origin.partition(":")
+    if not colon or not kind or not name:
+        raise ConfigError(
+            f"invalid selection {value!r}: expected 'provider' or 'provider@kind:name' "
+            "(e.g. 'redis@entry_point:oneiric-adapters-cache')"
+        )
+    return provider, (kind, name)
+
+
+def effective_priority(candidate: Candidate, stack_order: Mapping[str, int]) -> tuple[int, str]:
+    """Return ``(priority, priority_origin)`` for ``candidate``."""
+    if stack_order:
+        src = candidate.source
+        value = stack_order.get(f"{src.kind}:{src.name}")
+        if value is None:
+            value = stack_order.get(src.name)
+        if value is not None:
+            return value, "stack_order"
+    if candidate.priority is not None:
+        return candidate.priority, "declared"
+    return DEFAULT_PRIORITIES.get(candidate.source.kind, DEFAULT_PRIORITY_OTHER), "default"
+
+
+class Outcome:
+    """Result of ranking one key: the explanation plus the error to raise, if any."""
+
+    __slots__ = ("error", "explanation", "ordered")
+
+    def __init__(
+        self,
+        explanation: Explanation,
+        error: Exception | None,
+        ordered: tuple[RankedCandidate, ...],
+    ) -> None:
+        self.explanation = explanation
+        self.error = error
+        self.ordered = ordered  # precedence order before selection/eligibility
+
+
+def order(
+    registrations: Iterable[Registration], stack_order: Mapping[str, int]
+) -> list[tuple[Candidate, int, int, str]]:
+    """Sort by rules 2-4: ``[(candidate, seq, priority, priority_origin)]``, best first."""
+    rows = []
+    for candidate, seq in registrations:
+        prio, prio_origin = effective_priority(candidate, stack_order)
+        rows.append((candidate, seq, prio, prio_origin))
+    rows.sort(key=lambda r: (r[2], r[0].stack_level, r[1]), reverse=True)
+    return rows
+
+
+def rank(
+    domain: str,
+    key: str,
+    rows: Sequence[tuple[Candidate, int, int, str]],
+    *,
+    selection: str | None,
+    selection_scope: str | None,
+    vetoes: Mapping[int, str],
+    tenant: str | None,
+    require: tuple[str, ...],
+    error_factory: Callable[..., Exception],
+) -> Outcome:
+    """Apply rule 1 and eligibility (vetoes, required capabilities) to ordered rows.
+
+    ``vetoes`` maps a row's registration sequence number to ``"by <plugin>: reason"``.
+    ``error_factory(kind, **details)`` builds the exception for an unavailable
+    selection or for no eligible candidate, so this module stays free of wording
+    that belongs to the resolver.
+    """
+    required = frozenset(require)
+
+    def ineligible(row: tuple[Candidate, int, int, str]) -> str | None:
+        veto = vetoes.get(row[1])
+        if veto is not None:
+            return f"vetoed {veto}"
+        if required:
+            missing = sorted(required - row[0].capabilities)
+            if missing:
+                word = "capability" if len(missing) == 1 else "capabilities"
+                return f"lacks {word} {', '.join(missing)}"
+        return None
+
+    reasons: dict[int, str] = {}
+    eligible_rows = []
+    excluded_rows = []
+    for row in rows:
+        why_not = ineligible(row)
+        if why_not is None:
+            eligible_rows.append(row)
+        else:
+            reasons[row[1]] = why_not
+            excluded_rows.append(row)
+
+    winner: tuple[Candidate, int, int, str] | None = None
+    error: Exception | None = None
+    why: str
+    if selection is not None:
+        provider, origin = parse_selection(selection)
+        matches = [
+            r
+            for r in rows
+            if r[0].provider == provider and (origin is None or r[0].source.origin == origin)
+        ]
+        scope = f"tenant {tenant!r} selection" if selection_scope else "global selection"
+        if not matches:
+            reason = "not registered"
+            if origin is not None and any(r[0].provider == provider for r in rows):
+                reason = f"not registered from {origin[0]}:{origin[1]}"
+            error = error_factory("selection", provider=selection, reason=reason)
+            why = f"{scope} {selection!r} is unavailable: {reason}"
+        else:
+            usable = [r for r in matches if r[1] not in reasons]
+            if not usable:
+                reason = reasons[matches[0][1]]
+                error = error_factory("selection", provider=selection, reason=reason)
+                why = f"{scope} {selection!r} is unavailable: {reason}"
+            else:
+                winner = usable[0]
+                why = f"{provider!r} is explicitly selected by the {scope}"
+                reasons[winner[1]] = "selected"
+                for r in eligible_rows:
+                    if r is not winner:
+                        reasons[r[1]] = f"not selected ({scope} is {selection!r})"
+    elif eligible_rows:
+        winner = eligible_rows[0]
+        wc, wseq, wprio, _ = winner
+        if len(eligible_rows) == 1:
+            reasons[wseq] = "only eligible candidate" if excluded_rows else "only candidate"
+            why = f"{wc.provider!r} is the only eligible candidate"
+            if not excluded_rows:
+                why = f"{wc.provider!r} is the only candidate"
+        else:
+            runner = eligible_rows[1]
+            if wprio != runner[2]:
+                reasons[wseq] = f"won on priority {wprio} > {runner[2]}"
+                why = f"{wc.provider!r} has the highest priority ({wprio})"
+            elif wc.stack_level != runner[0].stack_level:
+                reasons[wseq] = (
+                    f"won on stack_level {wc.stack_level} > {runner[0].stack_level}"
+                )
+                why = f"{wc.provider!r} has the highest stack_level ({wc.stack_level}) at priority {wprio}"
+            else:
+                reasons[wseq] = "tie broken by registration order"
+                why = (
+                    f"{wc.provider!r} ties on priority and stack_level; "
+                    "tie broken by registration order (most recent wins)"
+                )
+        for r in eligible_rows[1:]:
+            c, seq, prio, _ = r
+            if prio != wprio:
+                reasons[seq] = f"lost on priority {prio} < {wprio}"
+            elif c.stack_level != wc.stack_level:
+                reasons[seq] = f"lost on stack_level {c.stack_level} < {wc.stack_level}"
+            else:
+                reasons[seq] = f"lost on registration order (#{seq} before #{wseq})"
+    else:
+        error = error_factory(
+            "ineligible",
+            reasons=[(r[0].provider, reasons[r[1]]) for r in rows],
+        )
+        why = "no eligible candidate: " + "; ".join(
+            f"{r[0].provider} {reasons[r[1]]}" for r in rows
+        )
+
+    ranked: list[RankedCandidate] = []
+    ordered_rows = list(rows)
+    if winner is not None:
+        ordered_rows.remove(winner)
+        ordered_rows.insert(0, winner)
+    # eligible first (in precedence order), then excluded ones
+    excluded = {r[1] for r in excluded_rows}
+    ordered_rows.sort(key=lambda r: r[1] in excluded)
+    by_seq: dict[int, RankedCandidate] = {}
+    for c, seq, prio, prio_origin in ordered_rows:
+        rc = RankedCandidate(
+            candidate=c,
+            reason=reasons.get(seq, ""),
+            priority=prio,
+            priority_origin=prio_origin,
+            registered=seq,
+            selected=winner is not None and seq == winner[1],
+            eligible=seq not in excluded,
+        )
+        ranked.append(rc)
+        by_seq[seq] = rc
+    explanation = Explanation(
+        domain=domain,
+        key=key,
+        tenant=tenant,
+        require=tuple(require),
+        selected=winner[0] if winner is not None else None,
+        ranking=tuple(ranked),
+        why=why,
+    )
+    return Outcome(explanation, error, tuple(by_seq[r[1]] for r in rows))

@@ -1,0 +1,625 @@
+"""The resolver: registered candidates in, one cached winner per (domain, key) out.
+
+Design (see docs/architecture.md, "Caching and invalidation"):
+
+* Writers serialize on one ``RLock`` and stage their changes per key
+  (copy-on-write); the outermost write or ``batch()`` *publishes* them at once,
+  bumps a generation counter and drops the cache entries of the changed keys.
+* Readers take no lock.  ``resolve()`` of an unchanged key is two dict reads.
+* A miss recomputes the key's ranking from an immutable snapshot (taken under a
+  short fill lock), runs veto hooks and builds the explanation, then stores the
+  result only if no write was published meanwhile (generation check), so a fill
+  computed before a write is never stored after it.
+* Tenants without a selection of their own read the global entry; a tenant with
+  its own selection for a key gets one extra entry for that key, so caches are
+  bounded by registrations plus configured selections.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from ._candidate import Candidate, validate_name
+from ._errors import (
+    ConfigError,
+    InvalidCandidateError,
+    NotRegisteredError,
+    OneiricError,
+    SelectionUnavailableError,
+)
+from ._explain import Explanation, RankedCandidate
+from ._hooks import ResolutionRequest
+from ._logging import get_logger
+from ._telemetry import span
+from ._precedence import Outcome, Registration, order, parse_selection, parse_stack_order, rank
+
+if TYPE_CHECKING:
+    import pluggy
+
+__all__ = ["NoEligibleProviderError", "Resolver"]
+
+_log = get_logger("oneiric.core.resolver")
+
+Identity = tuple[str, str, str, tuple[str, str]]
+KeyRef = tuple[str, str]
+Scope = tuple[str | None, str]  # (tenant or None, domain)
+Callback = Callable[[frozenset[KeyRef]], Any]
+
+
+class NoEligibleProviderError(NotRegisteredError):
+    """Candidates exist for the key but every one is vetoed or lacks a required capability."""
+
+    def __init__(
+        self,
+        domain: str,
+        key: str,
+        reasons: Iterable[tuple[str, str]],
+        *,
+        tenant: str | None = None,
+        require: tuple[str, ...] = (),
+    ) -> None:
+        self.domain = domain
+        self.key = key
+        self.reasons = tuple(reasons)
+        self.known_keys = ()
+        detail = "; ".join(f"{p} {r}" for p, r in self.reasons) or "none"
+        req = f" with {', '.join(require)}" if require else ""
+        scope = f" for tenant {tenant!r}" if tenant else ""
+        OneiricError.__init__(
+            self,
+            f"no eligible provider for {domain}/{key}{req}{scope}: {detail}; "
+            "register a capable provider or relax the requirement/policy",
+        )
+
+
+class _Entry:
+    """Cached outcome of one key in one scope (global, or a tenant with its own selection)."""
+
+    __slots__ = ("error", "explanation", "outcome", "vetoes", "winner")
+
+    def __init__(self, outcome: Outcome, vetoes: dict[int, str]) -> None:
+        self.outcome = outcome
+        self.vetoes = vetoes
+        self.explanation = outcome.explanation
+        self.winner = outcome.explanation.selected
+        self.error = outcome.error
+
+
+class Resolver:
+    """Registry of candidates with deterministic, explained resolution.
+
+    Thread-safe.  ``stack_order`` overrides declared priorities per origin (see
+    ``ONEIRIC_STACK_ORDER``); ``hooks`` is the pluggy manager whose
+    ``oneiric_candidate_veto`` implementations are consulted (default: the
+    process-wide one).
+    """
+
+    def __init__(
+        self,
+        *,
+        stack_order: str | Mapping[str, int] | None = None,
+        hooks: pluggy.PluginManager | None = None,
+    ) -> None:
+        self._stack_order = parse_stack_order(stack_order)
+        self._hooks = hooks
+        self._lock = threading.RLock()
+        self._fill_lock = threading.Lock()
+        self._seq = itertools.count(1)
+        self._gen = 0
+        # published state (replaced, never mutated in place, except the indexes)
+        self._store: dict[KeyRef, dict[Identity, Registration]] = {}
+        self._domain_keys: dict[str, set[str]] = {}
+        self._selections: dict[Scope, dict[str, str]] = {}
+        self._tenant_scopes: dict[str, set[str]] = {}  # domain -> tenants with selections
+        # caches
+        self._winners: dict[str, dict[str, Candidate]] = {}
+        self._entries: dict[KeyRef, _Entry] = {}
+        self._tenant_entries: dict[tuple[str, str, str], _Entry] = {}
+        # writer-only state
+        self._depth = 0
+        self._staged: dict[KeyRef, dict[Identity, Registration]] = {}
+        self._staged_selections: dict[Scope, dict[str, str]] = {}
+        self._origin_keys: dict[tuple[str, str], set[KeyRef]] = {}
+        self._subscribers: list[Callback] = []
+
+    # ------------------------------------------------------------------ reads
+
+    def resolve(
+        self,
+        domain: str,
+        key: str,
+        *,
+        tenant: str | None = None,
+        require: Iterable[str] = (),
+    ) -> Candidate:
+        """Return the winning candidate for ``(domain, key)``.
+
+        Raises ``NotRegisteredError`` (no candidate), ``SelectionUnavailableError``
+        (the selected provider cannot serve) or ``NoEligibleProviderError``.
+        """
+        if tenant is None and not require:
+            try:
+                return self._winners[domain][key]
+            except KeyError:
+                pass
+        return self._resolve_slow(domain, key, tenant, tuple(require))
+
+    def _resolve_slow(
+        self, domain: str, key: str, tenant: str | None, require: tuple[str, ...]
+    ) -> Candidate:
+        entry = self._entry(domain, key, tenant)
+        if not require:
+            if entry.winner is None:
+                assert entry.error is not None
+                raise entry.error
+            return entry.winner
+        outcome = self._rank_with_require(entry, domain, key, tenant, require)
+        if outcome.error is not None:
+            raise outcome.error
+        winner = outcome.explanation.selected
+        assert winner is not None
+        return winner
+
+    def explain(
+        self,
+        domain: str,
+        key: str,
+        *,
+        tenant: str | None = None,
+        require: Iterable[str] = (),
+    ) -> Explanation:
+        """Explain the choice for ``(domain, key)``: winner, every loser and why.
+
+        Raises like ``resolve`` when no candidate is registered or the explicit
+        selection is unavailable (the error names the reason).
+        """
+        require = tuple(require)
+        entry = self._entry(domain, key, tenant)
+        if require:
+            outcome = self._rank_with_require(entry, domain, key, tenant, require)
+            if isinstance(outcome.error, SelectionUnavailableError):
+                raise outcome.error
+            return outcome.explanation
+        if isinstance(entry.error, SelectionUnavailableError):
+            raise entry.error
+        explanation = entry.explanation
+        if explanation.tenant != tenant:
+            # a tenant without its own selection shares the global outcome
+            return Explanation(
+                domain=explanation.domain,
+                key=explanation.key,
+                tenant=tenant,
+                require=(),
+                selected=explanation.selected,
+                ranking=explanation.ranking,
+                why=explanation.why,
+            )
+        return explanation
+
+    def candidates(self, domain: str, key: str) -> tuple[Candidate, ...]:
+        """All candidates of ``(domain, key)`` in precedence order (winner first); ``()`` if none."""
+        if (domain, key) not in self._store:
+            return ()
+        try:
+            entry = self._entry(domain, key, None)
+        except NotRegisteredError:
+            return ()
+        return tuple(r.candidate for r in entry.explanation.ranking)
+
+    def domains(self) -> tuple[str, ...]:
+        """Domains with at least one registered candidate, sorted."""
+        return tuple(sorted(d for d, keys in self._domain_keys.items() if keys))
+
+    def keys(self, domain: str) -> tuple[str, ...]:
+        """Keys of ``domain`` with at least one candidate, sorted."""
+        return tuple(sorted(self._domain_keys.get(domain, ())))
+
+    def active(self, domain: str | None = None) -> dict[KeyRef, Candidate]:
+        """``{(domain, key): winner}`` for every key that currently resolves (global scope)."""
+        result: dict[KeyRef, Candidate] = {}
+        for d, k in self._iter_keys(domain):
+            try:
+                result[(d, k)] = self.resolve(d, k)
+            except OneiricError:
+                continue
+        return result
+
+    def shadowed(self, domain: str | None = None) -> tuple[RankedCandidate, ...]:
+        """Every losing candidate (global scope) with the reason it lost."""
+        result: list[RankedCandidate] = []
+        for d, k in self._iter_keys(domain):
+            try:
+                entry = self._entry(d, k, None)
+            except NotRegisteredError:
+                continue
+            result.extend(r for r in entry.explanation.ranking if not r.selected)
+        return tuple(result)
+
+    def selections(self, domain: str, *, tenant: str | None = None) -> dict[str, str]:
+        """The explicit selections of ``domain`` in one scope (a copy)."""
+        return dict(self._selections.get((tenant, domain), {}))
+
+    @property
+    def stack_order(self) -> dict[str, int]:
+        """The operator's stack order in force (a copy)."""
+        return dict(self._stack_order)
+
+    def _iter_keys(self, domain: str | None) -> Iterator[KeyRef]:
+        domains = [domain] if domain is not None else sorted(self._domain_keys)
+        for d in domains:
+            for k in sorted(self._domain_keys.get(d, ())):
+                yield (d, k)
+
+    # ------------------------------------------------------------------ fills
+
+    def _entry(self, domain: str, key: str, tenant: str | None) -> _Entry:
+        if tenant is not None:
+            sel = self._selections.get((tenant, domain))
+            if sel is None or key not in sel:
+                tenant = None  # no selection of its own: share the global entry
+            else:
+                entry = self._tenant_entries.get((tenant, domain, key))
+                if entry is not None:
+                    return entry
+                return self._fill(domain, key, tenant)
+        entry = self._entries.get((domain, key))
+        if entry is not None:
+            return entry
+        return self._fill(domain, key, None)
+
+    def _fill(self, domain: str, key: str, tenant: str | None) -> _Entry:
+        with self._fill_lock:
+            gen = self._gen
+            regs = self._store.get((domain, key))
+            if tenant is not None:
+                selection = self._selections.get((tenant, domain), {}).get(key)
+            else:
+                selection = self._selections.get((None, domain), {}).get(key)
+        if not regs:
+            raise NotRegisteredError(domain, key, self._domain_keys.get(domain, ()))
+        with span("oneiric.explain", domain=domain, key=key, tenant=tenant):
+            rows = order(regs.values(), self._stack_order)
+            vetoes = self._vetoes(rows, ResolutionRequest(domain, key, tenant, ()))
+            outcome = rank(
+                domain,
+                key,
+                rows,
+                selection=selection,
+                selection_scope=tenant,
+                vetoes=vetoes,
+                tenant=tenant,
+                require=(),
+                error_factory=self._error_factory(domain, key, tenant, (), rows),
+            )
+        entry = _Entry(outcome, vetoes)
+        with self._fill_lock:
+            if self._gen == gen:
+                if tenant is None:
+                    self._entries[(domain, key)] = entry
+                    if entry.winner is not None:
+                        winners = self._winners.get(domain)
+                        if winners is None:
+                            winners = self._winners[domain] = {}
+                        winners[key] = entry.winner
+                else:
+                    self._tenant_entries[(tenant, domain, key)] = entry
+        return entry
+
+    def _rank_with_require(
+        self,
+        entry: _Entry,
+        domain: str,
+        key: str,
+        tenant: str | None,
+        require: tuple[str, ...],
+    ) -> Outcome:
+        """Re-rank a cached entry with required capabilities (no per-require cache)."""
+        ordered = entry.outcome.ordered
+        rows = [(r.candidate, r.registered, r.priority, r.priority_origin) for r in ordered]
+        vetoes = entry.vetoes
+        scope_tenant = entry.explanation.tenant
+        selection = self._selections.get((scope_tenant, domain), {}).get(key)
+        return rank(
+            domain,
+            key,
+            rows,
+            selection=selection,
+            selection_scope=scope_tenant,
+            vetoes=vetoes,
+            tenant=tenant,
+            require=require,
+            error_factory=self._error_factory(domain, key, tenant, require, rows),
+        )
+
+    def _error_factory(
+        self,
+        domain: str,
+        key: str,
+        tenant: str | None,
+        require: tuple[str, ...],
+        rows: list[tuple[Candidate, int, int, str]],
+    ) -> Callable[..., Exception]:
+        def make(kind: str, **details: Any) -> Exception:
+            if kind == "selection":
+                return SelectionUnavailableError(
+                    domain,
+                    key,
+                    details["provider"],
+                    details["reason"],
+                    [r[0].provider for r in rows],
+                    tenant=tenant,
+                )
+            return NoEligibleProviderError(
+                domain, key, details["reasons"], tenant=tenant, require=require
+            )
+
+        return make
+
+    def _vetoes(
+        self, rows: list[tuple[Candidate, int, int, str]], request: ResolutionRequest
+    ) -> dict[int, str]:
+        hooks = self._hooks
+        if hooks is None:
+            from ._hooks import get_plugin_manager
+
+            hooks = get_plugin_manager()
+        impls = hooks.hook.oneiric_candidate_veto.get_hookimpls()
+        if not impls:
+            return {}
+        vetoes: dict[int, str] = {}
+        for candidate, seq, _, _ in rows:
+            for impl in reversed(impls):  # pluggy's call order: last registered first
+                plugin = impl.plugin_name.split(":", 1)[0]
+                try:
+                    reason = impl.function(candidate=candidate, request=request)
+                except Exception as exc:  # fail closed: a broken policy must not let through
+                    reason = f"veto hook raised {type(exc).__name__}: {exc}"
+                    _log.error(
+                        "veto hook failed",
+                        plugin=impl.plugin_name,
+                        candidate=candidate.qualified_provider,
+                        error=str(exc),
+                    )
+                if reason:
+                    vetoes[seq] = f"by {plugin}: {reason}"
+                    break
+        return vetoes
+
+    # ----------------------------------------------------------------- writes
+
+    def register(self, candidate: Candidate) -> None:
+        """Add ``candidate``, replacing any candidate with the same identity.
+
+        A replacement counts as a new registration (it becomes the most recent
+        for rule 4).
+        """
+        if not isinstance(candidate, Candidate):
+            raise InvalidCandidateError(
+                f"register() expects a Candidate, got {type(candidate).__name__}"
+            )
+        with self._lock:
+            ref = (candidate.domain, candidate.key)
+            staged = self._staged.get(ref)
+            if staged is None:
+                current = self._store.get(ref)
+                staged = self._staged[ref] = dict(current) if current else {}
+            staged[candidate.identity] = (candidate, next(self._seq))
+            origin = candidate.source.origin
+            refs = self._origin_keys.get(origin)
+            if refs is None:
+                refs = self._origin_keys[origin] = set()
+            refs.add(ref)
+            if self._depth:
+                return
+            changes = self._publish()
+        self._notify(changes)
+
+    def unregister(
+        self, domain: str, key: str, provider: str, origin: tuple[str, str]
+    ) -> bool:
+        """Remove one candidate by identity; return whether it existed."""
+        identity = (domain, key, provider, tuple(origin))
+        with self._lock:
+            ref = (domain, key)
+            current = self._staged.get(ref)
+            if current is None:
+                current = self._store.get(ref)
+            if not current or identity not in current:
+                return False
+            staged = self._stage_key(ref)
+            del staged[identity]
+            if self._depth:
+                return True
+            changes = self._publish()
+        self._notify(changes)
+        return True
+
+    def unregister_source(self, origin: tuple[str, str]) -> int:
+        """Remove every candidate whose ``source.origin`` is ``origin``; return how many."""
+        origin = tuple(origin)  # type: ignore[assignment]
+        removed = 0
+        with self._lock:
+            for ref in sorted(self._origin_keys.pop(origin, set())):
+                current = self._staged.get(ref)
+                if current is None:
+                    current = self._store.get(ref)
+                if not current:
+                    continue
+                doomed = [i for i in current if i[3] == origin]
+                if not doomed:
+                    continue
+                staged = self._stage_key(ref)
+                for identity in doomed:
+                    del staged[identity]
+                removed += len(doomed)
+            if self._depth or not removed:
+                return removed
+            changes = self._publish()
+        self._notify(changes)
+        return removed
+
+    def set_selections(
+        self, domain: str, selections: Mapping[str, str], *, tenant: str | None = None
+    ) -> None:
+        """Replace the explicit selections of ``domain`` for one scope (global or a tenant).
+
+        Unknown providers are accepted (their plugin may load later); resolving
+        such a key raises ``SelectionUnavailableError`` until it is registered.
+        """
+        validate_name(domain, "domain")
+        new: dict[str, str] = {}
+        for key, value in selections.items():
+            validate_name(key, "key")
+            if not isinstance(value, str):
+                raise ConfigError(
+                    f"invalid selection for {domain}/{key}: expected a provider name, "
+                    f"got {type(value).__name__}"
+                )
+            provider, _origin = parse_selection(value)
+            try:
+                validate_name(provider, "provider")
+            except ValueError as exc:
+                raise ConfigError(f"invalid selection for {domain}/{key}: {exc}") from None
+            new[key] = value
+        if tenant is not None and (not isinstance(tenant, str) or not tenant):
+            raise ConfigError(f"invalid tenant {tenant!r}: expected a non-empty string")
+        with self._lock:
+            self._staged_selections[(tenant, domain)] = new
+            if self._depth:
+                return
+            changes = self._publish()
+        self._notify(changes)
+
+    def invalidate(self) -> None:
+        """Drop every cached winner (e.g. after a veto plugin's policy changed).
+
+        Subscribers are told that every key may have changed.
+        """
+        with self._lock, self._fill_lock:
+            self._gen += 1
+            self._winners = {}
+            self._entries = {}
+            self._tenant_entries = {}
+            changes = frozenset(self._iter_keys(None))
+        self._notify(changes)
+
+    @contextmanager
+    def batch(self) -> Iterator[Resolver]:
+        """Group writes: one publish and one notification at the end.
+
+        Other threads keep reading the state from before the batch until it
+        ends.  If the block raises, none of its writes are applied.
+        """
+        changes: frozenset[KeyRef] = frozenset()
+        with self._lock:
+            outer = self._depth == 0
+            if outer:
+                saved_origins = {k: set(v) for k, v in self._origin_keys.items()}
+            self._depth += 1
+            try:
+                yield self
+            except BaseException:
+                self._depth -= 1
+                if outer:
+                    self._staged.clear()
+                    self._staged_selections.clear()
+                    self._origin_keys = saved_origins
+                raise
+            self._depth -= 1
+            if outer:
+                changes = self._publish()
+        if changes:
+            self._notify(changes)
+
+    def subscribe(self, callback: Callback) -> Callable[[], None]:
+        """Call ``callback(changes)`` after each publish; return an unsubscribe function.
+
+        ``changes`` is a frozenset of ``(domain, key)`` whose winner may have
+        changed.  Called synchronously on the writer's thread; exceptions are
+        logged, never raised into the writer.
+        """
+        with self._lock:
+            self._subscribers = [*self._subscribers, callback]
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._subscribers = [s for s in self._subscribers if s is not callback]
+
+        return unsubscribe
+
+    # ---------------------------------------------------------------- publish
+
+    def _stage_key(self, ref: KeyRef) -> dict[Identity, Registration]:
+        staged = self._staged.get(ref)
+        if staged is None:
+            current = self._store.get(ref)
+            staged = self._staged[ref] = dict(current) if current else {}
+        return staged
+
+    def _publish(self) -> frozenset[KeyRef]:
+        """Make staged writes visible at once; return the keys that may have changed."""
+        staged, self._staged = self._staged, {}
+        staged_sel, self._staged_selections = self._staged_selections, {}
+        changed: set[KeyRef] = set(staged)
+        with self._fill_lock:
+            for ref, regs in staged.items():
+                domain, key = ref
+                if regs:
+                    self._store[ref] = regs
+                    keys = self._domain_keys.get(domain)
+                    if keys is None:
+                        keys = self._domain_keys[domain] = set()
+                    keys.add(key)
+                else:
+                    self._store.pop(ref, None)
+                    keys = self._domain_keys.get(domain)
+                    if keys is not None:
+                        keys.discard(key)
+            for scope, new in staged_sel.items():
+                tenant, domain = scope
+                old = self._selections.get(scope, {})
+                diff = {k for k in old.keys() | new.keys() if old.get(k) != new.get(k)}
+                changed.update((domain, k) for k in diff)
+                if new:
+                    self._selections[scope] = new
+                else:
+                    self._selections.pop(scope, None)
+                if tenant is not None:
+                    tenants = self._tenant_scopes.setdefault(domain, set())
+                    if new:
+                        tenants.add(tenant)
+                    else:
+                        tenants.discard(tenant)
+                    for k in diff:  # the tenant's own entries are stale
+                        self._tenant_entries.pop((tenant, domain, k), None)
+            if changed:
+                self._gen += 1
+                for domain, key in changed:
+                    winners = self._winners.get(domain)
+                    if winners is not None:
+                        winners.pop(key, None)
+                    self._entries.pop((domain, key), None)
+                    for tenant in self._tenant_scopes.get(domain, ()):
+                        self._tenant_entries.pop((tenant, domain, key), None)
+        return frozenset(changed)
+
+    def _notify(self, changes: frozenset[KeyRef]) -> None:
+        if not changes:
+            return
+        for callback in self._subscribers:
+            try:
+                callback(changes)
+            except Exception as exc:
+                _log.error(
+                    "resolver subscriber failed",
+                    subscriber=getattr(callback, "__qualname__", repr(callback)),
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+
+    def __repr__(self) -> str:
+        total = sum(len(v) for v in self._store.values())
+        return f"<Resolver keys={len(self._store)} candidates={total}>"

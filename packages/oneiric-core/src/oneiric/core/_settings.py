@@ -1,0 +1,656 @@
+"""Settings: selections, provider settings, tenants and swap policies from files.
+
+Layout of the config directory (``path``, else ``ONEIRIC_CONFIG``, else
+``./settings`` if it exists, else empty settings)::
+
+    oneiric.toml            one section per domain ([adapter], [service], ...),
+                            plus the reserved sections [remote] and [lifecycle]
+    adapters.toml|yaml|yml  one domain per file; overrides that domain's section
+    services.* tasks.* events.* workflows.* actions.*
+    <domain>.toml|yaml|yml  any other domain
+
+Per domain: ``selections`` (key -> provider), ``provider_settings.<key>.<provider>``
+(validated by the candidate's ``settings_model``), ``tenants.<name>.selections``
+and ``swap_policy.<key>`` (``sticky`` | ``greedy``).  ``${env:NAME}``,
+``${env:NAME:-default}`` and ``${secret:NAME}`` are interpolated; a value that
+contains a secret becomes a ``pydantic.SecretStr`` and is redacted in every
+output.  The machine-owned overlay ``<state dir>/selections.json`` (written by
+``oneiric swap``) takes precedence over the user's files, which are never
+rewritten.
+
+pydantic is imported by this module only, and this module only when settings
+are loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tomllib
+import weakref
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+
+from ._candidate import Candidate, validate_name
+from ._errors import ConfigError
+from ._loading import resolve_settings_model
+from ._logging import get_logger
+from ._precedence import parse_selection
+from ._statedir import default_state_dir
+
+if TYPE_CHECKING:
+    import pluggy
+
+    from ._resolver import Resolver
+
+__all__ = [
+    "BUILTIN_DOMAINS",
+    "OVERLAY_FILE",
+    "DomainSettings",
+    "Settings",
+    "load_settings",
+    "read_overlay",
+    "write_overlay",
+]
+
+_log = get_logger("oneiric.core.settings")
+
+BUILTIN_DOMAINS = ("adapter", "service", "task", "event", "workflow", "action")
+_PLURALS = {f"{d}s": d for d in BUILTIN_DOMAINS}
+RESERVED_SECTIONS = ("remote", "lifecycle")
+OVERLAY_FILE = "selections.json"
+_FORMATS = {".toml": "toml", ".yaml": "yaml", ".yml": "yaml"}
+_INTERP = re.compile(r"\$\{(env|secret):([A-Za-z0-9_.\-]+)(?::-([^}]*))?\}")
+_REDACTED = "**********"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TenantSettings(_Strict):
+    selections: dict[str, str] = {}
+
+
+class DomainSettings(_Strict):
+    """The settings of one domain."""
+
+    selections: dict[str, str] = {}
+    provider_settings: dict[str, dict[str, dict[str, Any]]] = {}
+    tenants: dict[str, TenantSettings] = {}
+    swap_policy: dict[str, Literal["sticky", "greedy"]] = {}
+
+
+# ------------------------------------------------------------------ parsing
+
+
+class _Doc:
+    """One parsed file: its data and enough text to locate keys by line."""
+
+    def __init__(self, path: Path, data: dict[str, Any], text: str) -> None:
+        self.path = path
+        self.data = data
+        self.text = text
+
+    def line_of(self, parts: tuple[Any, ...]) -> int | None:
+        """Best-effort line number of the last key of ``parts``."""
+        for part in reversed(parts):
+            if not isinstance(part, str):
+                continue
+            pattern = re.compile(
+                rf"^\s*(?:\[[^\]]*\b{re.escape(part)}\]|[\"']?{re.escape(part)}[\"']?\s*[=:])",
+                re.M,
+            )
+            match = pattern.search(self.text)
+            if match:
+                return self.text.count("\n", 0, match.start()) + 1
+        return None
+
+    def where(self, parts: tuple[Any, ...]) -> str:
+        line = self.line_of(parts)
+        return f"{self.path}:{line}" if line else str(self.path)
+
+
+def _yaml_loader() -> Any:
+    try:
+        import yaml
+    except ImportError:
+        return None
+
+    class StrictLoader(yaml.SafeLoader):
+        """SafeLoader that refuses duplicate keys instead of keeping the last one."""
+
+    def construct_mapping(loader: Any, node: Any, deep: bool = False) -> dict[Any, Any]:
+        mapping: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            if key in mapping:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            mapping[key] = loader.construct_object(value_node, deep=deep)
+        return mapping
+
+    StrictLoader.add_constructor(
+        yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping
+    )
+    return StrictLoader
+
+
+def _parse_file(path: Path) -> _Doc:
+    fmt = _FORMATS[path.suffix.lower()]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read settings file: {exc}") from None
+    if fmt == "toml":
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            match = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+            where = f"{path}:{match.group(1)}" if match else str(path)
+            message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+            raise ConfigError(f"{where}: invalid TOML: {message}; fix the file") from None
+    else:
+        loader = _yaml_loader()
+        if loader is None:
+            raise ConfigError(
+                f"{path}: YAML settings need PyYAML; run 'pip install \"oneiric-core[yaml]\"' "
+                "or use TOML"
+            )
+        import yaml
+
+        try:
+            data = yaml.load(text, Loader=loader)  # noqa: S506 - a SafeLoader subclass
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise ConfigError(f"{where}: invalid YAML: {problem}; fix the file") from None
+        if data is None:
+            data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return _Doc(path, data, text)
+
+
+def _domain_of_section(name: str, where: str) -> str:
+    domain = _PLURALS.get(name, name)
+    try:
+        return validate_name(domain, "domain")
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+# ------------------------------------------------------------ interpolation
+
+
+class _Interpolator:
+    def __init__(self, hooks: pluggy.PluginManager | None, environ: Mapping[str, str]) -> None:
+        self.hooks = hooks
+        self.environ = environ
+
+    def secret(self, name: str, where: str) -> str:
+        hooks = self.hooks
+        if hooks is None:
+            from ._hooks import get_plugin_manager
+
+            hooks = get_plugin_manager()
+        try:
+            value = hooks.hook.oneiric_secret(name=name)
+        except Exception as exc:
+            raise ConfigError(
+                f"{where}: secret source failed for {name!r}: {type(exc).__name__}: {exc}"
+            ) from None
+        if value is None:
+            from ._secrets import env_name, secrets_dir
+
+            raise ConfigError(
+                f"{where}: secret {name!r} not found; set {env_name(name)} or create "
+                f"{secrets_dir() / name} (or install a secrets plugin)"
+            )
+        return str(value)
+
+    def value(self, value: Any, where: str) -> Any:
+        if isinstance(value, dict):
+            return {k: self.value(v, f"{where}.{k}") for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.value(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        if not isinstance(value, str) or "${" not in value:
+            return value
+        is_secret = False
+
+        def replace(match: re.Match[str]) -> str:
+            nonlocal is_secret
+            kind, name, default = match.group(1), match.group(2), match.group(3)
+            if kind == "env":
+                found = self.environ.get(name)
+                if found is None:
+                    if default is not None:
+                        return default
+                    raise ConfigError(
+                        f"{where}: environment variable {name} is not set; set it or write "
+                        f"${{env:{name}:-default}}"
+                    )
+                return found
+            is_secret = True
+            return self.secret(name, where)
+
+        result = _INTERP.sub(replace, value)
+        return SecretStr(result) if is_secret else result
+
+
+def _reveal(value: Any) -> Any:
+    """Unwrap SecretStr values so a provider's own model decides how to hold them."""
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, dict):
+        return {k: _reveal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_reveal(v) for v in value]
+    return value
+
+
+def redact(value: Any) -> Any:
+    """Replace secrets by ``**********`` for display (status, explain, JSON, logs)."""
+    if isinstance(value, SecretStr) or hasattr(value, "get_secret_value"):
+        return _REDACTED
+    if isinstance(value, BaseModel):
+        return redact(value.model_dump())
+    if isinstance(value, Mapping):
+        return {k: redact(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact(v) for v in value]
+    return value
+
+
+# ------------------------------------------------------------------ overlay
+
+
+def read_overlay(state_dir: Path) -> dict[str, Any]:
+    """Read ``<state dir>/selections.json`` (empty if absent); ConfigError if malformed."""
+    path = state_dir / OVERLAY_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {"selections": {}, "tenants": {}}
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read selection overlay: {exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"{path}:{exc.lineno}: invalid JSON in selection overlay: {exc.msg}; "
+            "fix or delete the file (it is written by 'oneiric swap')"
+        ) from None
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("selections", {}), dict)
+        or not isinstance(data.get("tenants", {}), dict)
+    ):
+        raise ConfigError(
+            f"{path}: selection overlay must be an object with 'selections' and 'tenants' "
+            "mappings; fix or delete the file"
+        )
+    data.setdefault("selections", {})
+    data.setdefault("tenants", {})
+    return data
+
+
+def write_overlay(
+    state_dir: Path, domain: str, key: str, provider: str | None, *, tenant: str | None = None
+) -> Path:
+    """Set (or with ``provider=None`` clear) one selection in the overlay, atomically."""
+    validate_name(domain, "domain")
+    validate_name(key, "key")
+    if provider is not None:
+        validate_name(parse_selection(provider)[0], "provider")
+    data = read_overlay(state_dir)
+    if tenant is None:
+        scope = data["selections"].setdefault(domain, {})
+    else:
+        scope = data["tenants"].setdefault(domain, {}).setdefault(tenant, {})
+    if provider is None:
+        scope.pop(key, None)
+    else:
+        scope[key] = provider
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    target = state_dir / OVERLAY_FILE
+    tmp = target.with_name(f".{OVERLAY_FILE}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, sort_keys=True)
+        fh.write("\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, target)
+    return target
+
+
+# ----------------------------------------------------------------- settings
+
+_applied: weakref.WeakKeyDictionary[Resolver, set[tuple[str | None, str]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+class Settings:
+    """Validated settings; immutable after loading.  Build with ``load_settings``."""
+
+    def __init__(
+        self,
+        domains: Mapping[str, DomainSettings] | None = None,
+        *,
+        config_dir: Path | None = None,
+        files: tuple[Path, ...] = (),
+        origins: Mapping[str, _Doc] | None = None,
+        remote: Mapping[str, Any] | None = None,
+        lifecycle: Mapping[str, Any] | None = None,
+        overlay: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.domains: dict[str, DomainSettings] = dict(domains or {})
+        self.config_dir = config_dir
+        self.files = files
+        self.remote: dict[str, Any] = dict(remote or {})
+        self.lifecycle: dict[str, Any] = dict(lifecycle or {})
+        self._origins = dict(origins or {})
+        self._overlay = overlay or {"selections": {}, "tenants": {}}
+
+    # selections -----------------------------------------------------------
+
+    def selections(self, domain: str, *, tenant: str | None = None) -> dict[str, str]:
+        """Effective selections of one scope: user files, then the overlay on top."""
+        ds = self.domains.get(domain)
+        if tenant is None:
+            result = dict(ds.selections) if ds else {}
+            result.update(self._overlay["selections"].get(domain, {}))
+        else:
+            tenant_settings = ds.tenants.get(tenant) if ds else None
+            result = dict(tenant_settings.selections) if tenant_settings else {}
+            result.update(self._overlay["tenants"].get(domain, {}).get(tenant, {}))
+        return result
+
+    def tenants(self, domain: str) -> tuple[str, ...]:
+        ds = self.domains.get(domain)
+        names = set(ds.tenants) if ds else set()
+        names.update(self._overlay["tenants"].get(domain, {}))
+        return tuple(sorted(names))
+
+    def all_domains(self) -> tuple[str, ...]:
+        names = set(self.domains)
+        names.update(self._overlay["selections"])
+        names.update(self._overlay["tenants"])
+        return tuple(sorted(names))
+
+    def swap_policy(self, domain: str, key: str) -> Literal["sticky", "greedy"]:
+        """``sticky`` (default): a better new candidate does not swap a bound provider."""
+        ds = self.domains.get(domain)
+        if ds is None:
+            return "sticky"
+        return ds.swap_policy.get(key, "sticky")
+
+    # provider settings ----------------------------------------------------
+
+    def raw_provider_settings(self, domain: str, key: str, provider: str) -> dict[str, Any]:
+        """The interpolated mapping for one provider (secrets as SecretStr)."""
+        ds = self.domains.get(domain)
+        if ds is None:
+            return {}
+        return dict(ds.provider_settings.get(key, {}).get(provider, {}))
+
+    def settings_for(self, candidate: Candidate) -> Any:
+        """Validate the provider's settings with ``candidate.settings_model``.
+
+        Returns the model instance, or None when the candidate has no model.
+        Raises ``ConfigError`` naming the file, line and key path.
+        """
+        model = resolve_settings_model(candidate)
+        raw = self.raw_provider_settings(candidate.domain, candidate.key, candidate.provider)
+        if model is None:
+            return None
+        path = (candidate.domain, "provider_settings", candidate.key, candidate.provider)
+        try:
+            return model.model_validate(_reveal(raw))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = tuple(str(p) for p in first.get("loc", ()))
+            doc = self._origins.get(candidate.domain)
+            where = doc.where(path[2:] + loc) if doc else "settings"
+            keypath = ".".join(path + loc)
+            more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+            raise ConfigError(
+                f"{where}: {keypath}: {first['msg']}{more}; fix the value"
+            ) from None
+        except AttributeError:
+            raise ConfigError(
+                f"settings_model of {candidate.domain}/{candidate.key}/{candidate.provider} "
+                "is not a pydantic model"
+            ) from None
+
+    # applying -------------------------------------------------------------
+
+    def apply(self, resolver: Resolver) -> list[str]:
+        """Set the resolver's selections from these settings, in one batch.
+
+        Provider settings of registered candidates are validated first, so an
+        invalid file changes nothing.  Returns warnings (e.g. settings for a
+        provider that is not registered); they are also logged.
+        """
+        warnings: list[str] = []
+        for domain, ds in self.domains.items():
+            for key, providers in ds.provider_settings.items():
+                registered = {c.provider: c for c in resolver.candidates(domain, key)}
+                for provider in providers:
+                    candidate = registered.get(provider)
+                    if candidate is None:
+                        warnings.append(
+                            f"settings for {domain}/{key}/{provider} but no such provider is "
+                            f"registered (registered: {', '.join(sorted(registered)) or 'none'})"
+                        )
+                        continue
+                    self.settings_for(candidate)
+        scopes: dict[tuple[str | None, str], dict[str, str]] = {}
+        for domain in self.all_domains():
+            scopes[(None, domain)] = self.selections(domain)
+            for tenant in self.tenants(domain):
+                scopes[(tenant, domain)] = self.selections(domain, tenant=tenant)
+        previous = _applied.get(resolver, set())
+        with resolver.batch():
+            for (tenant, domain), selections in scopes.items():
+                resolver.set_selections(domain, selections, tenant=tenant)
+            for tenant, domain in previous - scopes.keys():
+                resolver.set_selections(domain, {}, tenant=tenant)
+        _applied[resolver] = set(scopes)
+        for text in warnings:
+            _log.warning("settings warning", detail=text)
+        return warnings
+
+    def as_dict(self) -> dict[str, Any]:
+        """Redacted, JSON-serializable view."""
+        return {
+            "config_dir": str(self.config_dir) if self.config_dir else None,
+            "files": [str(p) for p in self.files],
+            "domains": {d: redact(ds.model_dump()) for d, ds in sorted(self.domains.items())},
+            "overlay": self._overlay,
+            "remote": redact(self.remote),
+            "lifecycle": redact(self.lifecycle),
+        }
+
+    def __repr__(self) -> str:
+        return f"<Settings dir={self.config_dir} domains={sorted(self.domains)}>"
+
+
+def _config_dir(path: str | os.PathLike[str] | None) -> Path | None:
+    if path is not None:
+        target = Path(path).expanduser()
+        if not target.exists():
+            raise ConfigError(
+                f"config directory {str(target)!r} does not exist; create it or pass another "
+                "--config / ONEIRIC_CONFIG"
+            )
+        return target
+    env = os.environ.get("ONEIRIC_CONFIG")
+    if env:
+        target = Path(env).expanduser()
+        if not target.exists():
+            raise ConfigError(
+                f"ONEIRIC_CONFIG points to {str(target)!r}, which does not exist; "
+                "create it or unset ONEIRIC_CONFIG"
+            )
+        return target
+    local = Path("settings")
+    return local if local.is_dir() else None
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    state_dir: str | os.PathLike[str] | None = None,
+    hooks: pluggy.PluginManager | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Load settings from ``path`` (see the module docstring for the layout).
+
+    Raises ``ConfigError`` naming file, line (when known) and key path.
+    """
+    directory = _config_dir(path)
+    docs: list[tuple[_Doc, str | None]] = []  # (doc, domain for per-domain files)
+    main: _Doc | None = None
+    if directory is not None:
+        if directory.is_file():
+            if directory.suffix.lower() not in _FORMATS:
+                raise ConfigError(f"{directory}: expected a .toml, .yaml or .yml settings file")
+            main = _parse_file(directory)
+        else:
+            per_domain: dict[str, Path] = {}
+            for file in sorted(directory.iterdir()):
+                if file.suffix.lower() not in _FORMATS or not file.is_file():
+                    continue
+                if file.stem == "oneiric":
+                    if file.suffix.lower() != ".toml":
+                        raise ConfigError(f"{file}: the main settings file must be oneiric.toml")
+                    main = _parse_file(file)
+                    continue
+                domain = _domain_of_section(file.stem, str(file))
+                if domain in per_domain:
+                    raise ConfigError(
+                        f"{file}: domain {domain!r} is also configured by {per_domain[domain]}; "
+                        "keep one file per domain"
+                    )
+                per_domain[domain] = file
+            for domain, file in per_domain.items():
+                docs.append((_parse_file(file), domain))
+
+    interp = _Interpolator(hooks, environ if environ is not None else os.environ)
+    raw: dict[str, tuple[dict[str, Any], _Doc, tuple[str, ...]]] = {}
+    remote: dict[str, Any] = {}
+    lifecycle: dict[str, Any] = {}
+    if main is not None:
+        seen_from: dict[str, str] = {}
+        for section, body in main.data.items():
+            if section in RESERVED_SECTIONS:
+                if not isinstance(body, dict):
+                    raise ConfigError(f"{main.where((section,))}: [{section}] must be a table")
+                value = interp.value(body, f"{main.path}: {section}")
+                (remote if section == "remote" else lifecycle).update(value)
+                continue
+            domain = _domain_of_section(section, main.where((section,)))
+            if domain in seen_from:
+                raise ConfigError(
+                    f"{main.where((section,))}: domain {domain!r} appears as both "
+                    f"[{seen_from[domain]}] and [{section}]; keep one"
+                )
+            seen_from[domain] = section
+            if not isinstance(body, dict):
+                raise ConfigError(f"{main.where((section,))}: [{section}] must be a table")
+            raw[domain] = (body, main, (section,))
+    for doc, domain in docs:
+        assert domain is not None
+        raw[domain] = (doc.data, doc, ())  # a per-domain file overrides the section
+
+    domains: dict[str, DomainSettings] = {}
+    origins: dict[str, _Doc] = {}
+    for domain, (body, doc, prefix) in raw.items():
+        body = interp.value(body, f"{doc.path}: {domain}")
+        try:
+            ds = DomainSettings.model_validate(body)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = tuple(str(p) for p in first.get("loc", ()))
+            more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+            msg = first["msg"]
+            if first.get("type") == "extra_forbidden":
+                msg = (
+                    "unknown setting; expected selections, provider_settings, tenants or "
+                    "swap_policy"
+                    if len(loc) == 1
+                    else "unknown setting"
+                )
+            raise ConfigError(
+                f"{doc.where(prefix + loc)}: {'.'.join((domain, *loc))}: {msg}{more}"
+            ) from None
+        _check_names(domain, ds, doc, prefix)
+        domains[domain] = ds
+        origins[domain] = doc
+
+    overlay_dir = Path(state_dir) if state_dir is not None else default_state_dir()
+    overlay = read_overlay(overlay_dir)
+    _check_overlay(overlay, overlay_dir / OVERLAY_FILE)
+    files = tuple(d.path for d, _ in docs) + ((main.path,) if main else ())
+    return Settings(
+        domains,
+        config_dir=directory,
+        files=tuple(sorted(files)),
+        origins=origins,
+        remote=remote,
+        lifecycle=lifecycle,
+        overlay=overlay,
+    )
+
+
+def _check_selection_map(mapping: Mapping[str, Any], where: str, path: str) -> None:
+    for key, value in mapping.items():
+        try:
+            validate_name(key, "key")
+            if not isinstance(value, str):
+                raise ValueError(f"expected a provider name, got {type(value).__name__}")
+            provider, _ = parse_selection(value)
+            validate_name(provider, "provider")
+        except (ValueError, ConfigError) as exc:
+            raise ConfigError(f"{where}: {path}.{key}: {exc}") from None
+
+
+def _check_names(domain: str, ds: DomainSettings, doc: _Doc, prefix: tuple[str, ...]) -> None:
+    _check_selection_map(ds.selections, doc.where((*prefix, "selections")), f"{domain}.selections")
+    for tenant, ts in ds.tenants.items():
+        if not tenant:
+            raise ConfigError(f"{doc.where((*prefix, 'tenants'))}: {domain}.tenants: empty tenant name")
+        _check_selection_map(
+            ts.selections, doc.where((*prefix, tenant)), f"{domain}.tenants.{tenant}.selections"
+        )
+    for key, providers in ds.provider_settings.items():
+        for provider in providers:
+            try:
+                validate_name(key, "key")
+                validate_name(provider, "provider")
+            except ValueError as exc:
+                raise ConfigError(
+                    f"{doc.where((*prefix, key))}: {domain}.provider_settings.{key}.{provider}: {exc}"
+                ) from None
+
+
+def _check_overlay(overlay: Mapping[str, Any], path: Path) -> None:
+    for domain, mapping in overlay["selections"].items():
+        if not isinstance(mapping, dict):
+            raise ConfigError(f"{path}: selections.{domain} must be an object")
+        _check_selection_map(mapping, str(path), f"selections.{domain}")
+    for domain, tenants in overlay["tenants"].items():
+        if not isinstance(tenants, dict):
+            raise ConfigError(f"{path}: tenants.{domain} must be an object")
+        for tenant, mapping in tenants.items():
+            if not isinstance(mapping, dict):
+                raise ConfigError(f"{path}: tenants.{domain}.{tenant} must be an object")
+            _check_selection_map(mapping, str(path), f"tenants.{domain}.{tenant}")
