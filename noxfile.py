@@ -61,6 +61,10 @@ def _local_deps(package: str) -> list[str]:
 
 
 def _test_requirements(package_dir: Path) -> list[str]:
+    """A package's [dependency-groups] test (or, for tests/, its requirements.txt)."""
+    if not (package_dir / "pyproject.toml").is_file():
+        lines = (package_dir / "requirements.txt").read_text().splitlines()
+        return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
     return list(_project(package_dir).get("dependency-groups", {}).get("test", []))
 
 
@@ -88,13 +92,34 @@ def _pytest(
     )
 
 
+def _split_requirements(requirements: list[str]) -> tuple[list[str], list[str]]:
+    """Split into (local oneiric packages and their local deps, requirements for pip)."""
+    local: list[str] = []
+    remote: list[str] = []
+    for req in requirements:
+        match = _NAME.match(req)
+        name = match.group(1) if match else ""
+        if name in PACKAGES:
+            local.extend(n for n in _local_deps(name) if n not in local)
+        else:
+            remote.append(req)
+    return local, remote
+
+
 @nox.session
 @nox.parametrize("package", PACKAGES)
 def tests(session: nox.Session, package: str) -> None:
-    """One package, installed alone from its wheel, against its own tests."""
+    """One package, installed alone from its wheel, against its own tests.
+
+    Only the package, the oneiric siblings it declares and its test group are
+    installed, so a test importing an undeclared sibling fails here.
+    """
     session.install("hatchling>=1.21")
-    wheels = [_build_wheel(session, PACKAGES_DIR / name) for name in _local_deps(package)]
-    session.install(*map(str, wheels), *_test_requirements(PACKAGES_DIR / package))
+    local, remote = _split_requirements(_test_requirements(PACKAGES_DIR / package))
+    names = [n for n in [*_local_deps(package), *local] if n]
+    names = list(dict.fromkeys(names))
+    wheels = [_build_wheel(session, PACKAGES_DIR / name) for name in names]
+    session.install(*map(str, wheels), *remote)
     _pytest(session, f"tests-{package}", str(PACKAGES_DIR / package / "tests"))
 
 
@@ -103,9 +128,10 @@ def integration(session: nox.Session) -> None:
     """Every package together plus the top-level cross-package tests."""
     session.install("hatchling>=1.21")
     wheels = [_build_wheel(session, PACKAGES_DIR / name) for name in PACKAGES]
-    requirements = {r for name in PACKAGES for r in _test_requirements(PACKAGES_DIR / name)}
-    requirements.update(_test_requirements(ROOT / "tests"))
-    session.install(*map(str, wheels), *sorted(requirements))
+    requirements = [r for name in PACKAGES for r in _test_requirements(PACKAGES_DIR / name)]
+    requirements += _test_requirements(ROOT / "tests")
+    _, remote = _split_requirements(requirements)
+    session.install(*map(str, wheels), *sorted(set(remote)))
     _pytest(session, "integration", str(ROOT / "tests"), env={"ONEIRIC_WHEELHOUSE": str(WHEELS)})
 
 

@@ -117,6 +117,9 @@ class Candidate:
     metadata: Mapping[str, Any] = attrs.field(
         factory=dict, converter=_to_metadata, kw_only=True, eq=False
     )
+    _identity: tuple[str, str, str, tuple[str, str]] = attrs.field(
+        init=False, repr=False, eq=False, default=None
+    )
 
     def __attrs_post_init__(self) -> None:
         validate_name(self.domain, "domain")
@@ -151,11 +154,16 @@ class Candidate:
         for cap in self.capabilities:
             if not isinstance(cap, str) or not cap:
                 raise InvalidCandidateError(f"invalid capability {cap!r}: expected a non-empty string")
+        object.__setattr__(
+            self,
+            "_identity",
+            (self.domain, self.key, self.provider, (self.source.kind, self.source.name)),
+        )
 
     @property
     def identity(self) -> tuple[str, str, str, tuple[str, str]]:
         """``(domain, key, provider, source.origin)``."""
-        return (self.domain, self.key, self.provider, self.source.origin)
+        return self._identity
 
     @property
     def qualified_provider(self) -> str:

@@ -121,10 +121,35 @@ class Resolver:
         self._tenant_entries: dict[tuple[str, str, str], _Entry] = {}
         # writer-only state
         self._depth = 0
-        self._staged: dict[KeyRef, dict[Identity, Registration]] = {}
+        # pending deltas of a batch: identity -> registration, or None for a removal
+        self._staged: dict[KeyRef, dict[Identity, Registration | None]] = {}
         self._staged_selections: dict[Scope, dict[str, str]] = {}
         self._origin_keys: dict[tuple[str, str], set[KeyRef]] = {}
         self._subscribers: list[Callback] = []
+        # The hot path as a closure over the winners dict: no method binding,
+        # no attribute lookups.  Shadows the documented method of the same name.
+        self.resolve = self._make_resolve()  # type: ignore[method-assign]
+
+    def _make_resolve(self) -> Callable[..., Candidate]:
+        winners = self._winners
+        slow = self._resolve_slow
+
+        def resolve(
+            domain: str,
+            key: str,
+            *,
+            tenant: str | None = None,
+            require: Iterable[str] = (),
+        ) -> Candidate:
+            if tenant is None and not require:
+                try:
+                    return winners[domain][key]
+                except KeyError:
+                    pass
+            return slow(domain, key, tenant, tuple(require))
+
+        resolve.__doc__ = Resolver.resolve.__doc__
+        return resolve
 
     # ------------------------------------------------------------------ reads
 
@@ -274,7 +299,8 @@ class Resolver:
     def _fill(self, domain: str, key: str, tenant: str | None) -> _Entry:
         with self._fill_lock:
             gen = self._gen
-            regs = self._store.get((domain, key))
+            current = self._store.get((domain, key))
+            regs = tuple(current.values()) if current else ()
             if tenant is not None:
                 selection = self._selections.get((tenant, domain), {}).get(key)
             else:
@@ -282,7 +308,7 @@ class Resolver:
         if not regs:
             raise NotRegisteredError(domain, key, self._domain_keys.get(domain, ()))
         with span("oneiric.explain", domain=domain, key=key, tenant=tenant):
-            rows = order(regs.values(), self._stack_order)
+            rows = order(regs, self._stack_order)
             vetoes = self._vetoes(rows, ResolutionRequest(domain, key, tenant, ()))
             outcome = rank(
                 domain,
@@ -397,41 +423,61 @@ class Resolver:
         A replacement counts as a new registration (it becomes the most recent
         for rule 4).
         """
-        if not isinstance(candidate, Candidate):
+        if type(candidate) is not Candidate and not isinstance(candidate, Candidate):
             raise InvalidCandidateError(
                 f"register() expects a Candidate, got {type(candidate).__name__}"
             )
+        identity = candidate._identity
+        ref = (identity[0], identity[1])
         with self._lock:
-            ref = (candidate.domain, candidate.key)
-            staged = self._staged.get(ref)
-            if staged is None:
-                current = self._store.get(ref)
-                staged = self._staged[ref] = dict(current) if current else {}
-            staged[candidate.identity] = (candidate, next(self._seq))
-            origin = candidate.source.origin
-            refs = self._origin_keys.get(origin)
+            refs = self._origin_keys.get(identity[3])
             if refs is None:
-                refs = self._origin_keys[origin] = set()
+                refs = self._origin_keys[identity[3]] = set()
             refs.add(ref)
+            reg = (candidate, next(self._seq))
             if self._depth:
+                delta = self._staged.get(ref)
+                if delta is None:
+                    delta = self._staged[ref] = {}
+                delta[identity] = reg
                 return
-            changes = self._publish()
-        self._notify(changes)
+            # not in a batch: publish this one write directly (the common hot path)
+            with self._fill_lock:
+                regs = self._store.get(ref)
+                if regs is None:
+                    regs = self._store[ref] = {}
+                    keys = self._domain_keys.get(ref[0])
+                    if keys is None:
+                        keys = self._domain_keys[ref[0]] = set()
+                    keys.add(ref[1])
+                else:
+                    regs.pop(identity, None)  # re-insert: keeps dict order = registration order
+                regs[identity] = reg
+                self._invalidate_key(ref)
+            if not self._subscribers:
+                return
+        self._notify(frozenset((ref,)))
+
+    def _current(self, ref: KeyRef) -> dict[Identity, Registration]:
+        """The registrations of ``ref`` as this writer sees them (store + staged delta)."""
+        current = dict(self._store.get(ref, {}))
+        for identity, reg in self._staged.get(ref, {}).items():
+            if reg is None:
+                current.pop(identity, None)
+            else:
+                current[identity] = reg
+        return current
 
     def unregister(
         self, domain: str, key: str, provider: str, origin: tuple[str, str]
     ) -> bool:
         """Remove one candidate by identity; return whether it existed."""
         identity = (domain, key, provider, tuple(origin))
+        ref = (domain, key)
         with self._lock:
-            ref = (domain, key)
-            current = self._staged.get(ref)
-            if current is None:
-                current = self._store.get(ref)
-            if not current or identity not in current:
+            if identity not in self._current(ref):
                 return False
-            staged = self._stage_key(ref)
-            del staged[identity]
+            self._staged.setdefault(ref, {})[identity] = None  # type: ignore[assignment]
             if self._depth:
                 return True
             changes = self._publish()
@@ -444,18 +490,12 @@ class Resolver:
         removed = 0
         with self._lock:
             for ref in sorted(self._origin_keys.pop(origin, set())):
-                current = self._staged.get(ref)
-                if current is None:
-                    current = self._store.get(ref)
-                if not current:
-                    continue
-                doomed = [i for i in current if i[3] == origin]
-                if not doomed:
-                    continue
-                staged = self._stage_key(ref)
-                for identity in doomed:
-                    del staged[identity]
-                removed += len(doomed)
+                doomed = [i for i in self._current(ref) if i[3] == origin]
+                if doomed:
+                    delta = self._staged.setdefault(ref, {})
+                    for identity in doomed:
+                        delta[identity] = None  # type: ignore[assignment]
+                    removed += len(doomed)
             if self._depth or not removed:
                 return removed
             changes = self._publish()
@@ -501,9 +541,9 @@ class Resolver:
         """
         with self._lock, self._fill_lock:
             self._gen += 1
-            self._winners = {}
-            self._entries = {}
-            self._tenant_entries = {}
+            self._winners.clear()
+            self._entries.clear()
+            self._tenant_entries.clear()
             changes = frozenset(self._iter_keys(None))
         self._notify(changes)
 
@@ -517,8 +557,6 @@ class Resolver:
         changes: frozenset[KeyRef] = frozenset()
         with self._lock:
             outer = self._depth == 0
-            if outer:
-                saved_origins = {k: set(v) for k, v in self._origin_keys.items()}
             self._depth += 1
             try:
                 yield self
@@ -527,7 +565,7 @@ class Resolver:
                 if outer:
                     self._staged.clear()
                     self._staged_selections.clear()
-                    self._origin_keys = saved_origins
+                    self._rebuild_origin_index()
                 raise
             self._depth -= 1
             if outer:
@@ -553,12 +591,23 @@ class Resolver:
 
     # ---------------------------------------------------------------- publish
 
-    def _stage_key(self, ref: KeyRef) -> dict[Identity, Registration]:
-        staged = self._staged.get(ref)
-        if staged is None:
-            current = self._store.get(ref)
-            staged = self._staged[ref] = dict(current) if current else {}
-        return staged
+    def _rebuild_origin_index(self) -> None:
+        index: dict[tuple[str, str], set[KeyRef]] = {}
+        for ref, regs in self._store.items():
+            for identity in regs:
+                index.setdefault(identity[3], set()).add(ref)
+        self._origin_keys = index
+
+    def _invalidate_key(self, ref: KeyRef) -> None:
+        """Drop the cached outcomes of one key (caller holds the fill lock)."""
+        self._gen += 1
+        domain, key = ref
+        winners = self._winners.get(domain)
+        if winners is not None:
+            winners.pop(key, None)
+        self._entries.pop(ref, None)
+        for tenant in self._tenant_scopes.get(domain, ()):
+            self._tenant_entries.pop((tenant, domain, key), None)
 
     def _publish(self) -> frozenset[KeyRef]:
         """Make staged writes visible at once; return the keys that may have changed."""
@@ -566,17 +615,28 @@ class Resolver:
         staged_sel, self._staged_selections = self._staged_selections, {}
         changed: set[KeyRef] = set(staged)
         with self._fill_lock:
-            for ref, regs in staged.items():
+            for ref, delta in staged.items():
                 domain, key = ref
-                if regs:
+                regs = self._store.get(ref)
+                if regs is None:
+                    # a new key: the delta becomes the published dict (no copy)
+                    if None in delta.values():
+                        regs = {i: r for i, r in delta.items() if r is not None}
+                    else:
+                        regs = delta  # type: ignore[assignment]
                     self._store[ref] = regs
-                    keys = self._domain_keys.get(domain)
+                else:
+                    for identity, reg in delta.items():
+                        regs.pop(identity, None)
+                        if reg is not None:
+                            regs[identity] = reg
+                keys = self._domain_keys.get(domain)
+                if regs:
                     if keys is None:
                         keys = self._domain_keys[domain] = set()
                     keys.add(key)
                 else:
-                    self._store.pop(ref, None)
-                    keys = self._domain_keys.get(domain)
+                    del self._store[ref]
                     if keys is not None:
                         keys.discard(key)
             for scope, new in staged_sel.items():
@@ -596,15 +656,8 @@ class Resolver:
                         tenants.discard(tenant)
                     for k in diff:  # the tenant's own entries are stale
                         self._tenant_entries.pop((tenant, domain, k), None)
-            if changed:
-                self._gen += 1
-                for domain, key in changed:
-                    winners = self._winners.get(domain)
-                    if winners is not None:
-                        winners.pop(key, None)
-                    self._entries.pop((domain, key), None)
-                    for tenant in self._tenant_scopes.get(domain, ()):
-                        self._tenant_entries.pop((tenant, domain, key), None)
+            for ref in changed:
+                self._invalidate_key(ref)
         return frozenset(changed)
 
     def _notify(self, changes: frozenset[KeyRef]) -> None:

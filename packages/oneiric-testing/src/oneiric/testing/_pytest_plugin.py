@@ -1,0 +1,29 @@
+"""pytest plugin (auto-loaded via the ``pytest11`` entry point).
+
+Under ``CI=true`` a test marked ``live`` that was skipped is turned into a
+failure: CI starts every server, so a skip there means something is broken.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ._helpers import in_ci
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "live: needs a real server (skips locally without it, fails when CI=true)"
+    )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Any:
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and in_ci() and item.get_closest_marker("live") is not None:
+        report.outcome = "failed"
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.longrepr = f"live test skipped under CI=true: {reason}"
