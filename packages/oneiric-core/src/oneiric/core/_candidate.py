@@ -9,11 +9,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
-from typing import Any
-
-import attrs
 
 from ._errors import InvalidCandidateError
+from ._frozen import Frozen
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["NAME_PATTERN", "Candidate", "Source", "validate_name"]
 
@@ -47,8 +49,7 @@ def is_reference(value: str) -> bool:
     return bool(_REF_RE.match(value))
 
 
-@attrs.frozen(slots=True)
-class Source:
+class Source(Frozen):
     """Where a candidate came from.
 
     ``kind`` and ``name`` form the stable ``origin`` used for identity and for the
@@ -56,17 +57,26 @@ class Source:
     plugin upgrade replaces its candidates instead of duplicating them.
     """
 
+    __slots__ = ("detail", "kind", "name", "version")
+    _fields = ("kind", "name", "version", "detail")
     kind: str
     name: str
-    version: str | None = None
-    detail: str | None = None
+    version: str | None
+    detail: str | None
 
-    def __attrs_post_init__(self) -> None:
-        for field, value in (("kind", self.kind), ("name", self.name)):
+    def __init__(
+        self, kind: str, name: str, version: str | None = None, detail: str | None = None
+    ) -> None:
+        for field, value in (("kind", kind), ("name", name)):
             if not isinstance(value, str) or not value or ":" in value or "@" in value:
                 raise InvalidCandidateError(
                     f"invalid Source {field} {value!r}: a non-empty string without ':' or '@'"
                 )
+        _set = object.__setattr__
+        _set(self, "kind", kind)
+        _set(self, "name", name)
+        _set(self, "version", None if version is None else str(version))
+        _set(self, "detail", detail)
 
     @property
     def origin(self) -> tuple[str, str]:
@@ -79,20 +89,10 @@ class Source:
 
 
 APP_SOURCE = Source("code", "app")
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
-def _to_capabilities(value: Iterable[str]) -> frozenset[str]:
-    if isinstance(value, str):
-        return frozenset((value,))
-    return frozenset(value)
-
-
-def _to_metadata(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    return MappingProxyType(dict(value or {}))
-
-
-@attrs.frozen(slots=True, kw_only=False)
-class Candidate:
+class Candidate(Frozen):
     """One provider that could serve ``(domain, key)``.
 
     Identity is ``(domain, key, provider, source.origin)``: registering the same
@@ -102,63 +102,118 @@ class Candidate:
     ``metadata`` is free-form and takes no part in equality.
     """
 
+    __slots__ = (
+        "_identity",
+        "capabilities",
+        "description",
+        "domain",
+        "factory",
+        "key",
+        "metadata",
+        "priority",
+        "provider",
+        "settings_model",
+        "source",
+        "stack_level",
+    )
+    _fields = (
+        "domain",
+        "key",
+        "provider",
+        "factory",
+        "priority",
+        "stack_level",
+        "capabilities",
+        "source",
+        "settings_model",
+        "description",
+        "metadata",
+    )
+    _compare = _fields[:-1]
     domain: str
     key: str
     provider: str
     factory: Callable[..., Any] | str
-    priority: int | None = attrs.field(default=None, kw_only=True)
-    stack_level: int = attrs.field(default=0, kw_only=True)
-    capabilities: frozenset[str] = attrs.field(
-        default=frozenset(), converter=_to_capabilities, kw_only=True
-    )
-    source: Source = attrs.field(default=APP_SOURCE, kw_only=True)
-    settings_model: Any = attrs.field(default=None, kw_only=True)
-    description: str = attrs.field(default="", kw_only=True)
-    metadata: Mapping[str, Any] = attrs.field(
-        factory=dict, converter=_to_metadata, kw_only=True, eq=False
-    )
-    _identity: tuple[str, str, str, tuple[str, str]] = attrs.field(
-        init=False, repr=False, eq=False, default=None
-    )
+    priority: int | None
+    stack_level: int
+    capabilities: frozenset[str]
+    source: Source
+    settings_model: Any
+    description: str
+    metadata: Mapping[str, Any]
+    _identity: tuple[str, str, str, tuple[str, str]]
 
-    def __attrs_post_init__(self) -> None:
-        validate_name(self.domain, "domain")
-        validate_name(self.key, "key")
-        validate_name(self.provider, "provider")
-        factory = self.factory
+    def __init__(
+        self,
+        domain: str,
+        key: str,
+        provider: str,
+        factory: Callable[..., Any] | str,
+        *,
+        priority: int | None = None,
+        stack_level: int = 0,
+        capabilities: Iterable[str] = frozenset(),
+        source: Source = APP_SOURCE,
+        settings_model: Any = None,
+        description: str = "",
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        validate_name(domain, "domain")
+        validate_name(key, "key")
+        validate_name(provider, "provider")
+        where = f"{domain}/{key}/{provider}"
         if isinstance(factory, str):
             if not is_reference(factory):
                 raise InvalidCandidateError(
-                    f"invalid factory {factory!r} for {self.domain}/{self.key}/{self.provider}: "
+                    f"invalid factory {factory!r} for {where}: "
                     "expected a callable or a 'package.module:attr' string"
                 )
         elif not callable(factory):
             raise InvalidCandidateError(
-                f"invalid factory {factory!r} for {self.domain}/{self.key}/{self.provider}: "
+                f"invalid factory {factory!r} for {where}: "
                 "expected a callable or a 'package.module:attr' string"
             )
-        model = self.settings_model
-        if isinstance(model, str) and not is_reference(model):
+        if isinstance(settings_model, str) and not is_reference(settings_model):
             raise InvalidCandidateError(
-                f"invalid settings_model {model!r} for {self.domain}/{self.key}/{self.provider}: "
+                f"invalid settings_model {settings_model!r} for {where}: "
                 "expected a pydantic model class or a 'package.module:attr' string"
             )
-        if self.priority is not None and (
-            type(self.priority) is not int  # bool is not a priority
-        ):
-            raise InvalidCandidateError(f"invalid priority {self.priority!r}: expected an int or None")
-        if type(self.stack_level) is not int:
-            raise InvalidCandidateError(f"invalid stack_level {self.stack_level!r}: expected an int")
-        if not isinstance(self.source, Source):
-            raise InvalidCandidateError(f"invalid source {self.source!r}: expected a Source")
-        for cap in self.capabilities:
+        if priority is not None and type(priority) is not int:  # bool is not a priority
+            raise InvalidCandidateError(
+                f"invalid priority {priority!r} for {where}: expected an int or None"
+            )
+        if type(stack_level) is not int:
+            raise InvalidCandidateError(
+                f"invalid stack_level {stack_level!r} for {where}: expected an int"
+            )
+        if not isinstance(source, Source):
+            raise InvalidCandidateError(f"invalid source {source!r} for {where}: expected a Source")
+        if type(capabilities) is not frozenset:
+            capabilities = (
+                frozenset((capabilities,))
+                if isinstance(capabilities, str)
+                else frozenset(capabilities)
+            )
+        for cap in capabilities:
             if not isinstance(cap, str) or not cap:
-                raise InvalidCandidateError(f"invalid capability {cap!r}: expected a non-empty string")
-        object.__setattr__(
-            self,
-            "_identity",
-            (self.domain, self.key, self.provider, (self.source.kind, self.source.name)),
-        )
+                raise InvalidCandidateError(
+                    f"invalid capability {cap!r} for {where}: expected a non-empty string"
+                )
+        if not isinstance(description, str):
+            raise InvalidCandidateError(f"invalid description for {where}: expected a string")
+        _set = object.__setattr__
+        _set(self, "domain", domain)
+        _set(self, "key", key)
+        _set(self, "provider", provider)
+        _set(self, "factory", factory)
+        _set(self, "priority", priority)
+        _set(self, "stack_level", stack_level)
+        _set(self, "capabilities", capabilities)
+        _set(self, "source", source)
+        _set(self, "settings_model", settings_model)
+        _set(self, "description", description)
+        _set(self, "metadata", MappingProxyType(dict(metadata)) if metadata else _EMPTY)
+        _set(self, "_identity", (domain, key, provider, (source.kind, source.name)))
 
     @property
     def identity(self) -> tuple[str, str, str, tuple[str, str]]:
@@ -171,5 +226,5 @@ class Candidate:
         return f"{self.provider}@{self.source.kind}:{self.source.name}"
 
     def evolve(self, **changes: Any) -> Candidate:
-        """Return a copy with ``changes`` applied (validated again)."""
-        return attrs.evolve(self, **changes)
+        """Return a copy with ``changes`` applied (validated again); alias of ``replace``."""
+        return self.replace(**changes)

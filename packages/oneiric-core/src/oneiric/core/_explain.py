@@ -6,26 +6,55 @@ one costs nothing; ``as_dict()`` is the stable JSON shape the CLI prints.
 
 from __future__ import annotations
 
-from typing import Any
-
-import attrs
-
 from ._candidate import Candidate
+from ._frozen import Frozen
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Explanation", "RankedCandidate"]
 
 
-@attrs.frozen(slots=True)
-class RankedCandidate:
-    """One candidate's place in a ranking and the rule that put it there."""
+class RankedCandidate(Frozen):
+    """One candidate's place in a ranking and the rule that put it there.
 
+    ``priority_origin`` is ``"stack_order"``, ``"declared"`` or ``"default"``;
+    ``eligible`` is False when the candidate is vetoed or lacks a required capability.
+    """
+
+    __slots__ = (
+        "candidate", "eligible", "priority", "priority_origin", "reason", "registered", "selected"
+    )
+    _fields = (
+        "candidate", "reason", "priority", "priority_origin", "registered", "selected", "eligible"
+    )
     candidate: Candidate
     reason: str
     priority: int
-    priority_origin: str  # "stack_order" | "declared" | "default"
+    priority_origin: str
     registered: int
-    selected: bool = False
-    eligible: bool = True  # False when vetoed or lacking a required capability
+    selected: bool
+    eligible: bool
+
+    def __init__(
+        self,
+        candidate: Candidate,
+        reason: str,
+        priority: int,
+        priority_origin: str,
+        registered: int,
+        selected: bool = False,
+        eligible: bool = True,
+    ) -> None:
+        _set = object.__setattr__
+        _set(self, "candidate", candidate)
+        _set(self, "reason", reason)
+        _set(self, "priority", priority)
+        _set(self, "priority_origin", priority_origin)
+        _set(self, "registered", registered)
+        _set(self, "selected", selected)
+        _set(self, "eligible", eligible)
 
     def as_dict(self) -> dict[str, Any]:
         c = self.candidate
@@ -41,10 +70,11 @@ class RankedCandidate:
         }
 
 
-@attrs.frozen(slots=True)
-class Explanation:
+class Explanation(Frozen):
     """The outcome of resolving ``(domain, key)`` and the full ranking behind it."""
 
+    __slots__ = ("domain", "key", "ranking", "require", "selected", "tenant", "why")
+    _fields = ("domain", "key", "tenant", "require", "selected", "ranking", "why")
     domain: str
     key: str
     tenant: str | None
@@ -52,6 +82,25 @@ class Explanation:
     selected: Candidate | None
     ranking: tuple[RankedCandidate, ...]
     why: str
+
+    def __init__(
+        self,
+        domain: str,
+        key: str,
+        tenant: str | None,
+        require: tuple[str, ...],
+        selected: Candidate | None,
+        ranking: tuple[RankedCandidate, ...],
+        why: str,
+    ) -> None:
+        _set = object.__setattr__
+        _set(self, "domain", domain)
+        _set(self, "key", key)
+        _set(self, "tenant", tenant)
+        _set(self, "require", tuple(require))
+        _set(self, "selected", selected)
+        _set(self, "ranking", tuple(ranking))
+        _set(self, "why", why)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-serializable form; the shape is documented in docs/cli.md and stable."""

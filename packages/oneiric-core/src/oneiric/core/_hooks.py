@@ -1,22 +1,22 @@
-"""Hook specifications of the pluggy project ``oneiric``.
+"""Hook markers, the values hooks receive, and the process-wide plugin manager.
 
-Every hook that any Oneiric package calls is specified here, in the core, so
-a plugin that implements ``oneiric_pre_swap`` or ``oneiric_fetchers`` depends
-on oneiric-core alone.  Parameter names are contract: pluggy matches them by
+Every hook that any Oneiric package calls is specified in the core
+(``_hookspecs.py``), so a plugin that implements ``oneiric_pre_swap`` or
+``oneiric_fetchers`` depends on oneiric-core alone.  pluggy itself is imported
+only when a marker is first used or the manager is built.  Parameter names are contract: pluggy matches them by
 name.  No hook runs on the per-request path: vetoes run when a cached winner
 is (re)computed, swaps are rare, fetchers run per sync.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from ._frozen import Frozen
 
-import attrs
-import pluggy
-
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ._candidate import Candidate
+    from typing import Any
+
+    import pluggy
 
 __all__ = [
     "HOOKSPEC_VERSION",
@@ -33,73 +33,95 @@ PROJECT = "oneiric"
 #: declaring a newer ``ONEIRIC_HOOKSPEC`` is refused with a clear reason.
 HOOKSPEC_VERSION = 1
 
-hookspec = pluggy.HookspecMarker(PROJECT)
-hookimpl = pluggy.HookimplMarker(PROJECT)
+
+class _LazyMarker:
+    """A pluggy marker created on first use, so ``import oneiric.core`` skips pluggy."""
+
+    __slots__ = ("_kind", "_marker")
+
+    def __init__(self, kind: str) -> None:
+        self._kind = kind
+        self._marker: Any = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        marker = self._marker
+        if marker is None:
+            import pluggy
+
+            factory = pluggy.HookimplMarker if self._kind == "impl" else pluggy.HookspecMarker
+            marker = self._marker = factory(PROJECT)
+        return marker(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<oneiric hook{self._kind} marker>"
 
 
-@attrs.frozen(slots=True)
-class ResolutionRequest:
+if TYPE_CHECKING:
+    hookspec = pluggy.HookspecMarker(PROJECT)
+    hookimpl = pluggy.HookimplMarker(PROJECT)
+else:
+    hookspec = _LazyMarker("spec")
+    hookimpl = _LazyMarker("impl")
+
+
+class ResolutionRequest(Frozen):
     """What is being resolved when a veto hook is asked about a candidate."""
 
+    __slots__ = ("domain", "key", "require", "tenant")
+    _fields = ("domain", "key", "tenant", "require")
     domain: str
     key: str
-    tenant: str | None = None
-    require: tuple[str, ...] = ()
+    tenant: str | None
+    require: tuple[str, ...]
+
+    def __init__(
+        self, domain: str, key: str, tenant: str | None = None, require: tuple[str, ...] = ()
+    ) -> None:
+        _set = object.__setattr__
+        _set(self, "domain", domain)
+        _set(self, "key", key)
+        _set(self, "tenant", tenant)
+        _set(self, "require", tuple(require))
 
 
-@attrs.frozen(slots=True)
-class SwapTransition:
+class SwapTransition(Frozen):
     """What the lifecycle is about to bind (pre-swap) or has bound (post-swap)."""
 
+    __slots__ = (
+        "domain", "force", "key", "new_instance", "new_provider", "old_provider", "reason", "tenant"
+    )
+    _fields = (
+        "domain", "key", "tenant", "old_provider", "new_provider", "new_instance", "force", "reason"
+    )
     domain: str
     key: str
     tenant: str | None
     old_provider: str | None
     new_provider: str
     new_instance: Any
-    force: bool = False
-    reason: str = ""
+    force: bool
+    reason: str
 
-
-class OneiricHookSpecs:
-    """The hook specifications; see docs/writing-a-plugin.md for examples."""
-
-    @hookspec
-    def oneiric_register(self, registry: Any) -> None:
-        """Add candidates with ``registry.register(...)``.
-
-        Use ``"module:attr"`` strings for factories so discovery imports nothing heavy.
-        """
-
-    @hookspec
-    def oneiric_candidate_veto(
-        self, candidate: Candidate, request: ResolutionRequest
-    ) -> str | None:
-        """Return a reason string to exclude ``candidate`` for ``request``, or None.
-
-        Called when a cached winner is (re)computed, never per request; must be pure.
-        Call ``resolver.invalidate()`` when the policy behind it changes.
-        """
-
-    @hookspec
-    def oneiric_pre_swap(self, transition: SwapTransition) -> Any:
-        """Raise ``SwapVetoed(reason)`` to refuse a swap; may return an awaitable."""
-
-    @hookspec
-    def oneiric_post_swap(self, transition: SwapTransition) -> None:
-        """Observe a completed bind; exceptions are recorded, never raised."""
-
-    @hookspec
-    def oneiric_fetchers(self) -> Mapping[str, Any]:
-        """Return ``{scheme: Fetcher}`` for remote manifests and artifacts."""
-
-    @hookspec(firstresult=True)
-    def oneiric_secret(self, name: str) -> str | None:
-        """Return the value of ``${secret:NAME}``, or None to let the next source answer."""
-
-    @hookspec
-    def oneiric_cli_commands(self) -> Any:
-        """Return click commands or groups to add under ``oneiric``."""
+    def __init__(
+        self,
+        domain: str,
+        key: str,
+        tenant: str | None,
+        old_provider: str | None,
+        new_provider: str,
+        new_instance: Any,
+        force: bool = False,
+        reason: str = "",
+    ) -> None:
+        _set = object.__setattr__
+        _set(self, "domain", domain)
+        _set(self, "key", key)
+        _set(self, "tenant", tenant)
+        _set(self, "old_provider", old_provider)
+        _set(self, "new_provider", new_provider)
+        _set(self, "new_instance", new_instance)
+        _set(self, "force", force)
+        _set(self, "reason", reason)
 
 
 _manager: pluggy.PluginManager | None = None
@@ -113,10 +135,21 @@ def get_plugin_manager() -> pluggy.PluginManager:
     """
     global _manager
     if _manager is None:
+        import pluggy
+
+        from . import _secrets
+        from ._hookspecs import OneiricHookSpecs
+
         manager = pluggy.PluginManager(PROJECT)
         manager.add_hookspecs(OneiricHookSpecs)
-        from . import _secrets
-
         manager.register(_secrets, name="oneiric.core.secrets")
         _manager = manager
     return _manager
+
+
+def __getattr__(name: str) -> Any:
+    if name == "OneiricHookSpecs":  # kept importable from here; defined lazily
+        from ._hookspecs import OneiricHookSpecs
+
+        return OneiricHookSpecs
+    raise AttributeError(name)

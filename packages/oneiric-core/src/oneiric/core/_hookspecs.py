@@ -1,0 +1,58 @@
+"""The hook specifications; imported only when the plugin manager is built.
+
+Parameter names are contract: pluggy matches implementations by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ._hooks import hookspec
+
+if TYPE_CHECKING:
+    from ._candidate import Candidate
+    from ._hooks import ResolutionRequest, SwapTransition
+
+__all__ = ["OneiricHookSpecs"]
+
+
+class OneiricHookSpecs:
+    """The hook specifications; see docs/writing-a-plugin.md for examples."""
+
+    @hookspec
+    def oneiric_register(self, registry: Any) -> None:
+        """Add candidates with ``registry.register(...)``.
+
+        Use ``"module:attr"`` strings for factories so discovery imports nothing heavy.
+        """
+
+    @hookspec
+    def oneiric_candidate_veto(
+        self, candidate: Candidate, request: ResolutionRequest
+    ) -> str | None:
+        """Return a reason string to exclude ``candidate`` for ``request``, or None.
+
+        Called when a cached winner is (re)computed, never per request; must be pure.
+        Call ``resolver.invalidate()`` when the policy behind it changes.
+        """
+
+    @hookspec
+    def oneiric_pre_swap(self, transition: SwapTransition) -> Any:
+        """Raise ``SwapVetoed(reason)`` to refuse a swap; may return an awaitable."""
+
+    @hookspec
+    def oneiric_post_swap(self, transition: SwapTransition) -> None:
+        """Observe a completed bind; exceptions are recorded, never raised."""
+
+    @hookspec
+    def oneiric_fetchers(self) -> Mapping[str, Any]:
+        """Return ``{scheme: Fetcher}`` for remote manifests and artifacts."""
+
+    @hookspec(firstresult=True)
+    def oneiric_secret(self, name: str) -> str | None:
+        """Return the value of ``${secret:NAME}``, or None to let the next source answer."""
+
+    @hookspec
+    def oneiric_cli_commands(self) -> Any:
+        """Return click commands or groups to add under ``oneiric``."""
