@@ -451,16 +451,17 @@ class Resolver:
             # not in a batch: publish this one write directly (the common hot path)
             with self._fill_lock:
                 regs = self._store.get(ref)
-                if regs is None:
-                    regs = self._store[ref] = {}
+                if regs is None:  # a new key: nothing can be cached for it yet
+                    self._store[ref] = {identity: reg}
                     keys = self._domain_keys.get(ref[0])
                     if keys is None:
                         keys = self._domain_keys[ref[0]] = set()
                     keys.add(ref[1])
+                    self._gen += 1
                 else:
-                    regs.pop(identity, None)  # re-insert: keeps dict order = registration order
-                regs[identity] = reg
-                self._invalidate_key(ref)
+                    regs.pop(identity, None)
+                    regs[identity] = reg
+                    self._invalidate_key(ref)
             if not self._subscribers:
                 return
         self._notify(frozenset((ref,)))
@@ -621,17 +622,20 @@ class Resolver:
         staged, self._staged = self._staged, {}
         staged_sel, self._staged_selections = self._staged_selections, {}
         changed: set[KeyRef] = set(staged)
+        fresh: set[KeyRef] = set()
         with self._fill_lock:
             for ref, delta in staged.items():
                 domain, key = ref
                 regs = self._store.get(ref)
                 if regs is None:
-                    # a new key: the delta becomes the published dict (no copy)
+                    # a new key: the delta becomes the published dict (no copy), and
+                    # nothing can be cached for it, so there is nothing to invalidate
                     if None in delta.values():
                         regs = {i: r for i, r in delta.items() if r is not None}
                     else:
                         regs = delta  # type: ignore[assignment]
                     self._store[ref] = regs
+                    fresh.add(ref)
                 else:
                     for identity, reg in delta.items():
                         regs.pop(identity, None)
@@ -663,7 +667,8 @@ class Resolver:
                         tenants.discard(tenant)
                     for k in diff:  # the tenant's own entries are stale
                         self._tenant_entries.pop((tenant, domain, k), None)
-            for ref in changed:
+            self._gen += 1
+            for ref in changed - fresh if fresh else changed:
                 self._invalidate_key(ref)
         return frozenset(changed)
 
