@@ -123,7 +123,11 @@ def test_operator_stack_order_overrides_declared_priority() -> None:
     r.register(cand("m", source=MANIFEST))
     ex = r.explain("adapter", "cache")
     got = [(x.candidate.provider, x.priority, x.priority_origin) for x in ex.ranking]
-    assert got == [("ep", 100, "stack_order"), ("declared", 90, "declared"), ("m", 50, "stack_order")]
+    assert got == [
+        ("ep", 100, "stack_order"),
+        ("declared", 90, "declared"),
+        ("m", 50, "stack_order"),
+    ]
 
 
 def test_stack_order_read_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -228,7 +232,9 @@ class Policy:
         self.requests: list[ResolutionRequest] = []
 
     @hookimpl
-    def oneiric_candidate_veto(self, candidate: Candidate, request: ResolutionRequest) -> str | None:
+    def oneiric_candidate_veto(
+        self, candidate: Candidate, request: ResolutionRequest
+    ) -> str | None:
         self.requests.append(request)
         return "banned by policy" if candidate.provider in self.banned else None
 
@@ -284,9 +290,11 @@ def test_broken_veto_hook_fails_closed(caplog: pytest.LogCaptureFixture) -> None
 
     r = Resolver(stack_order="", hooks=private_hooks(Broken()))
     r.register(cand("memory"))
-    with caplog.at_level(logging.ERROR, logger="oneiric"):
-        with pytest.raises(NoEligibleProviderError, match="veto hook raised RuntimeError"):
-            r.resolve("adapter", "cache")
+    with (
+        caplog.at_level(logging.ERROR, logger="oneiric"),
+        pytest.raises(NoEligibleProviderError, match="veto hook raised RuntimeError"),
+    ):
+        r.resolve("adapter", "cache")
 
 
 # -------------------------------------------------------------- explain shape
@@ -301,8 +309,14 @@ def test_explanation_as_dict_shape_is_json_serializable(resolver: Resolver) -> N
     assert data["selected"] == "redis"
     first = data["candidates"][0]
     assert set(first) == {
-        "provider", "source", "priority", "priority_origin", "stack_level",
-        "registered", "selected", "reason",
+        "provider",
+        "source",
+        "priority",
+        "priority_origin",
+        "stack_level",
+        "registered",
+        "selected",
+        "reason",
     }
     assert first["source"] == "manifest:acme-prod==7"
     assert data["candidates"][1]["source"] == "entry_point:oneiric-a==1.0"
@@ -356,7 +370,9 @@ def test_unknown_key_names_known_keys(resolver: Resolver) -> None:
 )
 def test_invalid_candidates_are_refused(fields: dict[str, Any], match: str) -> None:
     base: dict[str, Any] = {
-        "domain": "adapter", "key": "cache", "provider": "memory",
+        "domain": "adapter",
+        "key": "cache",
+        "provider": "memory",
         "factory": "collections:OrderedDict",
     }
     base.update(fields)

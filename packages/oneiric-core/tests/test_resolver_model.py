@@ -89,7 +89,8 @@ class Reference:
         if selection is not None:
             provider, _, origin = selection.partition("@")
             matches = [
-                r for r in rows
+                r
+                for r in rows
                 if r[0].provider == provider
                 and (not origin or f"{r[0].source.kind}:{r[0].source.name}" == origin)
             ]
@@ -108,8 +109,14 @@ class Reference:
 
 candidates = st.builds(
     lambda d, k, p, o, prio, stack, caps: Candidate(
-        d, k, p, "collections:OrderedDict",
-        priority=prio, stack_level=stack, capabilities=caps, source=Source(*o),
+        d,
+        k,
+        p,
+        "collections:OrderedDict",
+        priority=prio,
+        stack_level=stack,
+        capabilities=caps,
+        source=Source(*o),
     ),
     st.sampled_from(DOMAINS),
     st.sampled_from(KEYS),
@@ -147,8 +154,12 @@ class ResolverMachine(RuleBasedStateMachine):
         for c in cs:
             self.ref.register(c)
 
-    @rule(d=st.sampled_from(DOMAINS), k=st.sampled_from(KEYS), p=st.sampled_from(PROVIDERS),
-          o=st.sampled_from(ORIGINS))
+    @rule(
+        d=st.sampled_from(DOMAINS),
+        k=st.sampled_from(KEYS),
+        p=st.sampled_from(PROVIDERS),
+        o=st.sampled_from(ORIGINS),
+    )
     def unregister(self, d: str, k: str, p: str, o: tuple[str, str]) -> None:
         existed = (d, k, p, o) in self.ref.regs
         assert self.real.unregister(d, k, p, o) == existed
@@ -161,8 +172,11 @@ class ResolverMachine(RuleBasedStateMachine):
         for i in doomed:
             del self.ref.regs[i]
 
-    @rule(d=st.sampled_from(DOMAINS), tenant=st.sampled_from(TENANTS),
-          sel=st.dictionaries(st.sampled_from(KEYS), selection_values, max_size=2))
+    @rule(
+        d=st.sampled_from(DOMAINS),
+        tenant=st.sampled_from(TENANTS),
+        sel=st.dictionaries(st.sampled_from(KEYS), selection_values, max_size=2),
+    )
     def set_selections(self, d: str, tenant: str | None, sel: dict[str, str]) -> None:
         self.real.set_selections(d, sel, tenant=tenant)
         self.ref.selections[(tenant, d)] = dict(sel)
@@ -191,7 +205,9 @@ class ResolverMachine(RuleBasedStateMachine):
                             assert expected[1] is NoEligibleProviderError
                             assert ex.selected is None
                             continue
-                        got = [(r.candidate.provider, r.candidate.source.origin) for r in ex.ranking]
+                        got = [
+                            (r.candidate.provider, r.candidate.source.origin) for r in ex.ranking
+                        ]
                         assert got == expected[1], (d, k, tenant, require)
                         assert (winner.provider, winner.source.origin) == expected[1][0]
                         assert ex.ranking[0].selected
@@ -235,8 +251,9 @@ def test_readers_never_see_an_older_state_than_already_seen() -> None:
             for version in range(1, 400):
                 provider = f"v{version % 5}"  # replacements and new identities
                 r.register(
-                    Candidate("adapter", "cache", provider, "collections:OrderedDict",
-                              priority=version)
+                    Candidate(
+                        "adapter", "cache", provider, "collections:OrderedDict", priority=version
+                    )
                 )
                 if version % 50 == 0:
                     r.invalidate()

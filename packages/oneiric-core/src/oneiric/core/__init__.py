@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .__about__ import __version__
 from ._candidate import NAME_PATTERN, Candidate, Source, validate_name
 from ._errors import (
     ActivationError,
@@ -50,10 +51,16 @@ from ._plugins import (
 from ._precedence import DEFAULT_PRIORITIES
 from ._resolver import NoEligibleProviderError, Resolver
 from ._statedir import state_dir
-from .__about__ import __version__
 
 if TYPE_CHECKING:
-    from ._settings import DomainSettings, Settings, load_settings, read_overlay, redact, write_overlay
+    from ._settings import (
+        DomainSettings,
+        Settings,
+        load_settings,
+        read_overlay,
+        redact,
+        write_overlay,
+    )
 
 __all__ = [
     "DEFAULT_PRIORITIES",

@@ -33,7 +33,7 @@ def validate_name(value: object, what: str) -> str:
     in Python also works in a TOML table, a CLI argument and a manifest.
     """
     if value in _valid_names:
-        return value  # type: ignore[return-value]
+        return value
     if not isinstance(value, str) or not _NAME_RE.match(value) or value.endswith("\n"):
         raise InvalidCandidateError(
             f"invalid {what} name {value!r}: use 1-64 characters of a-z, 0-9, '_', '.', '-' "

@@ -119,7 +119,7 @@ class Explanation(Frozen):
         for r in self.ranking:
             mark = "*" if r.selected else " "
             lines.append(
-                f" {mark} {r.candidate.provider:<16} {str(r.candidate.source):<32} "
+                f" {mark} {r.candidate.provider:<16} {r.candidate.source!s:<32} "
                 f"priority={r.priority} ({r.priority_origin}) "
                 f"stack_level={r.candidate.stack_level} #{r.registered}  {r.reason}"
             )

@@ -3,9 +3,10 @@
 Every hook that any Oneiric package calls is specified in the core
 (``_hookspecs.py``), so a plugin that implements ``oneiric_pre_swap`` or
 ``oneiric_fetchers`` depends on oneiric-core alone.  pluggy itself is imported
-only when a marker is first used or the manager is built.  Parameter names are contract: pluggy matches them by
-name.  No hook runs on the per-request path: vetoes run when a cached winner
-is (re)computed, swaps are rare, fetchers run per sync.
+only when a marker is first used or the manager is built.  Parameter names
+are contract: pluggy matches them by name.  No hook runs on the per-request
+path: vetoes run when a cached winner is (re)computed, swaps are rare,
+fetchers run per sync.
 """
 
 from __future__ import annotations

@@ -36,6 +36,7 @@ class OneiricHookSpecs:
         Called when a cached winner is (re)computed, never per request; must be pure.
         Call ``resolver.invalidate()`` when the policy behind it changes.
         """
+        return None
 
     @hookspec
     def oneiric_pre_swap(self, transition: SwapTransition) -> Any:
@@ -48,6 +49,7 @@ class OneiricHookSpecs:
     @hookspec
     def oneiric_fetchers(self) -> Mapping[str, Any]:
         """Return ``{scheme: Fetcher}`` for remote manifests and artifacts."""
+        return {}
 
     @hookspec(firstresult=True)
     def oneiric_secret(self, name: str) -> str | None:

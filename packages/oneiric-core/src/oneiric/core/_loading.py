@@ -2,7 +2,8 @@
 
 Registration stores references as strings so that discovering 200 plugins
 imports none of their heavy code; the reference is imported the first time a
-provider is activated.  Any failure becomes a one-line ``FactoryError``.
+provider is activated.  Any failure becomes a one-line ``FactoryError`` that
+says whether the module is missing (install something) or broken (fix it).
 """
 
 from __future__ import annotations
@@ -23,53 +24,77 @@ def import_reference(reference: str, *, what: str = "reference") -> Any:
     """
     if not isinstance(reference, str) or not is_reference(reference):
         raise FactoryError(
-            f"invalid {what} {reference!r}: expected 'package.module:attr'"
+            f"invalid {what} {reference!r}: expected a 'package.module:attr' string"
         )
     module_name, _, attr_path = reference.partition(":")
     try:
         obj: Any = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or module_name
+        if module_name == missing or module_name.startswith(missing + "."):
+            raise FactoryError(
+                f"cannot import {what} {reference!r}: no module named {missing!r}; "
+                "install the distribution that provides it or fix the reference"
+            ) from exc
+        raise FactoryError(
+            f"cannot import {what} {reference!r}: module {module_name!r} needs {missing!r}, "
+            f"which is not installed; install it (or the provider's extra)"
+        ) from exc
     except Exception as exc:  # an import may raise anything; report it on one line
         raise FactoryError(
-            f"cannot import {what} {reference!r}: module {module_name!r} failed to import "
-            f"({type(exc).__name__}: {_one_line(exc)}); install the distribution that provides it"
+            f"cannot import {what} {reference!r}: importing module {module_name!r} raised "
+            f"{_one_line(exc)}; fix that module or its configuration"
         ) from exc
+    done: list[str] = []
     for part in attr_path.split("."):
         try:
             obj = getattr(obj, part)
         except AttributeError as exc:
+            owner = ".".join([module_name, *done]) if done else module_name
             raise FactoryError(
-                f"cannot import {what} {reference!r}: {module_name!r} has no attribute "
-                f"{attr_path!r}; check the spelling or the installed version"
+                f"cannot import {what} {reference!r}: {owner!r} has no attribute {part!r}; "
+                "check the spelling or the installed version"
             ) from exc
+        done.append(part)
     return obj
 
 
 def resolve_factory(candidate: Any) -> Any:
     """Return the callable behind ``candidate.factory`` (importing it if a string)."""
     factory = candidate.factory
+    what = f"factory of {candidate.domain}/{candidate.key}/{candidate.provider}"
     if isinstance(factory, str):
-        factory = import_reference(
-            factory, what=f"factory of {candidate.domain}/{candidate.key}/{candidate.provider}"
-        )
+        factory = import_reference(factory, what=what)
     if not callable(factory):
         raise FactoryError(
-            f"factory of {candidate.domain}/{candidate.key}/{candidate.provider} "
-            f"is {type(factory).__name__}, not callable"
+            f"{what} is a {type(factory).__name__}, not callable; "
+            "point it at a class or function"
         )
     return factory
 
 
 def resolve_settings_model(candidate: Any) -> Any:
-    """Return the settings model class of ``candidate`` (or None)."""
+    """Return the settings model class of ``candidate`` (or None).
+
+    The model is checked to be a pydantic model class (duck-typed, so that this
+    module does not import pydantic): a wrong reference is reported here, by
+    name, rather than as an ``AttributeError`` during validation.
+    """
     model = candidate.settings_model
+    if model is None:
+        return None
+    what = f"settings_model of {candidate.domain}/{candidate.key}/{candidate.provider}"
     if isinstance(model, str):
-        model = import_reference(
-            model,
-            what=f"settings_model of {candidate.domain}/{candidate.key}/{candidate.provider}",
+        model = import_reference(model, what=what)
+    if not isinstance(model, type) or not callable(getattr(model, "model_validate", None)):
+        raise FactoryError(
+            f"{what} is {model!r}, not a pydantic model class; "
+            "point it at a pydantic BaseModel subclass"
         )
     return model
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else ""
+    """``Type: message`` on one line."""
+    text = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -6,15 +6,19 @@ Oneiric logger is a structlog logger wrapped around a stdlib logger named
 route the records like any other stdlib logging, or call
 ``configure_logging()`` to render JSON or console lines on stderr (the CLI does).
 
-structlog is imported on the first log call, not at ``import oneiric.core``:
-serverless cold starts pay only for what they use.
+structlog (and stdlib ``logging``) are imported on the first log call, not at
+``import oneiric.core``: serverless cold starts pay only for what they use.  The
+``NullHandler`` is installed at that first call, before any record exists.
 """
 
 from __future__ import annotations
 
-import logging
-import sys
-from typing import Any, TextIO
+from collections.abc import Mapping
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import logging
+    from typing import Any, TextIO
 
 __all__ = ["configure_logging", "get_logger"]
 
@@ -23,11 +27,26 @@ _REDACTED = "**********"
 _handler_marker = "_oneiric_handler"
 
 
+def _redact_value(value: Any) -> Any:
+    if hasattr(value, "get_secret_value"):
+        return _REDACTED
+    if isinstance(value, Mapping):
+        return {k: _redact_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_redact_value(v) for v in value]
+    return value
+
+
 def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
-    """Replace secret values (anything with ``get_secret_value``) before rendering."""
+    """Replace secret values (anything with ``get_secret_value``) before rendering.
+
+    Nested mappings and sequences too: a whole settings mapping may be logged.
+    """
     for name, value in event.items():
-        if hasattr(value, "get_secret_value"):
-            event[name] = _REDACTED
+        if isinstance(value, (Mapping, list, tuple, set, frozenset)) or hasattr(
+            value, "get_secret_value"
+        ):
+            event[name] = _redact_value(value)
     return event
 
 
@@ -55,6 +74,8 @@ class _LazyLogger:
 
     def _get(self) -> Any:
         if self._logger is None:
+            import logging
+
             import structlog
 
             _install_null_handler()
@@ -70,6 +91,8 @@ class _LazyLogger:
 
 
 def _install_null_handler() -> None:
+    import logging
+
     root = logging.getLogger(_ROOT)
     if not any(isinstance(h, logging.NullHandler) for h in root.handlers):
         root.addHandler(logging.NullHandler())
@@ -90,6 +113,9 @@ def configure_logging(
     For applications and the CLI; calling it again replaces the previous handler.
     Returns the installed handler.
     """
+    import logging
+    import sys
+
     import structlog
 
     _install_null_handler()

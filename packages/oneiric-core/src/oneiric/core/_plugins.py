@@ -18,17 +18,19 @@ import re
 import sys
 import time
 import weakref
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
-
-import attrs
 
 from ._candidate import Candidate, Source
 from ._errors import PluginError
+from ._frozen import Frozen
 from ._hooks import HOOKSPEC_VERSION, PROJECT, get_plugin_manager
 from ._logging import get_logger
 
+# pluggy and typing are imported only when needed: ``import oneiric.core`` stays cheap.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from typing import Any
+
     import pluggy
 
     from ._resolver import Resolver
@@ -51,14 +53,22 @@ def _normalize(name: str) -> str:
     return _NORMALIZE.sub("-", name).lower()
 
 
-@attrs.frozen(slots=True)
-class EntryPointInfo:
+class EntryPointInfo(Frozen):
     """One entry point of the plugin group, as found on disk."""
 
+    __slots__ = ("distribution", "name", "value", "version")
+    _fields = ("distribution", "version", "name", "value")
     distribution: str
     version: str
     name: str
     value: str  # "module" or "module:attr"
+
+    def __init__(self, distribution: str, version: str, name: str, value: str) -> None:
+        _set = object.__setattr__
+        _set(self, "distribution", distribution)
+        _set(self, "version", version)
+        _set(self, "name", name)
+        _set(self, "value", value)
 
     @property
     def plugin_name(self) -> str:
@@ -66,31 +76,60 @@ class EntryPointInfo:
         return f"{self.distribution}:{self.name}"
 
 
-@attrs.frozen(slots=True)
-class PluginLoad:
+class PluginLoad(Frozen):
     """What happened to one plugin during ``load_plugins``."""
 
+    __slots__ = (
+        "candidates", "distribution", "entry_point", "error", "load_time_s", "module", "version"
+    )
+    _fields = (
+        "distribution", "version", "entry_point", "module", "candidates", "load_time_s", "error"
+    )
     distribution: str
     version: str
     entry_point: str
     module: str
     candidates: int
     load_time_s: float
-    error: str | None = None
+    error: str | None
+
+    def __init__(
+        self,
+        distribution: str,
+        version: str,
+        entry_point: str,
+        module: str,
+        candidates: int,
+        load_time_s: float,
+        error: str | None = None,
+    ) -> None:
+        _set = object.__setattr__
+        _set(self, "distribution", distribution)
+        _set(self, "version", version)
+        _set(self, "entry_point", entry_point)
+        _set(self, "module", module)
+        _set(self, "candidates", candidates)
+        _set(self, "load_time_s", load_time_s)
+        _set(self, "error", error)
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
     def as_dict(self) -> dict[str, Any]:
-        return attrs.asdict(self)
+        """JSON-serializable form (``oneiric plugins --json``)."""
+        return {name: getattr(self, name) for name in self._fields}
 
 
-@attrs.frozen(slots=True)
-class DiscoveryReport:
+class DiscoveryReport(Frozen):
     """The outcome of ``load_plugins``: one ``PluginLoad`` per entry point."""
 
+    __slots__ = ("entries",)
+    _fields = ("entries",)
     entries: tuple[PluginLoad, ...]
+
+    def __init__(self, entries: Iterable[PluginLoad]) -> None:
+        object.__setattr__(self, "entries", tuple(entries))
 
     @property
     def errors(self) -> tuple[PluginLoad, ...]:
@@ -135,16 +174,24 @@ class PluginRegistry:
 
 
 def check_namespace() -> None:
-    """Fail in one line if the unrelated PyPI distribution ``oneiric`` shadows our namespace."""
+    """Fail in one line if the unrelated PyPI distribution ``oneiric`` shadows our namespace.
+
+    That distribution ships a regular ``oneiric/__init__.py``.  A regular package
+    anywhere on ``sys.path`` beats every namespace portion, so it is looked for on
+    the path as well as in ``sys.modules``: a process that imported our namespace
+    before the path changed would still break in the next process.
+    """
     module = sys.modules.get("oneiric")
-    if module is None:
-        try:
-            module = importlib.import_module("oneiric")
-        except ImportError:
-            return
-    if getattr(module, "__file__", None):
+    found = getattr(module, "__file__", None) if module is not None else None
+    if not found:
+        for entry in sys.path:
+            candidate = os.path.join(entry or os.getcwd(), "oneiric", "__init__.py")
+            if os.path.isfile(candidate):
+                found = candidate
+                break
+    if found:
         raise PluginError(
-            f"an unrelated package named 'oneiric' is installed ({module.__file__}) and breaks "
+            f"an unrelated package named 'oneiric' is installed ({found}) and breaks "
             "the oneiric.* namespace; run 'pip uninstall oneiric' and reinstall oneiric-core"
         )
 
@@ -152,17 +199,26 @@ def check_namespace() -> None:
 # ---------------------------------------------------------------- discovery
 
 _scan_cache: dict[str, tuple[tuple[tuple[str, int], ...], tuple[EntryPointInfo, ...]]] = {}
+#: A directory modified this recently may be modified again within the same
+#: file-system timestamp tick, leaving its mtime unchanged; such a fingerprint is
+#: not trusted (the "racy timestamp" problem git solves the same way).
+_RACY_NS = 2_000_000_000
 
 
-def _path_fingerprint() -> tuple[tuple[str, int], ...]:
+def _path_fingerprint() -> tuple[tuple[str, int], ...] | None:
+    """``(directory, mtime)`` per ``sys.path`` entry, or None if one is too fresh to trust."""
     parts = []
+    now = time.time_ns()
+    racy = False
     for entry in sys.path:
         path = entry or os.getcwd()
         try:
-            parts.append((path, os.stat(path).st_mtime_ns))
+            mtime = os.stat(path).st_mtime_ns
         except OSError:
             continue
-    return tuple(parts)
+        racy = racy or now - mtime < _RACY_NS
+        parts.append((path, mtime))
+    return None if racy else tuple(parts)
 
 
 def _read_header(path: str) -> tuple[str | None, str | None]:
@@ -248,18 +304,27 @@ def _scan(group: str) -> tuple[EntryPointInfo, ...]:
     return tuple(result)
 
 
-def discover_entry_points(group: str = PROJECT, *, use_cache: bool = True) -> tuple[EntryPointInfo, ...]:
+def discover_entry_points(
+    group: str = PROJECT, *, use_cache: bool = True
+) -> tuple[EntryPointInfo, ...]:
     """The entry points of ``group`` of the installed distributions, in load order.
 
-    Cached per process, keyed by the mtimes of the ``sys.path`` directories.
+    Cached per process, keyed by the mtimes of the ``sys.path`` directories, so
+    installing or removing a distribution is seen by the next call.
     """
     fingerprint = _path_fingerprint()
-    if use_cache:
+    if use_cache and fingerprint is not None:
         cached = _scan_cache.get(group)
         if cached is not None and cached[0] == fingerprint:
             return cached[1]
+    # Something may have been installed since the import system listed these
+    # directories: make sure the plugin modules found now can be imported.
+    importlib.invalidate_caches()
     found = _scan(group)
-    _scan_cache[group] = (fingerprint, found)
+    if fingerprint is not None:
+        _scan_cache[group] = (fingerprint, found)
+    else:
+        _scan_cache.pop(group, None)
     return found
 
 
@@ -269,8 +334,9 @@ _loaded: weakref.WeakKeyDictionary[Resolver, dict[str, PluginLoad]] = weakref.We
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    """``Type: message`` on one line (pluggy's validation errors span several)."""
+    text = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _import_plugin(value: str) -> Any:
@@ -281,16 +347,63 @@ def _import_plugin(value: str) -> Any:
     return obj
 
 
-def _register_with_pluggy(hooks: pluggy.PluginManager, obj: Any, name: str) -> None:
+def _register_with_pluggy(hooks: pluggy.PluginManager, obj: Any, name: str) -> bool:
+    """Register ``obj`` as ``name``; True if this call registered it (False: it already was).
+
+    pluggy keeps a half-registered plugin when a hook implementation fails
+    validation, so on any failure the plugin is unregistered again: a plugin
+    that failed to load must not keep hooks (a veto, a pre-swap refusal) alive.
+    """
     current = hooks.get_plugin(name)
     if current is obj:
-        return
+        return False
     if current is not None:
-        raise PluginError(f"plugin name {name!r} is already taken by another object")
+        raise PluginError(
+            f"plugin name {name!r} is already taken by another object; "
+            "rename the entry point or unregister the other plugin"
+        )
     other = hooks.get_name(obj)
     if other is not None:
-        raise PluginError(f"the same module is already registered as plugin {other!r}")
-    hooks.register(obj, name=name)
+        raise PluginError(
+            f"the same object is already registered as plugin {other!r}; "
+            "give each entry point its own module"
+        )
+    try:
+        hooks.register(obj, name=name)
+        unknown = sorted(
+            caller.name
+            for caller in hooks.get_hookcallers(obj) or ()
+            if not caller.has_spec() and caller.name.startswith(f"{PROJECT}_")
+        )
+        if unknown:
+            raise PluginError(
+                f"unknown hook {', '.join(unknown)}; known hooks: "
+                f"{', '.join(sorted(_known_hooks(hooks)))}; check the spelling"
+            )
+    except BaseException as exc:
+        if hooks.get_plugin(name) is obj:
+            hooks.unregister(name=name)
+        if isinstance(exc, PluginError) or not isinstance(exc, Exception):
+            raise
+        # pluggy.PluginValidationError: wrong argument names, hookwrapper misuse...
+        raise PluginError(f"invalid hook implementation: {_one_line(exc)}") from exc
+    return True
+
+
+def _known_hooks(hooks: pluggy.PluginManager) -> list[str]:
+    return [
+        name
+        for name, caller in vars(hooks.hook).items()
+        if name.startswith(f"{PROJECT}_") and caller.has_spec()
+    ]
+
+
+def _resolver_hooks(resolver: Resolver) -> pluggy.PluginManager | None:
+    """The plugin manager the resolver consults for vetoes, if it was given one."""
+    import pluggy
+
+    hooks = getattr(resolver, "_hooks", None)
+    return hooks if isinstance(hooks, pluggy.PluginManager) else None
 
 
 def load_plugins(
@@ -304,13 +417,18 @@ def load_plugins(
 
     Each plugin is registered with pluggy as ``"<distribution>:<entry point>"``
     and its ``oneiric_register`` is called with its own ``PluginRegistry``.
-    A plugin that fails (import error, exception, invalid candidate, newer
-    hook-spec version) contributes nothing and is reported in
-    ``DiscoveryReport.errors``; the others load.  Calling it again for the same
-    resolver changes nothing.
+    A plugin that fails (import error, exception, invalid candidate, invalid or
+    unknown hook, newer hook-spec version) contributes nothing, is not left
+    registered with pluggy and is reported in ``DiscoveryReport.errors``; the
+    others load.  Calling it again for the same resolver changes nothing.
+
+    ``hooks`` defaults to the resolver's plugin manager (``Resolver(hooks=...)``)
+    so that the vetoes of the loaded plugins apply to that resolver, else the
+    process-wide one.
     """
     check_namespace()
-    hooks = hooks if hooks is not None else get_plugin_manager()
+    if hooks is None:
+        hooks = _resolver_hooks(resolver) or get_plugin_manager()
     found = tuple(entry_points) if entry_points is not None else discover_entry_points(group)
     done = _loaded.setdefault(resolver, {})
     loads: list[PluginLoad] = []
@@ -338,27 +456,31 @@ def _load_one(resolver: Resolver, hooks: pluggy.PluginManager, info: EntryPointI
     start = time.perf_counter()
     module_name = info.value.partition(":")[0].strip()
     registered_here = False
-    obj: Any = None
     try:
+        if hooks.is_blocked(info.plugin_name):
+            raise PluginError(
+                f"plugin {info.plugin_name!r} is blocked in the plugin manager; "
+                "unblock it to load it"
+            )
         try:
             obj = _import_plugin(info.value)
         except Exception as exc:
-            raise PluginError(f"import of {info.value!r} failed: {_one_line(exc)}") from exc
-        wanted = getattr(obj, "ONEIRIC_HOOKSPEC", None)
-        if wanted is not None and (not isinstance(wanted, int) or wanted > HOOKSPEC_VERSION):
             raise PluginError(
-                f"needs hook-spec version {wanted!r} but this oneiric-core provides "
+                f"import of {info.value!r} failed: {_one_line(exc)}; "
+                f"fix or reinstall {info.distribution}"
+            ) from exc
+        wanted = getattr(obj, "ONEIRIC_HOOKSPEC", None)
+        if wanted is not None and (type(wanted) is not int or wanted < 1):
+            raise PluginError(
+                f"ONEIRIC_HOOKSPEC must be a positive int, got {wanted!r}; "
+                f"fix {info.distribution}"
+            )
+        if wanted is not None and wanted > HOOKSPEC_VERSION:
+            raise PluginError(
+                f"needs hook-spec version {wanted} but this oneiric-core provides "
                 f"{HOOKSPEC_VERSION}; upgrade oneiric-core"
             )
-        registered_here = hooks.get_plugin(info.plugin_name) is None
-        try:
-            _register_with_pluggy(hooks, obj, info.plugin_name)
-        except PluginError:
-            registered_here = False
-            raise
-        except Exception as exc:  # pluggy.PluginValidationError and friends
-            registered_here = False
-            raise PluginError(f"invalid hook implementation: {_one_line(exc)}") from exc
+        registered_here = _register_with_pluggy(hooks, obj, info.plugin_name)
         registry = PluginRegistry(
             Source("entry_point", info.distribution, info.version, detail=info.name)
         )
@@ -367,7 +489,10 @@ def _load_one(resolver: Resolver, hooks: pluggy.PluginManager, info: EntryPointI
             try:
                 register(registry=registry)
             except Exception as exc:
-                raise PluginError(f"oneiric_register raised {_one_line(exc)}") from exc
+                raise PluginError(
+                    f"oneiric_register raised {_one_line(exc)}; "
+                    f"no candidates of {info.distribution} were registered"
+                ) from exc
         for candidate in registry.candidates:
             resolver.register(candidate)
         error = None
@@ -375,7 +500,7 @@ def _load_one(resolver: Resolver, hooks: pluggy.PluginManager, info: EntryPointI
     except PluginError as exc:
         error = str(exc)
         count = 0
-        if registered_here and obj is not None:
+        if registered_here:
             hooks.unregister(name=info.plugin_name)
     elapsed = time.perf_counter() - start
     return PluginLoad(

@@ -220,7 +220,10 @@ def rank(
                 reasons[wseq] = (
                     f"won on stack_level {wc.stack_level} > {runner[0].stack_level}"
                 )
-                why = f"{wc.provider!r} has the highest stack_level ({wc.stack_level}) at priority {wprio}"
+                why = (
+                    f"{wc.provider!r} has the highest stack_level ({wc.stack_level}) "
+                    f"at priority {wprio}"
+                )
             else:
                 reasons[wseq] = "tie broken by registration order"
                 why = (

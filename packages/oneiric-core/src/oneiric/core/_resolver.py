@@ -21,7 +21,7 @@ import itertools
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ._candidate import Candidate, validate_name
 from ._errors import (
@@ -34,8 +34,8 @@ from ._errors import (
 from ._explain import Explanation, RankedCandidate
 from ._hooks import ResolutionRequest
 from ._logging import get_logger
-from ._telemetry import span
 from ._precedence import Outcome, Registration, order, parse_selection, parse_stack_order, rank
+from ._telemetry import span
 
 if TYPE_CHECKING:
     import pluggy
@@ -228,7 +228,7 @@ class Resolver:
         return explanation
 
     def candidates(self, domain: str, key: str) -> tuple[Candidate, ...]:
-        """All candidates of ``(domain, key)`` in precedence order (winner first); ``()`` if none."""
+        """All candidates of ``(domain, key)`` in precedence order, winner first; ``()`` if none."""
         if (domain, key) not in self._store:
             return ()
         try:
@@ -485,7 +485,7 @@ class Resolver:
         with self._lock:
             if identity not in self._current(ref):
                 return False
-            self._staged.setdefault(ref, {})[identity] = None  # type: ignore[assignment]
+            self._staged.setdefault(ref, {})[identity] = None
             if self._depth:
                 return True
             changes = self._publish()
@@ -502,7 +502,7 @@ class Resolver:
                 if doomed:
                     delta = self._staged.setdefault(ref, {})
                     for identity in doomed:
-                        delta[identity] = None  # type: ignore[assignment]
+                        delta[identity] = None
                     removed += len(doomed)
             if self._depth or not removed:
                 return removed
@@ -633,7 +633,7 @@ class Resolver:
                     if None in delta.values():
                         regs = {i: r for i, r in delta.items() if r is not None}
                     else:
-                        regs = delta  # type: ignore[assignment]
+                        regs = cast("dict[Identity, Registration]", delta)
                     self._store[ref] = regs
                     fresh.add(ref)
                 else:

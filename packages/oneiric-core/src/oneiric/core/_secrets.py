@@ -31,7 +31,8 @@ def env_name(name: str) -> str:
 
 def secrets_dir() -> Path:
     """The directory searched for secret files."""
-    return Path(os.environ.get("ONEIRIC_SECRETS_DIR", "/run/secrets"))
+    # An empty value means "unset", never the current directory.
+    return Path(os.environ.get("ONEIRIC_SECRETS_DIR") or "/run/secrets")
 
 
 @hookimpl(trylast=True)

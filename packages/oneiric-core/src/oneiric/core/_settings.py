@@ -7,7 +7,8 @@ Layout of the config directory (``path``, else ``ONEIRIC_CONFIG``, else
                             plus the reserved sections [remote] and [lifecycle]
     adapters.toml|yaml|yml  one domain per file; overrides that domain's section
     services.* tasks.* events.* workflows.* actions.*
-    <domain>.toml|yaml|yml  any other domain
+    <domain>.toml|yaml|yml  any other domain (``remote``/``lifecycle`` are reserved:
+                            they live in oneiric.toml only)
 
 Per domain: ``selections`` (key -> provider), ``provider_settings.<key>.<provider>``
 (validated by the candidate's ``settings_model``), ``tenants.<name>.selections``
@@ -24,12 +25,13 @@ are loaded.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import tomllib
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -65,6 +67,8 @@ RESERVED_SECTIONS = ("remote", "lifecycle")
 OVERLAY_FILE = "selections.json"
 _FORMATS = {".toml": "toml", ".yaml": "yaml", ".yml": "yaml"}
 _INTERP = re.compile(r"\$\{(env|secret):([A-Za-z0-9_.\-]+)(?::-([^}]*))?\}")
+# Anything that looks like a reference, so that a typo is an error, not a literal.
+_REF = re.compile(r"\$\{\s*(?:env|secret)\b[^}]*\}?", re.I)
 _REDACTED = "**********"
 
 
@@ -97,48 +101,69 @@ class _Doc:
         self.text = text
 
     def line_of(self, parts: tuple[Any, ...]) -> int | None:
-        """Best-effort line number of the last key of ``parts``."""
-        for part in reversed(parts):
+        """Best-effort line number of the key path ``parts``.
+
+        Each key is searched after the previous one, as a TOML table header
+        component (``[a.b]``), a TOML/YAML key (``b =``, ``b:``) or a dotted key
+        (``a.b =``), so ``port`` is found under its own provider rather than
+        at the first ``port`` of the file.  Returns the line of the deepest
+        key found.
+        """
+        line: int | None = None
+        pos = 0
+        for part in parts:
             if not isinstance(part, str):
                 continue
+            name = re.escape(part)
             pattern = re.compile(
-                rf"^\s*(?:\[[^\]]*\b{re.escape(part)}\]|[\"']?{re.escape(part)}[\"']?\s*[=:])",
-                re.M,
+                rf"(?:^|(?<=[\[.\s{{,]))[\"']?{name}[\"']?[ \t]*(?:[=:.\]])", re.M
             )
-            match = pattern.search(self.text)
-            if match:
-                return self.text.count("\n", 0, match.start()) + 1
-        return None
+            match = pattern.search(self.text, pos)
+            if match is None:
+                break
+            pos = match.start()
+            line = self.text.count("\n", 0, pos) + 1
+        return line
 
     def where(self, parts: tuple[Any, ...]) -> str:
         line = self.line_of(parts)
         return f"{self.path}:{line}" if line else str(self.path)
 
 
+@functools.cache
 def _yaml_loader() -> Any:
+    """A ``yaml.SafeLoader`` subclass that refuses duplicate keys (None without PyYAML).
+
+    PyYAML keeps the last of two equal keys; a silently ignored selection is
+    exactly the kind of surprise settings must not have.
+    """
     try:
         import yaml
     except ImportError:
         return None
 
-    class StrictLoader(yaml.SafeLoader):
-        """SafeLoader that refuses duplicate keys instead of keeping the last one."""
-
     def construct_mapping(loader: Any, node: Any, deep: bool = False) -> dict[Any, Any]:
+        loader.flatten_mapping(node)  # YAML merge keys (<<: *base)
         mapping: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=deep)
-            if key in mapping:
+            try:
+                duplicate = key in mapping
+            except TypeError:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"unhashable key {key!r}", key_node.start_mark
+                ) from None
+            if duplicate:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key {key!r}", key_node.start_mark
                 )
             mapping[key] = loader.construct_object(value_node, deep=deep)
         return mapping
 
-    StrictLoader.add_constructor(
-        yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping
-    )
-    return StrictLoader
+    # Built with type() so that mypy accepts it with and without types-PyYAML.
+    loader: Any = type("StrictLoader", (yaml.SafeLoader,), {"__doc__": _yaml_loader.__doc__})
+    loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    return loader
 
 
 def _parse_file(path: Path) -> _Doc:
@@ -165,7 +190,7 @@ def _parse_file(path: Path) -> _Doc:
         import yaml
 
         try:
-            data = yaml.load(text, Loader=loader)  # noqa: S506 - a SafeLoader subclass
+            data = yaml.load(text, Loader=loader)  # a SafeLoader subclass
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
@@ -190,6 +215,12 @@ def _domain_of_section(name: str, where: str) -> str:
 
 
 class _Interpolator:
+    """Replaces ``${env:...}`` and ``${secret:...}`` in string values.
+
+    Errors name the file, the line of the key and its dotted path, like every
+    other settings error.
+    """
+
     def __init__(self, hooks: pluggy.PluginManager | None, environ: Mapping[str, str]) -> None:
         self.hooks = hooks
         self.environ = environ
@@ -203,8 +234,10 @@ class _Interpolator:
         try:
             value = hooks.hook.oneiric_secret(name=name)
         except Exception as exc:
+            detail = " ".join(str(exc).split())
             raise ConfigError(
-                f"{where}: secret source failed for {name!r}: {type(exc).__name__}: {exc}"
+                f"{where}: secret source failed for {name!r}: {type(exc).__name__}: {detail}; "
+                "check the secrets plugin and its configuration"
             ) from None
         if value is None:
             from ._secrets import env_name, secrets_dir
@@ -215,13 +248,27 @@ class _Interpolator:
             )
         return str(value)
 
-    def value(self, value: Any, where: str) -> Any:
+    def value(self, value: Any, doc: _Doc, parts: tuple[str, ...], keypath: tuple[str, ...]) -> Any:
+        """Interpolate ``value`` found at ``parts`` of ``doc`` (shown as ``keypath``)."""
         if isinstance(value, dict):
-            return {k: self.value(v, f"{where}.{k}") for k, v in value.items()}
+            return {
+                k: self.value(v, doc, (*parts, str(k)), (*keypath, str(k)))
+                for k, v in value.items()
+            }
         if isinstance(value, list):
-            return [self.value(v, f"{where}[{i}]") for i, v in enumerate(value)]
+            head, last = keypath[:-1], keypath[-1]
+            return [
+                self.value(v, doc, parts, (*head, f"{last}[{i}]")) for i, v in enumerate(value)
+            ]
         if not isinstance(value, str) or "${" not in value:
             return value
+        where = f"{doc.where(parts)}: {'.'.join(keypath)}"
+        for ref in _REF.finditer(value):
+            if not _INTERP.fullmatch(ref.group(0)):
+                raise ConfigError(
+                    f"{where}: malformed reference {ref.group(0)!r}; write ${{env:NAME}}, "
+                    "${env:NAME:-default} or ${secret:NAME}"
+                )
         is_secret = False
 
         def replace(match: re.Match[str]) -> str:
@@ -237,6 +284,11 @@ class _Interpolator:
                         f"${{env:{name}:-default}}"
                     )
                 return found
+            if default is not None:
+                raise ConfigError(
+                    f"{where}: ${{secret:{name}}} takes no default; "
+                    "a missing secret is always an error"
+                )
             is_secret = True
             return self.secret(name, where)
 
@@ -271,15 +323,18 @@ def redact(value: Any) -> Any:
 # ------------------------------------------------------------------ overlay
 
 
-def read_overlay(state_dir: Path) -> dict[str, Any]:
+def read_overlay(state_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """Read ``<state dir>/selections.json`` (empty if absent); ConfigError if malformed."""
-    path = state_dir / OVERLAY_FILE
+    path = Path(state_dir) / OVERLAY_FILE
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return {"selections": {}, "tenants": {}}
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read selection overlay: {exc}") from None
+        raise ConfigError(
+            f"{path}: cannot read selection overlay: {exc.strerror or exc}; "
+            "check its permissions or set ONEIRIC_STATE_DIR"
+        ) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -302,14 +357,26 @@ def read_overlay(state_dir: Path) -> dict[str, Any]:
 
 
 def write_overlay(
-    state_dir: Path, domain: str, key: str, provider: str | None, *, tenant: str | None = None
+    state_dir: str | os.PathLike[str],
+    domain: str,
+    key: str,
+    provider: str | None,
+    *,
+    tenant: str | None = None,
 ) -> Path:
-    """Set (or with ``provider=None`` clear) one selection in the overlay, atomically."""
+    """Set (or with ``provider=None`` clear) one selection in the overlay, atomically.
+
+    Written to a temporary file and renamed, so a running application's
+    watcher never reads half a file.
+    """
+    directory = Path(state_dir)
     validate_name(domain, "domain")
     validate_name(key, "key")
     if provider is not None:
         validate_name(parse_selection(provider)[0], "provider")
-    data = read_overlay(state_dir)
+    if tenant is not None and (not isinstance(tenant, str) or not tenant):
+        raise ConfigError(f"invalid tenant {tenant!r}: expected a non-empty string")
+    data = read_overlay(directory)
     if tenant is None:
         scope = data["selections"].setdefault(domain, {})
     else:
@@ -318,15 +385,25 @@ def write_overlay(
         scope.pop(key, None)
     else:
         scope[key] = provider
-    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    target = state_dir / OVERLAY_FILE
+    target = directory / OVERLAY_FILE
     tmp = target.with_name(f".{OVERLAY_FILE}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2, sort_keys=True)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, target)
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2, sort_keys=True)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except OSError as exc:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise ConfigError(
+            f"{target}: cannot write selection overlay: {exc.strerror or exc}; "
+            "set ONEIRIC_STATE_DIR to a writable directory"
+        ) from None
     return target
 
 
@@ -346,7 +423,7 @@ class Settings:
         *,
         config_dir: Path | None = None,
         files: tuple[Path, ...] = (),
-        origins: Mapping[str, _Doc] | None = None,
+        origins: Mapping[str, tuple[_Doc, tuple[str, ...]]] | None = None,
         remote: Mapping[str, Any] | None = None,
         lifecycle: Mapping[str, Any] | None = None,
         overlay: Mapping[str, Any] | None = None,
@@ -405,30 +482,34 @@ class Settings:
         """Validate the provider's settings with ``candidate.settings_model``.
 
         Returns the model instance, or None when the candidate has no model.
-        Raises ``ConfigError`` naming the file, line and key path.
+        Raises ``ConfigError`` naming the file, line and key path (and
+        ``FactoryError`` if the model reference does not import).
         """
         model = resolve_settings_model(candidate)
-        raw = self.raw_provider_settings(candidate.domain, candidate.key, candidate.provider)
         if model is None:
             return None
+        raw = self.raw_provider_settings(candidate.domain, candidate.key, candidate.provider)
         path = (candidate.domain, "provider_settings", candidate.key, candidate.provider)
         try:
             return model.model_validate(_reveal(raw))
         except ValidationError as exc:
             first = exc.errors()[0]
             loc = tuple(str(p) for p in first.get("loc", ()))
-            doc = self._origins.get(candidate.domain)
-            where = doc.where(path[2:] + loc) if doc else "settings"
-            keypath = ".".join(path + loc)
+            origin = self._origins.get(candidate.domain)
+            if origin is not None:
+                doc, prefix = origin
+                where = doc.where((*prefix, *path[1:], *loc))
+            else:
+                where = str(self.config_dir) if self.config_dir else "settings"
+            kind = first.get("type")
+            if kind == "missing":
+                msg = f"required setting is missing; add it under {'.'.join(path)}"
+            elif kind == "extra_forbidden":
+                msg = "unknown setting; remove it or check the spelling"
+            else:
+                msg = f"{first['msg']}; fix the value"
             more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-            raise ConfigError(
-                f"{where}: {keypath}: {first['msg']}{more}; fix the value"
-            ) from None
-        except AttributeError:
-            raise ConfigError(
-                f"settings_model of {candidate.domain}/{candidate.key}/{candidate.provider} "
-                "is not a pydantic model"
-            ) from None
+            raise ConfigError(f"{where}: {'.'.join(path + loc)}: {msg}{more}") from None
 
     # applying -------------------------------------------------------------
 
@@ -436,34 +517,41 @@ class Settings:
         """Set the resolver's selections from these settings, in one batch.
 
         Provider settings of registered candidates are validated first, so an
-        invalid file changes nothing.  Returns warnings (e.g. settings for a
-        provider that is not registered); they are also logged.
+        invalid file changes nothing.  Only scopes that have selections (or had
+        them the last time these settings were applied to ``resolver``) are
+        written, so selections an application set in code for other scopes
+        survive.  Returns warnings (e.g. settings for a provider that is not
+        registered); they are also logged.
         """
         warnings: list[str] = []
         for domain, ds in self.domains.items():
             for key, providers in ds.provider_settings.items():
-                registered = {c.provider: c for c in resolver.candidates(domain, key)}
+                registered: dict[str, list[Candidate]] = {}
+                for c in resolver.candidates(domain, key):
+                    registered.setdefault(c.provider, []).append(c)
                 for provider in providers:
-                    candidate = registered.get(provider)
-                    if candidate is None:
+                    if provider not in registered:
                         warnings.append(
                             f"settings for {domain}/{key}/{provider} but no such provider is "
-                            f"registered (registered: {', '.join(sorted(registered)) or 'none'})"
+                            f"registered (registered: {', '.join(sorted(registered)) or 'none'}); "
+                            "check the provider name or install its plugin"
                         )
                         continue
-                    self.settings_for(candidate)
+                    for candidate in registered[provider]:
+                        self.settings_for(candidate)
+        previous = _applied.get(resolver, set())
         scopes: dict[tuple[str | None, str], dict[str, str]] = {}
         for domain in self.all_domains():
-            scopes[(None, domain)] = self.selections(domain)
-            for tenant in self.tenants(domain):
-                scopes[(tenant, domain)] = self.selections(domain, tenant=tenant)
-        previous = _applied.get(resolver, set())
+            for tenant in (None, *self.tenants(domain)):
+                selections = self.selections(domain, tenant=tenant)
+                if selections or (tenant, domain) in previous:
+                    scopes[(tenant, domain)] = selections
         with resolver.batch():
             for (tenant, domain), selections in scopes.items():
                 resolver.set_selections(domain, selections, tenant=tenant)
             for tenant, domain in previous - scopes.keys():
                 resolver.set_selections(domain, {}, tenant=tenant)
-        _applied[resolver] = set(scopes)
+        _applied[resolver] = {scope for scope, selections in scopes.items() if selections}
         for text in warnings:
             _log.warning("settings warning", detail=text)
         return warnings
@@ -517,7 +605,7 @@ def load_settings(
     Raises ``ConfigError`` naming file, line (when known) and key path.
     """
     directory = _config_dir(path)
-    docs: list[tuple[_Doc, str | None]] = []  # (doc, domain for per-domain files)
+    docs: list[tuple[_Doc, str]] = []  # (doc, domain) of the per-domain files
     main: _Doc | None = None
     if directory is not None:
         if directory.is_file():
@@ -534,6 +622,11 @@ def load_settings(
                         raise ConfigError(f"{file}: the main settings file must be oneiric.toml")
                     main = _parse_file(file)
                     continue
+                if file.stem in RESERVED_SECTIONS:
+                    raise ConfigError(
+                        f"{file}: {file.stem!r} is a reserved section, not a domain; "
+                        f"move it to [{file.stem}] in oneiric.toml"
+                    )
                 domain = _domain_of_section(file.stem, str(file))
                 if domain in per_domain:
                     raise ConfigError(
@@ -553,8 +646,11 @@ def load_settings(
         for section, body in main.data.items():
             if section in RESERVED_SECTIONS:
                 if not isinstance(body, dict):
-                    raise ConfigError(f"{main.where((section,))}: [{section}] must be a table")
-                value = interp.value(body, f"{main.path}: {section}")
+                    raise ConfigError(
+                        f"{main.where((section,))}: [{section}] must be a table, got "
+                        f"{type(body).__name__}; write it as a [{section}] section"
+                    )
+                value = interp.value(body, main, (section,), (section,))
                 (remote if section == "remote" else lifecycle).update(value)
                 continue
             domain = _domain_of_section(section, main.where((section,)))
@@ -565,36 +661,38 @@ def load_settings(
                 )
             seen_from[domain] = section
             if not isinstance(body, dict):
-                raise ConfigError(f"{main.where((section,))}: [{section}] must be a table")
+                raise ConfigError(
+                    f"{main.where((section,))}: {section}: a domain must be a table, got "
+                    f"{type(body).__name__}; write it as a [{section}] section"
+                )
             raw[domain] = (body, main, (section,))
     for doc, domain in docs:
-        assert domain is not None
         raw[domain] = (doc.data, doc, ())  # a per-domain file overrides the section
 
     domains: dict[str, DomainSettings] = {}
-    origins: dict[str, _Doc] = {}
+    origins: dict[str, tuple[_Doc, tuple[str, ...]]] = {}
     for domain, (body, doc, prefix) in raw.items():
-        body = interp.value(body, f"{doc.path}: {domain}")
+        body = interp.value(body, doc, prefix, (domain,))
         try:
             ds = DomainSettings.model_validate(body)
         except ValidationError as exc:
             first = exc.errors()[0]
             loc = tuple(str(p) for p in first.get("loc", ()))
             more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-            msg = first["msg"]
+            msg = f"{first['msg']}; fix the value"
             if first.get("type") == "extra_forbidden":
                 msg = (
                     "unknown setting; expected selections, provider_settings, tenants or "
                     "swap_policy"
                     if len(loc) == 1
-                    else "unknown setting"
+                    else "unknown setting; remove it or check the spelling"
                 )
             raise ConfigError(
                 f"{doc.where(prefix + loc)}: {'.'.join((domain, *loc))}: {msg}{more}"
             ) from None
         _check_names(domain, ds, doc, prefix)
         domains[domain] = ds
-        origins[domain] = doc
+        origins[domain] = (doc, prefix)
 
     overlay_dir = Path(state_dir) if state_dir is not None else default_state_dir()
     overlay = read_overlay(overlay_dir)
@@ -611,25 +709,44 @@ def load_settings(
     )
 
 
-def _check_selection_map(mapping: Mapping[str, Any], where: str, path: str) -> None:
+def _check_selection_map(
+    mapping: Mapping[str, Any], locate: Callable[[str], str], path: str
+) -> None:
     for key, value in mapping.items():
         try:
             validate_name(key, "key")
             if not isinstance(value, str):
-                raise ValueError(f"expected a provider name, got {type(value).__name__}")
+                raise ValueError(
+                    f"expected a provider name, got {type(value).__name__}; "
+                    "write the provider name as a string"
+                )
             provider, _ = parse_selection(value)
             validate_name(provider, "provider")
         except (ValueError, ConfigError) as exc:
-            raise ConfigError(f"{where}: {path}.{key}: {exc}") from None
+            raise ConfigError(f"{locate(key)}: {path}.{key}: {exc}") from None
+
+
+def _where_key(doc: _Doc, scope: tuple[str, ...], key: str) -> str:
+    return doc.where((*scope, key))
 
 
 def _check_names(domain: str, ds: DomainSettings, doc: _Doc, prefix: tuple[str, ...]) -> None:
-    _check_selection_map(ds.selections, doc.where((*prefix, "selections")), f"{domain}.selections")
+    _check_selection_map(
+        ds.selections,
+        lambda key: doc.where((*prefix, "selections", key)),
+        f"{domain}.selections",
+    )
     for tenant, ts in ds.tenants.items():
         if not tenant:
-            raise ConfigError(f"{doc.where((*prefix, 'tenants'))}: {domain}.tenants: empty tenant name")
+            raise ConfigError(
+                f"{doc.where((*prefix, 'tenants'))}: {domain}.tenants: empty tenant name; "
+                "name the tenant"
+            )
+        scope = (*prefix, "tenants", tenant, "selections")
         _check_selection_map(
-            ts.selections, doc.where((*prefix, tenant)), f"{domain}.tenants.{tenant}.selections"
+            ts.selections,
+            functools.partial(_where_key, doc, scope),
+            f"{domain}.tenants.{tenant}.selections",
         )
     for key, providers in ds.provider_settings.items():
         for provider in providers:
@@ -637,20 +754,45 @@ def _check_names(domain: str, ds: DomainSettings, doc: _Doc, prefix: tuple[str, 
                 validate_name(key, "key")
                 validate_name(provider, "provider")
             except ValueError as exc:
+                where = doc.where((*prefix, "provider_settings", key, provider))
                 raise ConfigError(
-                    f"{doc.where((*prefix, key))}: {domain}.provider_settings.{key}.{provider}: {exc}"
+                    f"{where}: {domain}.provider_settings.{key}.{provider}: {exc}"
                 ) from None
 
 
 def _check_overlay(overlay: Mapping[str, Any], path: Path) -> None:
+    fix = "fix or delete the file (it is written by 'oneiric swap')"
+    try:
+        _check_overlay_content(overlay, path, fix)
+    except ConfigError as exc:
+        message = str(exc)
+        raise ConfigError(message if fix in message else f"{message}; {fix}") from None
+
+
+def _check_overlay_content(overlay: Mapping[str, Any], path: Path, fix: str) -> None:
+    def here(_key: str) -> str:
+        return str(path)
+
     for domain, mapping in overlay["selections"].items():
         if not isinstance(mapping, dict):
-            raise ConfigError(f"{path}: selections.{domain} must be an object")
-        _check_selection_map(mapping, str(path), f"selections.{domain}")
+            raise ConfigError(f"{path}: selections.{domain} must be an object; {fix}")
+        _check_overlay_domain(domain, path, fix)
+        _check_selection_map(mapping, here, f"selections.{domain}")
     for domain, tenants in overlay["tenants"].items():
         if not isinstance(tenants, dict):
-            raise ConfigError(f"{path}: tenants.{domain} must be an object")
+            raise ConfigError(f"{path}: tenants.{domain} must be an object; {fix}")
+        _check_overlay_domain(domain, path, fix)
         for tenant, mapping in tenants.items():
-            if not isinstance(mapping, dict):
-                raise ConfigError(f"{path}: tenants.{domain}.{tenant} must be an object")
-            _check_selection_map(mapping, str(path), f"tenants.{domain}.{tenant}")
+            if not tenant or not isinstance(mapping, dict):
+                raise ConfigError(
+                    f"{path}: tenants.{domain}.{tenant} must be an object under a non-empty "
+                    f"tenant name; {fix}"
+                )
+            _check_selection_map(mapping, here, f"tenants.{domain}.{tenant}")
+
+
+def _check_overlay_domain(domain: str, path: Path, fix: str) -> None:
+    try:
+        validate_name(domain, "domain")
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}; {fix}") from None

@@ -9,10 +9,9 @@ the API import and returns a null context.  Spans: ``oneiric.swap``, ``oneiric.r
 
 from __future__ import annotations
 
-from typing import Any
-
 import sys
 from contextlib import AbstractContextManager, nullcontext
+from typing import Any
 
 __all__ = ["counter", "histogram", "span", "tracer"]
 
@@ -48,7 +47,9 @@ def counter(name: str, description: str = "", unit: str = "1") -> Any:
     """A cached counter instrument named ``name``."""
     inst = _instruments.get(name)
     if inst is None:
-        inst = _instruments[name] = _meter_().create_counter(name, unit=unit, description=description)
+        inst = _instruments[name] = _meter_().create_counter(
+            name, unit=unit, description=description
+        )
     return inst
 
 
