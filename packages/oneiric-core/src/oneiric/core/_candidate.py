@@ -44,9 +44,37 @@ def validate_name(value: object, what: str) -> str:
     return value
 
 
+_valid_refs: set[str] = set()
+
+
 def is_reference(value: str) -> bool:
     """True if ``value`` is a syntactically valid ``"module:attr"`` reference."""
-    return bool(_REF_RE.match(value))
+    if value in _valid_refs:
+        return True
+    if not _REF_RE.match(value) or value.endswith("\n"):
+        return False
+    if len(_valid_refs) < 65536:
+        _valid_refs.add(value)
+    return True
+
+
+def _check_settings_model(model: object, domain: str, key: str, provider: str) -> None:
+    if isinstance(model, str) and not is_reference(model):
+        raise InvalidCandidateError(
+            f"invalid settings_model {model!r} for {domain}/{key}/{provider}: "
+            "expected a pydantic model class or a 'package.module:attr' string"
+        )
+
+
+def _bad_number(
+    priority: object, stack_level: object, domain: str, key: str, provider: str
+) -> None:
+    where = f"{domain}/{key}/{provider}"
+    if priority is not None and type(priority) is not int:  # bool is not a priority
+        raise InvalidCandidateError(
+            f"invalid priority {priority!r} for {where}: expected an int or None"
+        )
+    raise InvalidCandidateError(f"invalid stack_level {stack_level!r} for {where}: expected an int")
 
 
 class Source(Frozen):
@@ -158,49 +186,49 @@ class Candidate(Frozen):
         description: str = "",
         metadata: Mapping[str, Any] | None = None,
     ) -> None:
-        validate_name(domain, "domain")
-        validate_name(key, "key")
-        validate_name(provider, "provider")
-        where = f"{domain}/{key}/{provider}"
+        # Fast checks first; the error messages are built only when something is wrong.
+        if domain not in _valid_names:
+            validate_name(domain, "domain")
+        if key not in _valid_names:
+            validate_name(key, "key")
+        if provider not in _valid_names:
+            validate_name(provider, "provider")
         if isinstance(factory, str):
-            if not is_reference(factory):
+            if factory not in _valid_refs and not is_reference(factory):
                 raise InvalidCandidateError(
-                    f"invalid factory {factory!r} for {where}: "
+                    f"invalid factory {factory!r} for {domain}/{key}/{provider}: "
                     "expected a callable or a 'package.module:attr' string"
                 )
         elif not callable(factory):
             raise InvalidCandidateError(
-                f"invalid factory {factory!r} for {where}: "
+                f"invalid factory {factory!r} for {domain}/{key}/{provider}: "
                 "expected a callable or a 'package.module:attr' string"
             )
-        if isinstance(settings_model, str) and not is_reference(settings_model):
+        if settings_model is not None:
+            _check_settings_model(settings_model, domain, key, provider)
+        if (priority is not None and type(priority) is not int) or type(stack_level) is not int:
+            _bad_number(priority, stack_level, domain, key, provider)
+        if type(source) is not Source and not isinstance(source, Source):
             raise InvalidCandidateError(
-                f"invalid settings_model {settings_model!r} for {where}: "
-                "expected a pydantic model class or a 'package.module:attr' string"
+                f"invalid source {source!r} for {domain}/{key}/{provider}: expected a Source"
             )
-        if priority is not None and type(priority) is not int:  # bool is not a priority
-            raise InvalidCandidateError(
-                f"invalid priority {priority!r} for {where}: expected an int or None"
-            )
-        if type(stack_level) is not int:
-            raise InvalidCandidateError(
-                f"invalid stack_level {stack_level!r} for {where}: expected an int"
-            )
-        if not isinstance(source, Source):
-            raise InvalidCandidateError(f"invalid source {source!r} for {where}: expected a Source")
         if type(capabilities) is not frozenset:
             capabilities = (
                 frozenset((capabilities,))
                 if isinstance(capabilities, str)
                 else frozenset(capabilities)
             )
-        for cap in capabilities:
-            if not isinstance(cap, str) or not cap:
-                raise InvalidCandidateError(
-                    f"invalid capability {cap!r} for {where}: expected a non-empty string"
-                )
-        if not isinstance(description, str):
-            raise InvalidCandidateError(f"invalid description for {where}: expected a string")
+        if capabilities:
+            for cap in capabilities:
+                if not isinstance(cap, str) or not cap:
+                    raise InvalidCandidateError(
+                        f"invalid capability {cap!r} for {domain}/{key}/{provider}: "
+                        "expected a non-empty string"
+                    )
+        if type(description) is not str:
+            raise InvalidCandidateError(
+                f"invalid description for {domain}/{key}/{provider}: expected a string"
+            )
         _set = object.__setattr__
         _set(self, "domain", domain)
         _set(self, "key", key)

@@ -6,6 +6,8 @@ one costs nothing; ``as_dict()`` is the stable JSON shape the CLI prints.
 
 from __future__ import annotations
 
+from collections import namedtuple
+
 from ._candidate import Candidate
 from ._frozen import Frozen
 
@@ -16,19 +18,22 @@ if TYPE_CHECKING:
 __all__ = ["Explanation", "RankedCandidate"]
 
 
-class RankedCandidate(Frozen):
+_RankedBase = namedtuple(
+    "_RankedBase",
+    ["candidate", "reason", "priority", "priority_origin", "registered", "selected", "eligible"],
+    defaults=(False, True),
+)
+
+
+class RankedCandidate(_RankedBase):
     """One candidate's place in a ranking and the rule that put it there.
 
     ``priority_origin`` is ``"stack_order"``, ``"declared"`` or ``"default"``;
     ``eligible`` is False when the candidate is vetoed or lacks a required capability.
+    A named tuple: a cache fill builds one per candidate, so construction cost matters.
     """
 
-    __slots__ = (
-        "candidate", "eligible", "priority", "priority_origin", "reason", "registered", "selected"
-    )
-    _fields = (
-        "candidate", "reason", "priority", "priority_origin", "registered", "selected", "eligible"
-    )
+    __slots__ = ()
     candidate: Candidate
     reason: str
     priority: int
@@ -36,25 +41,6 @@ class RankedCandidate(Frozen):
     registered: int
     selected: bool
     eligible: bool
-
-    def __init__(
-        self,
-        candidate: Candidate,
-        reason: str,
-        priority: int,
-        priority_origin: str,
-        registered: int,
-        selected: bool = False,
-        eligible: bool = True,
-    ) -> None:
-        _set = object.__setattr__
-        _set(self, "candidate", candidate)
-        _set(self, "reason", reason)
-        _set(self, "priority", priority)
-        _set(self, "priority_origin", priority_origin)
-        _set(self, "registered", registered)
-        _set(self, "selected", selected)
-        _set(self, "eligible", eligible)
 
     def as_dict(self) -> dict[str, Any]:
         c = self.candidate

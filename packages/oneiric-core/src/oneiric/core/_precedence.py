@@ -144,35 +144,29 @@ def rank(
 ) -> Outcome:
     """Apply rule 1 and eligibility (vetoes, required capabilities) to ordered rows.
 
-    ``vetoes`` maps a row's registration sequence number to ``"by <plugin>: reason"``.
-    ``error_factory(kind, **details)`` builds the exception for an unavailable
-    selection or for no eligible candidate, so this module stays free of wording
-    that belongs to the resolver.
+    ``rows`` come from ``order()``.  ``vetoes`` maps a row's registration sequence
+    number to ``"by <plugin>: reason"``.  ``error_factory(kind, **details)`` builds
+    the exception for an unavailable selection or for no eligible candidate, so
+    this module stays free of wording that belongs to the resolver.
     """
-    required = frozenset(require)
+    # 1. eligibility
+    excluded: dict[int, str] = {}
+    if vetoes or require:
+        required = frozenset(require)
+        for c, seq, _, _ in rows:
+            veto = vetoes.get(seq)
+            if veto is not None:
+                excluded[seq] = f"vetoed {veto}"
+                continue
+            if required:
+                missing = sorted(required - c.capabilities)
+                if missing:
+                    word = "capability" if len(missing) == 1 else "capabilities"
+                    excluded[seq] = f"lacks {word} {', '.join(missing)}"
+    eligible = [r for r in rows if r[1] not in excluded] if excluded else list(rows)
 
-    def ineligible(row: tuple[Candidate, int, int, str]) -> str | None:
-        veto = vetoes.get(row[1])
-        if veto is not None:
-            return f"vetoed {veto}"
-        if required:
-            missing = sorted(required - row[0].capabilities)
-            if missing:
-                word = "capability" if len(missing) == 1 else "capabilities"
-                return f"lacks {word} {', '.join(missing)}"
-        return None
-
+    # 2. the winner and the reasons
     reasons: dict[int, str] = {}
-    eligible_rows = []
-    excluded_rows = []
-    for row in rows:
-        why_not = ineligible(row)
-        if why_not is None:
-            eligible_rows.append(row)
-        else:
-            reasons[row[1]] = why_not
-            excluded_rows.append(row)
-
     winner: tuple[Candidate, int, int, str] | None = None
     error: Exception | None = None
     why: str
@@ -184,97 +178,84 @@ def rank(
             if r[0].provider == provider and (origin is None or r[0].source.origin == origin)
         ]
         scope = f"tenant {tenant!r} selection" if selection_scope else "global selection"
-        if not matches:
-            reason = "not registered"
-            if origin is not None and any(r[0].provider == provider for r in rows):
+        usable = [r for r in matches if r[1] not in excluded]
+        if usable:
+            winner = usable[0]
+            why = f"{provider!r} is explicitly selected by the {scope}"
+            reasons[winner[1]] = "selected"
+            other = f"not selected ({scope} is {selection!r})"
+            for r in eligible:
+                if r is not winner:
+                    reasons[r[1]] = other
+        else:
+            if matches:
+                reason = excluded[matches[0][1]]
+            elif origin is not None and any(r[0].provider == provider for r in rows):
                 reason = f"not registered from {origin[0]}:{origin[1]}"
+            else:
+                reason = "not registered"
             error = error_factory("selection", provider=selection, reason=reason)
             why = f"{scope} {selection!r} is unavailable: {reason}"
-        else:
-            usable = [r for r in matches if r[1] not in reasons]
-            if not usable:
-                reason = reasons[matches[0][1]]
-                error = error_factory("selection", provider=selection, reason=reason)
-                why = f"{scope} {selection!r} is unavailable: {reason}"
-            else:
-                winner = usable[0]
-                why = f"{provider!r} is explicitly selected by the {scope}"
-                reasons[winner[1]] = "selected"
-                for r in eligible_rows:
-                    if r is not winner:
-                        reasons[r[1]] = f"not selected ({scope} is {selection!r})"
-    elif eligible_rows:
-        winner = eligible_rows[0]
+    elif eligible:
+        winner = eligible[0]
         wc, wseq, wprio, _ = winner
-        if len(eligible_rows) == 1:
-            reasons[wseq] = "only eligible candidate" if excluded_rows else "only candidate"
-            why = f"{wc.provider!r} is the only eligible candidate"
-            if not excluded_rows:
+        wstack = wc.stack_level
+        if len(eligible) == 1:
+            if excluded:
+                reasons[wseq] = "only eligible candidate"
+                why = f"{wc.provider!r} is the only eligible candidate"
+            else:
+                reasons[wseq] = "only candidate"
                 why = f"{wc.provider!r} is the only candidate"
         else:
-            runner = eligible_rows[1]
+            runner = eligible[1]
             if wprio != runner[2]:
                 reasons[wseq] = f"won on priority {wprio} > {runner[2]}"
                 why = f"{wc.provider!r} has the highest priority ({wprio})"
-            elif wc.stack_level != runner[0].stack_level:
-                reasons[wseq] = (
-                    f"won on stack_level {wc.stack_level} > {runner[0].stack_level}"
-                )
-                why = (
-                    f"{wc.provider!r} has the highest stack_level ({wc.stack_level}) "
-                    f"at priority {wprio}"
-                )
+            elif wstack != runner[0].stack_level:
+                reasons[wseq] = f"won on stack_level {wstack} > {runner[0].stack_level}"
+                why = f"{wc.provider!r} has the highest stack_level ({wstack}) at priority {wprio}"
             else:
                 reasons[wseq] = "tie broken by registration order"
                 why = (
                     f"{wc.provider!r} ties on priority and stack_level; "
                     "tie broken by registration order (most recent wins)"
                 )
-        for r in eligible_rows[1:]:
-            c, seq, prio, _ = r
+        for c, seq, prio, _ in eligible[1:]:
             if prio != wprio:
                 reasons[seq] = f"lost on priority {prio} < {wprio}"
-            elif c.stack_level != wc.stack_level:
-                reasons[seq] = f"lost on stack_level {c.stack_level} < {wc.stack_level}"
+            elif c.stack_level != wstack:
+                reasons[seq] = f"lost on stack_level {c.stack_level} < {wstack}"
             else:
                 reasons[seq] = f"lost on registration order (#{seq} before #{wseq})"
     else:
         error = error_factory(
-            "ineligible",
-            reasons=[(r[0].provider, reasons[r[1]]) for r in rows],
+            "ineligible", reasons=[(r[0].provider, excluded[r[1]]) for r in rows]
         )
         why = "no eligible candidate: " + "; ".join(
-            f"{r[0].provider} {reasons[r[1]]}" for r in rows
+            f"{r[0].provider} {excluded[r[1]]}" for r in rows
         )
 
-    ranked: list[RankedCandidate] = []
-    ordered_rows = list(rows)
-    if winner is not None:
-        ordered_rows.remove(winner)
-        ordered_rows.insert(0, winner)
-    # eligible first (in precedence order), then excluded ones
-    excluded = {r[1] for r in excluded_rows}
-    ordered_rows.sort(key=lambda r: r[1] in excluded)
+    # 3. the ranking: winner, the other eligible ones, then the excluded ones
     by_seq: dict[int, RankedCandidate] = {}
-    for c, seq, prio, prio_origin in ordered_rows:
-        rc = RankedCandidate(
-            candidate=c,
-            reason=reasons.get(seq, ""),
-            priority=prio,
-            priority_origin=prio_origin,
-            registered=seq,
-            selected=winner is not None and seq == winner[1],
-            eligible=seq not in excluded,
-        )
-        ranked.append(rc)
-        by_seq[seq] = rc
+    wseq_ = winner[1] if winner is not None else None
+    for c, seq, prio, prio_origin in rows:
+        if seq in excluded:
+            by_seq[seq] = RankedCandidate(c, excluded[seq], prio, prio_origin, seq, False, False)
+        else:
+            by_seq[seq] = RankedCandidate(
+                c, reasons.get(seq, ""), prio, prio_origin, seq, seq == wseq_, True
+            )
+    ranked: list[RankedCandidate] = []
+    if winner is not None:
+        ranked.append(by_seq[winner[1]])
+    ranked.extend(by_seq[r[1]] for r in eligible if r is not winner)
+    if excluded:
+        ranked.extend(by_seq[r[1]] for r in rows if r[1] in excluded)
     explanation = Explanation(
-        domain=domain,
-        key=key,
-        tenant=tenant,
-        require=tuple(require),
-        selected=winner[0] if winner is not None else None,
-        ranking=tuple(ranked),
-        why=why,
+        domain, key, tenant, tuple(require),
+        winner[0] if winner is not None else None,
+        tuple(ranked),
+        why,
     )
     return Outcome(explanation, error, tuple(by_seq[r[1]] for r in rows))
