@@ -36,6 +36,7 @@ from ._hooks import (
     get_plugin_manager,
     hookimpl,
     hookspec,
+    new_plugin_manager,
 )
 from ._loading import import_reference, resolve_factory, resolve_settings_model
 from ._logging import configure_logging, get_logger
@@ -106,6 +107,7 @@ __all__ = [
     "import_reference",
     "load_plugins",
     "load_settings",
+    "new_plugin_manager",
     "read_overlay",
     "redact",
     "resolve_factory",

@@ -11,9 +11,9 @@
     ├── PluginError                 a plugin cannot be loaded or is incompatible
     ├── SwapError                   a swap failed before bind (old provider keeps serving)
     │   ├── SwapVetoed              an ``oneiric_pre_swap`` hook refused it
-    │   ├── HealthCheckFailed       the new instance reported unhealthy
+    │   ├── HealthCheckFailed       the new instance's health() returned false or raised
     │   ├── ActivationError         building or ``init()`` of the new instance failed
-    │   └── SwapTimeout             a step exceeded its deadline
+    │   └── SwapTimeout             a step (build, init, health, pre-swap) exceeded its deadline
     ├── NotActiveError              ``handle()`` before the key was activated
     ├── ComponentPaused             a lease was refused because the key is paused
     └── ComponentDraining           a lease was refused because the key is draining
@@ -135,7 +135,7 @@ class SwapVetoed(SwapError):
 
 
 class HealthCheckFailed(SwapError):
-    """The new instance's ``health()`` returned false, raised or timed out."""
+    """The new instance's ``health()`` returned false or raised (a timeout is ``SwapTimeout``)."""
 
 
 class ActivationError(SwapError):

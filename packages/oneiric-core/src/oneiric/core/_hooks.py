@@ -26,6 +26,7 @@ __all__ = [
     "SwapTransition",
     "get_plugin_manager",
     "hookimpl",
+    "new_plugin_manager",
     "hookspec",
 ]
 
@@ -128,6 +129,25 @@ class SwapTransition(Frozen):
 _manager: pluggy.PluginManager | None = None
 
 
+def new_plugin_manager(*, builtins: bool = True) -> pluggy.PluginManager:
+    """A fresh plugin manager with Oneiric's hook specs (and, by default, built-ins).
+
+    For tests and embedders that want plugins isolated from the process-wide
+    manager: pass it as ``Resolver(hooks=...)`` / ``LifecycleManager(hooks=...)``.
+    """
+    import pluggy
+
+    from ._hookspecs import OneiricHookSpecs
+
+    manager = pluggy.PluginManager(PROJECT)
+    manager.add_hookspecs(OneiricHookSpecs)
+    if builtins:
+        from . import _secrets
+
+        manager.register(_secrets, name="oneiric.core.secrets")
+    return manager
+
+
 def get_plugin_manager() -> pluggy.PluginManager:
     """The process-wide plugin manager with Oneiric's hook specs and built-ins.
 
@@ -136,15 +156,7 @@ def get_plugin_manager() -> pluggy.PluginManager:
     """
     global _manager
     if _manager is None:
-        import pluggy
-
-        from . import _secrets
-        from ._hookspecs import OneiricHookSpecs
-
-        manager = pluggy.PluginManager(PROJECT)
-        manager.add_hookspecs(OneiricHookSpecs)
-        manager.register(_secrets, name="oneiric.core.secrets")
-        _manager = manager
+        _manager = new_plugin_manager()
     return _manager
 
 

@@ -18,11 +18,12 @@ import re
 import sys
 import time
 import weakref
+from types import ModuleType
 
 from ._candidate import Candidate, Source
 from ._errors import PluginError
 from ._frozen import Frozen
-from ._hooks import HOOKSPEC_VERSION, PROJECT, get_plugin_manager
+from ._hooks import HOOKSPEC_VERSION, PROJECT
 from ._logging import get_logger
 
 # pluggy and typing are imported only when needed: ``import oneiric.core`` stays cheap.
@@ -347,6 +348,25 @@ def _import_plugin(value: str) -> Any:
     return obj
 
 
+def _only_registers(obj: Any) -> bool:
+    """True if ``oneiric_register`` is the plugin's only hook implementation.
+
+    ``load_plugins`` calls that hook directly, so such a plugin (the common
+    case) need not go through pluggy's registration, which inspects every
+    attribute and signature: that is most of what discovery costs per plugin.
+    Plugins with any other hook (a veto, pre-swap, secrets...) or a misspelt
+    ``oneiric_*`` hook are registered with pluggy and validated as usual.
+    """
+    names = vars(obj) if isinstance(obj, ModuleType) else dir(obj)
+    hooks = [
+        n
+        for n in names
+        if n.startswith(f"{PROJECT}_")
+        and getattr(getattr(obj, n, None), f"{PROJECT}_impl", None) is not None
+    ]
+    return hooks == ["oneiric_register"]
+
+
 def _register_with_pluggy(hooks: pluggy.PluginManager, obj: Any, name: str) -> bool:
     """Register ``obj`` as ``name``; True if this call registered it (False: it already was).
 
@@ -398,14 +418,6 @@ def _known_hooks(hooks: pluggy.PluginManager) -> list[str]:
     ]
 
 
-def _resolver_hooks(resolver: Resolver) -> pluggy.PluginManager | None:
-    """The plugin manager the resolver consults for vetoes, if it was given one."""
-    import pluggy
-
-    hooks = getattr(resolver, "_hooks", None)
-    return hooks if isinstance(hooks, pluggy.PluginManager) else None
-
-
 def load_plugins(
     resolver: Resolver,
     *,
@@ -428,7 +440,7 @@ def load_plugins(
     """
     check_namespace()
     if hooks is None:
-        hooks = _resolver_hooks(resolver) or get_plugin_manager()
+        hooks = resolver.hooks
     found = tuple(entry_points) if entry_points is not None else discover_entry_points(group)
     done = _loaded.setdefault(resolver, {})
     loads: list[PluginLoad] = []
@@ -480,7 +492,8 @@ def _load_one(resolver: Resolver, hooks: pluggy.PluginManager, info: EntryPointI
                 f"needs hook-spec version {wanted} but this oneiric-core provides "
                 f"{HOOKSPEC_VERSION}; upgrade oneiric-core"
             )
-        registered_here = _register_with_pluggy(hooks, obj, info.plugin_name)
+        if not _only_registers(obj):
+            registered_here = _register_with_pluggy(hooks, obj, info.plugin_name)
         registry = PluginRegistry(
             Source("entry_point", info.distribution, info.version, detail=info.name)
         )

@@ -271,6 +271,15 @@ class Resolver:
         return dict(self._selections.get((tenant, domain), {}))
 
     @property
+    def hooks(self) -> pluggy.PluginManager:
+        """The plugin manager whose hooks this resolver (and its loaders) use."""
+        if self._hooks is None:
+            from ._hooks import get_plugin_manager
+
+            self._hooks = get_plugin_manager()
+        return self._hooks
+
+    @property
     def stack_order(self) -> dict[str, int]:
         """The operator's stack order in force (a copy)."""
         return dict(self._stack_order)

@@ -43,8 +43,23 @@ def _meter_() -> Any:
     return _meter
 
 
+class _NoOpInstrument:
+    """Stands in for an instrument while the process has not imported OpenTelemetry."""
+
+    def add(self, amount: float, attributes: Any = None) -> None:
+        return None
+
+    def record(self, amount: float, attributes: Any = None) -> None:
+        return None
+
+
+_NOOP = _NoOpInstrument()
+
+
 def counter(name: str, description: str = "", unit: str = "1") -> Any:
-    """A cached counter instrument named ``name``."""
+    """A cached counter instrument named ``name`` (a no-op without OpenTelemetry loaded)."""
+    if "opentelemetry" not in sys.modules:
+        return _NOOP
     inst = _instruments.get(name)
     if inst is None:
         inst = _instruments[name] = _meter_().create_counter(
@@ -54,7 +69,9 @@ def counter(name: str, description: str = "", unit: str = "1") -> Any:
 
 
 def histogram(name: str, description: str = "", unit: str = "s") -> Any:
-    """A cached histogram instrument named ``name``."""
+    """A cached histogram instrument named ``name`` (a no-op without OpenTelemetry loaded)."""
+    if "opentelemetry" not in sys.modules:
+        return _NOOP
     inst = _instruments.get(name)
     if inst is None:
         inst = _instruments[name] = _meter_().create_histogram(

@@ -1,0 +1,225 @@
+"""oneiric-lifecycle: the per-request cost of handles and leases, swap latency, status cost.
+
+1. ``handle.instance`` (a ``Handle`` kept by the application) vs the same attribute
+   read on a plain object; target <= 1.2x.  Also ``bridge.handle(key).instance``
+   (lookup + read) for code that does not keep the handle.
+2. ``async with bridge.lease(key)`` enter+exit vs an empty ``async with`` of a
+   minimal async context manager class; ``with bridge.lease_sync(key)`` vs a
+   minimal sync context manager.
+3. ``await lifecycle.swap(...)`` of a memory provider (async init/health/cleanup
+   that do nothing), grace period 0: p50 and p99 over 1,000 swaps.
+4. ``lifecycle.status()`` with 10 active keys, and one status snapshot write.
+
+Run: ``python benchmarks/bench_lifecycle.py [--json] [--quick]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+import time
+import timeit
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import Result, interleaved, median, parser, report
+
+from oneiric.core import Candidate, Resolver
+from oneiric.lifecycle import DomainBridge, LifecycleConfig, LifecycleManager
+
+NS = 1e9
+US = 1e6
+
+
+class Memory:
+    """A memory provider with the full (no-op) lifecycle surface."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, bytes] = {}
+
+    async def init(self) -> None:
+        pass
+
+    async def health(self) -> bool:
+        return True
+
+    async def cleanup(self) -> None:
+        self.data.clear()
+
+
+class Plain:
+    def __init__(self, instance: Any) -> None:
+        self.instance = instance
+
+
+class NullAsync:
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+class NullSync:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _timer(stmt: str, env: dict[str, Any], number: int) -> Any:
+    t = timeit.Timer(stmt, globals=env)
+    return lambda: t.timeit(number) / number * NS
+
+
+async def _setup(keys: int = 10) -> tuple[Resolver, LifecycleManager]:
+    resolver = Resolver(stack_order={})
+    for i in range(keys):
+        resolver.register(Candidate("adapter", f"key{i}", "memory", Memory))
+        resolver.register(Candidate("adapter", f"key{i}", "other", Memory, priority=-1))
+    manager = LifecycleManager(
+        resolver, config=LifecycleConfig(grace_period=0), write_status=False
+    )
+    for i in range(keys):
+        await manager.activate("adapter", f"key{i}")
+    return resolver, manager
+
+
+def main() -> int:
+    args = parser(__doc__).parse_args()
+    repeats = 3 if args.quick else 9
+    number = 200_000 if args.quick else 1_000_000
+    swaps = 300 if args.quick else 1000
+    results: list[Result] = []
+    os.environ.setdefault("ONEIRIC_STATE_DIR", tempfile.mkdtemp(prefix="oneiric-bench-"))
+
+    runner = asyncio.Runner()
+    _, manager = runner.run(_setup())
+    bridge: DomainBridge[Any] = DomainBridge("adapter", manager)
+    handle = bridge.handle("key0")
+    plain = Plain(handle.instance)
+
+    # 1. handle reads
+    env = {"h": handle, "p": plain, "bridge": bridge}
+    samples = interleaved(
+        {
+            "handle": _timer("h.instance", env, number),
+            "plain": _timer("p.instance", env, number),
+            "lookup": _timer("bridge.handle('key0').instance", env, number // 5),
+        },
+        repeats,
+    )
+    results.append(
+        Result(
+            "handle.instance read", median(samples["handle"]), "ns", median(samples["plain"]),
+            "plain object attribute read", target="<= 1.2x a plain attribute read",
+            check=("ratio", 1.2),
+            note=f"timeit, {repeats} interleaved repeats of {number:,} reads; "
+            "includes the timeit loop on both sides",
+            samples=samples["handle"],
+        )
+    )
+    results.append(
+        Result(
+            "bridge.handle(key).instance (lookup + read)", median(samples["lookup"]), "ns",
+            median(samples["plain"]), "plain object attribute read",
+            note="for code that does not keep the Handle; keep it on hot paths",
+        )
+    )
+
+    # 2. leases
+    lease_number = number // 10
+
+    def async_sampler(make: Any) -> Any:
+        async def loop() -> float:
+            start = time.perf_counter()
+            for _ in range(lease_number):
+                async with make():
+                    pass
+            return (time.perf_counter() - start) / lease_number * NS
+
+        return lambda: runner.run(loop())
+
+    def sync_sampler(make: Any) -> Any:
+        def loop() -> float:
+            start = time.perf_counter()
+            for _ in range(lease_number):
+                with make():
+                    pass
+            return (time.perf_counter() - start) / lease_number * NS
+
+        return loop
+
+    samples = interleaved(
+        {
+            "lease": async_sampler(lambda: bridge.lease("key0")),
+            "null async": async_sampler(NullAsync),
+            "lease_sync": sync_sampler(lambda: bridge.lease_sync("key0")),
+            "null sync": sync_sampler(NullSync),
+        },
+        repeats,
+    )
+    results.append(
+        Result(
+            "async with bridge.lease(key) (enter + exit)", median(samples["lease"]), "ns",
+            median(samples["null async"]), "empty async with of a minimal class",
+            note=f"{repeats} interleaved repeats of {lease_number:,} leases in one coroutine",
+            samples=samples["lease"],
+        )
+    )
+    results.append(
+        Result(
+            "with bridge.lease_sync(key) (enter + exit)", median(samples["lease_sync"]), "ns",
+            median(samples["null sync"]), "empty with of a minimal class",
+            note="takes and releases the binding's lock once each",
+            samples=samples["lease_sync"],
+        )
+    )
+
+    # 3. swap latency
+    async def swap_loop() -> list[float]:
+        times: list[float] = []
+        for i in range(swaps):
+            start = time.perf_counter()
+            await manager.swap("adapter", "key0", ("other", "memory")[i % 2])
+            times.append(time.perf_counter() - start)
+            await asyncio.sleep(0)  # let the background cleanup run
+        return times
+
+    times = sorted(runner.run(swap_loop()))
+    p50 = times[len(times) // 2] * US
+    p99 = times[min(len(times) - 1, int(len(times) * 0.99))] * US
+    results.append(Result("swap() latency p50, memory provider", p50, "µs",
+                          note=f"{swaps} swaps, grace period 0, no hooks registered"))
+    results.append(Result("swap() latency p99, memory provider", p99, "µs"))
+
+    # 4. status
+    status_number = 200 if args.quick else 1000
+    samples = interleaved(
+        {
+            "status": lambda: timeit.timeit(manager.status, number=status_number)
+            / status_number * US,
+        },
+        repeats,
+    )
+    results.append(
+        Result("status() with 10 active keys", median(samples["status"]), "µs",
+               note="off the request path; the snapshot is rewritten at most every "
+               "status_interval (0.5 s) after a change")
+    )
+    manager._status_file = Path(os.environ["ONEIRIC_STATE_DIR"]) / "status" / "bench.json"
+    writes = [timeit.timeit(manager.write_status, number=50) / 50 * US for _ in range(repeats)]
+    results.append(Result("status snapshot write (10 keys, atomic rename)", median(writes), "µs"))
+
+    runner.run(manager.shutdown())
+    runner.close()
+    return report("oneiric-lifecycle", results, as_json=args.json)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,62 @@
+"""oneiric-lifecycle: run the providers the resolver picks, and hot-swap them safely.
+
+``LifecycleManager`` activates providers (build → init → health → bind),
+swaps them with rollback, tracks leases so nothing is cleaned up while in use,
+honours pause/drain decisions from the shared ``ActivityStore`` and publishes
+a status snapshot for the CLI.  ``DomainBridge`` is what application code
+holds; ``SelectionWatcher`` turns edited settings files into swaps.
+
+See docs/lifecycle.md.
+"""
+
+from __future__ import annotations
+
+from oneiric.core import (
+    ActivationError,
+    ComponentDraining,
+    ComponentPaused,
+    HealthCheckFailed,
+    NotActiveError,
+    SwapError,
+    SwapTimeout,
+    SwapTransition,
+    SwapVetoed,
+)
+
+from .__about__ import __version__
+from ._activity import ActivityRecord, ActivityStore
+from ._bridge import DomainBridge, Handle, Lease, SyncLease
+from ._component import HealthReport
+from ._config import LifecycleConfig
+from ._errors import ActivityStoreError
+from ._manager import LifecycleManager
+from ._status import read_snapshots, snapshot_path
+from ._swap import SwapResult
+from ._watcher import SelectionWatcher
+
+__all__ = [
+    "ActivationError",
+    "ActivityRecord",
+    "ActivityStore",
+    "ActivityStoreError",
+    "ComponentDraining",
+    "ComponentPaused",
+    "DomainBridge",
+    "Handle",
+    "HealthCheckFailed",
+    "HealthReport",
+    "Lease",
+    "LifecycleConfig",
+    "LifecycleManager",
+    "NotActiveError",
+    "SelectionWatcher",
+    "SwapError",
+    "SwapResult",
+    "SwapTimeout",
+    "SwapTransition",
+    "SwapVetoed",
+    "SyncLease",
+    "__version__",
+    "read_snapshots",
+    "snapshot_path",
+]

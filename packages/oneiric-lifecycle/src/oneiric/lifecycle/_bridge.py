@@ -1,0 +1,150 @@
+"""What application code holds: ``Handle`` for quick reads, leases for tracked use.
+
+One ``DomainBridge`` class serves every domain (the domain is data, not a
+subclass).  A ``Handle`` is updated in place by every swap, so reading
+``handle.instance`` is one attribute read and always returns the bound
+provider.  A *lease* additionally tells the lifecycle that the instance is in
+use: drain and the cleanup of a replaced instance wait for it.  Use a lease
+for anything that spans an ``await`` (or a blocking call in a thread); use
+``handle().instance`` for a call that completes without yielding to the loop.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from oneiric.core import NotActiveError, validate_name
+
+if TYPE_CHECKING:
+    from ._manager import LifecycleManager
+    from ._slot import Binding
+
+__all__ = ["DomainBridge", "Handle", "Lease", "SyncLease"]
+
+T = TypeVar("T")
+
+
+class Handle(Generic[T]):
+    """A stable reference to whatever provider is bound to ``(domain, key, tenant)``.
+
+    The lifecycle assigns ``instance`` on every bind; nothing else happens on a
+    read.  After ``shutdown()`` ``instance`` is a placeholder that raises
+    ``NotActiveError`` on any attribute access.
+    """
+
+    __slots__ = ("domain", "instance", "key", "tenant")
+
+    def __init__(self, domain: str, key: str, tenant: str | None, instance: T) -> None:
+        self.domain = domain
+        self.key = key
+        self.tenant = tenant
+        self.instance: T = instance
+
+    def __repr__(self) -> str:
+        scope = f" tenant={self.tenant}" if self.tenant else ""
+        return f"<Handle {self.domain}/{self.key}{scope} -> {type(self.instance).__name__}>"
+
+
+class Inactive:
+    """Placeholder bound after shutdown: any use raises ``NotActiveError``."""
+
+    __slots__ = ("_message",)
+
+    def __init__(self, message: str) -> None:
+        object.__setattr__(self, "_message", message)
+
+    def __getattr__(self, name: str) -> Any:
+        raise NotActiveError(object.__getattribute__(self, "_message"))
+
+    def __repr__(self) -> str:
+        return "<inactive>"
+
+
+class Lease(Generic[T]):
+    """``async with bridge.lease(key) as obj``: tracked use of the bound instance."""
+
+    __slots__ = ("_binding", "_domain", "_key", "_manager", "_tenant")
+
+    def __init__(
+        self, manager: LifecycleManager, domain: str, key: str, tenant: str | None
+    ) -> None:
+        self._manager = manager
+        self._domain = domain
+        self._key = key
+        self._tenant = tenant
+        self._binding: Binding | None = None
+
+    async def __aenter__(self) -> T:
+        binding = self._manager._acquire(self._domain, self._key, self._tenant)
+        self._binding = binding
+        return binding.instance  # type: ignore[no-any-return]
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        binding, self._binding = self._binding, None
+        if binding is not None:
+            binding.release()
+
+
+class SyncLease(Generic[T]):
+    """``with bridge.lease_sync(key) as obj``: a lease for code running in a thread."""
+
+    __slots__ = ("_binding", "_domain", "_key", "_manager", "_tenant")
+
+    def __init__(
+        self, manager: LifecycleManager, domain: str, key: str, tenant: str | None
+    ) -> None:
+        self._manager = manager
+        self._domain = domain
+        self._key = key
+        self._tenant = tenant
+        self._binding: Binding | None = None
+
+    def __enter__(self) -> T:
+        binding = self._manager._acquire(self._domain, self._key, self._tenant)
+        self._binding = binding
+        return binding.instance  # type: ignore[no-any-return]
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        binding, self._binding = self._binding, None
+        if binding is not None:
+            binding.release()
+
+
+class DomainBridge(Generic[T]):
+    """Access to the bound providers of one domain, for any domain.
+
+    ``DomainBridge("adapter", lifecycle).handle("cache")`` — the bridge holds no
+    state of its own; every call goes to the lifecycle's slots.
+    """
+
+    __slots__ = ("domain", "lifecycle")
+
+    def __init__(self, domain: str, lifecycle: LifecycleManager) -> None:
+        self.domain = validate_name(domain, "domain")
+        self.lifecycle = lifecycle
+
+    def handle(self, key: str, *, tenant: str | None = None) -> Handle[T]:
+        """The handle of ``key``; raises ``NotActiveError`` before activation."""
+        return self.lifecycle._handle(self.domain, key, tenant)
+
+    def lease(self, key: str, *, tenant: str | None = None) -> Lease[T]:
+        """``async with bridge.lease(key) as obj``; refused while paused or draining."""
+        return Lease(self.lifecycle, self.domain, key, tenant)
+
+    def lease_sync(self, key: str, *, tenant: str | None = None) -> SyncLease[T]:
+        """``with bridge.lease_sync(key) as obj`` for threads; same rules as ``lease``."""
+        return SyncLease(self.lifecycle, self.domain, key, tenant)
+
+    def __repr__(self) -> str:
+        return f"<DomainBridge {self.domain}>"

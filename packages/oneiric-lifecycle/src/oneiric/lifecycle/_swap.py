@@ -1,0 +1,247 @@
+"""Preparing a new instance: settings → build → init → health → pre-swap hooks.
+
+Everything before *bind* lives here, with one rule: whatever this module
+built, it cleans up if any later step fails or the task is cancelled, and it
+never touches the instance that is currently bound.  Failures come out as the
+``SwapError`` subclass that names the step; ``error_type`` on the exception
+keeps the underlying cause (e.g. ``FactoryError``) for status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from oneiric.core import (
+    ActivationError,
+    Candidate,
+    ConfigError,
+    FactoryError,
+    HealthCheckFailed,
+    SwapError,
+    SwapTimeout,
+    SwapTransition,
+    SwapVetoed,
+    get_logger,
+    resolve_factory,
+)
+
+from ._component import HealthReport, call_optional, maybe_await, to_health
+from ._config import LifecycleConfig
+
+__all__ = ["Prepared", "SwapResult", "cleanup_instance", "prepare"]
+
+_log = get_logger("oneiric.lifecycle.swap")
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A new instance that passed every check and may be bound."""
+
+    instance: Any
+    settings: Any
+    health: HealthReport | None
+
+
+@dataclass(frozen=True, slots=True)
+class SwapResult:
+    """What ``LifecycleManager.swap`` bound (it returns once the new instance is bound)."""
+
+    domain: str
+    key: str
+    tenant: str | None
+    old_provider: str | None
+    new_provider: str
+    forced: bool
+    health: HealthReport | None
+    duration_s: float
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "domain": self.domain,
+            "key": self.key,
+            "tenant": self.tenant,
+            "old_provider": self.old_provider,
+            "new_provider": self.new_provider,
+            "forced": self.forced,
+            "health": self.health.as_dict() if self.health is not None else None,
+            "duration_s": self.duration_s,
+            "reason": self.reason,
+        }
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _fail(cls: type[SwapError], message: str, cause: BaseException | None) -> SwapError:
+    error = cls(message)
+    error.error_type = type(cause).__name__ if cause is not None else cls.__name__  # type: ignore[attr-defined]
+    return error
+
+
+async def cleanup_instance(instance: Any, name: str, timeout: float) -> str | None:
+    """Run ``instance.cleanup()``; return an error text instead of raising."""
+    try:
+        await call_optional(instance, "cleanup", timeout)
+    except TimeoutError:
+        text = f"cleanup() of {name} did not finish within {timeout:g} s"
+    except Exception as exc:
+        text = f"cleanup() of {name} raised {type(exc).__name__}: {_one_line(exc)}"
+    else:
+        return None
+    _log.warning("cleanup failed", component=name, error=text)
+    return text
+
+
+async def prepare(
+    candidate: Candidate,
+    *,
+    settings_for: Callable[[Candidate], Any],
+    config: LifecycleConfig,
+    hooks: Any,
+    transition: Callable[[Any], SwapTransition],
+    force: bool,
+    track: Callable[[asyncio.Task[Any]], None],
+) -> Prepared:
+    """Build and check an instance of ``candidate``; clean it up on any failure.
+
+    ``settings_for(candidate)`` returns the validated settings (or None when
+    the candidate has no settings model); ``track`` registers a background
+    cleanup task so ``shutdown()`` can wait for it.
+    """
+    name = f"{candidate.domain}/{candidate.key}/{candidate.provider}"
+    try:
+        settings = settings_for(candidate)
+    except (ConfigError, FactoryError) as exc:
+        raise _fail(ActivationError, f"invalid settings for {name}: {exc}", exc) from exc
+    try:
+        factory = resolve_factory(candidate)
+    except FactoryError as exc:
+        raise _fail(ActivationError, f"cannot build {name}: {exc}", exc) from exc
+
+    built = False
+    instance: Any = None
+    try:
+        try:
+            result = factory(settings) if candidate.settings_model is not None else factory()
+            instance = await maybe_await(result, config.build_timeout)
+        except TimeoutError as exc:
+            raise _fail(
+                SwapTimeout,
+                f"factory of {name} did not finish within {config.build_timeout:g} s "
+                "(build_timeout)",
+                exc,
+            ) from exc
+        except Exception as exc:
+            raise _fail(
+                ActivationError,
+                f"factory of {name} raised {type(exc).__name__}: {_one_line(exc)}",
+                exc,
+            ) from exc
+        built = True
+
+        try:
+            await call_optional(instance, "init", config.init_timeout)
+        except TimeoutError as exc:
+            raise _fail(
+                SwapTimeout,
+                f"init() of {name} did not finish within {config.init_timeout:g} s "
+                "(init_timeout)",
+                exc,
+            ) from exc
+        except Exception as exc:
+            raise _fail(
+                ActivationError,
+                f"init() of {name} raised {type(exc).__name__}: {_one_line(exc)}",
+                exc,
+            ) from exc
+
+        health = await _health(instance, name, config, force)
+        await _pre_swap(hooks, transition(instance), name, config)
+        return Prepared(instance, settings, health)
+    except BaseException:
+        if built:
+            # Shielded: a cancelled swap must still release what it built.
+            task = asyncio.ensure_future(cleanup_instance(instance, name, config.cleanup_timeout))
+            track(task)
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                pass
+        raise
+
+
+async def _health(
+    instance: Any, name: str, config: LifecycleConfig, force: bool
+) -> HealthReport | None:
+    """Check health; a failure raises unless ``force`` (which binds anyway)."""
+    error: SwapError
+    try:
+        present, value = await call_optional(instance, "health", config.health_timeout)
+    except TimeoutError as exc:
+        report = HealthReport(False, f"health() timed out after {config.health_timeout:g} s")
+        error = _fail(
+            SwapTimeout,
+            f"health() of {name} did not finish within {config.health_timeout:g} s "
+            "(health_timeout)",
+            exc,
+        )
+    except Exception as exc:
+        report = HealthReport(False, f"health() raised {type(exc).__name__}: {_one_line(exc)}")
+        error = _fail(HealthCheckFailed, f"health check of {name} failed: {report.detail}", exc)
+    else:
+        if not present:
+            return None
+        report = to_health(value)
+        if report.ok:
+            return report
+        error = _fail(
+            HealthCheckFailed,
+            f"health check of {name} failed: {report.detail or 'not ok'}",
+            None,
+        )
+    if force:
+        _log.warning("binding unhealthy instance (force)", component=name, detail=report.detail)
+        return report
+    raise error
+
+
+async def _pre_swap(
+    hooks: Any, transition: SwapTransition, name: str, config: LifecycleConfig
+) -> None:
+    """Run ``oneiric_pre_swap``; any exception is a refusal (fail closed)."""
+    results: list[Any] = []
+    try:
+        results = list(hooks.hook.oneiric_pre_swap(transition=transition))
+        while results:
+            await maybe_await(results.pop(0), config.pre_swap_timeout)
+    except SwapVetoed as exc:
+        error = _fail(
+            SwapVetoed, f"swap to {name} vetoed by a pre-swap hook: {_one_line(exc)}", exc
+        )
+        error.reason = _one_line(exc)  # type: ignore[attr-defined]
+        raise error from exc
+    except TimeoutError as exc:
+        raise _fail(
+            SwapTimeout,
+            f"a pre-swap hook for {name} did not answer within {config.pre_swap_timeout:g} s "
+            "(pre_swap_timeout)",
+            exc,
+        ) from exc
+    except Exception as exc:
+        raise _fail(
+            SwapVetoed,
+            f"a pre-swap hook for {name} raised {type(exc).__name__}: {_one_line(exc)} "
+            "(treated as a veto)",
+            exc,
+        ) from exc
+    finally:
+        for pending in results:  # never leave a hook's coroutine un-awaited
+            close = getattr(pending, "close", None)
+            if close is not None:
+                close()

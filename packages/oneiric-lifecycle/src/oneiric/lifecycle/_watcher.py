@@ -1,0 +1,267 @@
+"""``SelectionWatcher``: settings files and the selection overlay → the resolver.
+
+The watcher's only write is ``Settings.apply(resolver)`` (selections); it
+never swaps.  The lifecycle's resolver subscription sees the changed keys and
+swaps them, so a swap requested by editing a file, by ``oneiric swap`` (which
+writes ``<state dir>/selections.json``) or by code all take the same path,
+with the same rollback, pause/drain deferral and status.
+
+watchfiles (inotify/FSEvents) is used when it imports and starts; otherwise,
+or when ``use_watchfiles=False``, the watcher polls file contents every
+``poll_interval`` seconds.  Either way a reload happens only when the content
+of a relevant file changed, and an invalid file is recorded (status, log)
+while the current selections and providers stay as they are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from oneiric.core import OneiricError, Resolver, get_logger, state_dir
+
+from ._config import LifecycleConfig
+from ._status import iso
+
+if TYPE_CHECKING:
+    from ._manager import LifecycleManager
+
+__all__ = ["SelectionWatcher"]
+
+_log = get_logger("oneiric.lifecycle.watcher")
+
+_SUFFIXES = (".toml", ".yaml", ".yml")
+OVERLAY_FILE = "selections.json"
+
+
+class SelectionWatcher:
+    """Reload settings when files change and apply their selections to ``resolver``.
+
+    ``settings_loader(config_dir) -> Settings`` defaults to
+    ``load_settings(config_dir, state_dir=state_dir)``.  Pass ``lifecycle`` so
+    reload errors show in its status and new provider settings/swap policies
+    reach it.  Use as ``async with watcher:`` or ``await watcher.start()`` /
+    ``await watcher.stop()``.
+    """
+
+    def __init__(
+        self,
+        config_dir: str | os.PathLike[str],
+        settings_loader: Callable[[Path], Any] | None,
+        resolver: Resolver,
+        *,
+        lifecycle: LifecycleManager | None = None,
+        state_dir: str | os.PathLike[str] | None = None,
+        poll_interval: float | None = None,
+        use_watchfiles: bool | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config_dir = Path(config_dir)
+        self.resolver = resolver
+        self.lifecycle = lifecycle
+        self._state_dir_arg = state_dir
+        self.state_dir: Path | None = Path(state_dir) if state_dir is not None else None
+        self._loader = settings_loader
+        if poll_interval is None:
+            poll_interval = (
+                lifecycle.config.watch_poll_interval
+                if lifecycle is not None
+                else LifecycleConfig().watch_poll_interval
+            )
+        self.poll_interval = max(float(poll_interval), 0.01)
+        self._use_watchfiles = use_watchfiles
+        self._clock = clock
+        self.mode = "stopped"
+        self.error: str | None = None
+        self.error_at: float | None = None
+        self.applied_at: float | None = None
+        self.reloads = 0
+        self.failures = 0
+        self._fingerprint: tuple[tuple[str, str], ...] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stop: asyncio.Event | None = None
+        if lifecycle is not None:
+            lifecycle._watchers.append(self)
+
+    # ----------------------------------------------------------------- files
+
+    def _files(self) -> list[Path]:
+        files: list[Path] = []
+        if self.config_dir.is_file():
+            files.append(self.config_dir)
+        elif self.config_dir.is_dir():
+            files.extend(
+                p for p in sorted(self.config_dir.iterdir())
+                if p.suffix.lower() in _SUFFIXES and p.is_file()
+            )
+        if self.state_dir is not None:
+            files.append(self.state_dir / OVERLAY_FILE)
+        return files
+
+    def _current_fingerprint(self) -> tuple[tuple[str, str], ...]:
+        parts: list[tuple[str, str]] = []
+        for path in self._files():
+            try:
+                digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            except OSError:
+                digest = "-"
+            parts.append((str(path), digest))
+        return tuple(parts)
+
+    def _relevant(self, _change: Any, path: str) -> bool:
+        target = Path(path)
+        if target.name == OVERLAY_FILE:
+            return True
+        return target.suffix.lower() in _SUFFIXES
+
+    # ---------------------------------------------------------------- reload
+
+    def _load(self) -> Any:
+        if self._loader is not None:
+            return self._loader(self.config_dir)
+        from oneiric.core import load_settings
+
+        return load_settings(self.config_dir, state_dir=self.state_dir)
+
+    def reload(self) -> bool:
+        """Load settings now and apply their selections; return whether they applied.
+
+        An invalid file (or settings that fail validation) changes nothing: the
+        error is recorded in ``status()`` and the lifecycle's status.
+        """
+        self._fingerprint = self._current_fingerprint()
+        try:
+            settings = self._load()
+            if self.lifecycle is not None:
+                LifecycleConfig.from_settings(settings)  # validate before changing anything
+            settings.apply(self.resolver)
+        except (OneiricError, ValueError) as exc:
+            self.failures += 1
+            self.error = str(exc)
+            self.error_at = self._clock()
+            _log.error("settings reload failed; current selections kept", error=self.error)
+            self._notify()
+            return False
+        if self.lifecycle is not None:
+            self.lifecycle.set_settings(settings)
+        self.reloads += 1
+        self.error = None
+        self.error_at = None
+        self.applied_at = self._clock()
+        _log.info("settings reloaded", config_dir=str(self.config_dir))
+        self._notify()
+        return True
+
+    def _maybe_reload(self) -> None:
+        if self._current_fingerprint() != self._fingerprint:
+            self.reload()
+
+    def _notify(self) -> None:
+        if self.lifecycle is not None:
+            self.lifecycle._dirty()
+
+    # --------------------------------------------------------------- running
+
+    async def start(self) -> None:
+        """Apply the current settings once, then watch for changes in the background."""
+        if self._task is not None:
+            return
+        if self.state_dir is None:
+            self.state_dir = state_dir(self._state_dir_arg)
+        self.reload()
+        # provisional: _run falls back to polling if watchfiles cannot start
+        self.mode = "polling" if self._use_watchfiles is False else "watchfiles"
+        self._stop = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(
+            self._run(), name="oneiric-selection-watcher"
+        )
+
+    async def stop(self) -> None:
+        """Stop watching (idempotent)."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        assert self._stop is not None
+        self._stop.set()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        self.mode = "stopped"
+
+    async def _run(self) -> None:
+        assert self._stop is not None
+        if self._use_watchfiles is not False:
+            try:
+                await self._run_watchfiles()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # missing module, inotify limits, ...
+                if self._use_watchfiles:
+                    _log.warning("watchfiles unavailable; polling instead", error=str(exc))
+        self.mode = "polling"
+        self._notify()
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.poll_interval)
+            if not self._stop.is_set():
+                self._maybe_reload()
+
+    async def _run_watchfiles(self) -> None:
+        from watchfiles import awatch  # lazy: only a running watcher needs it
+
+        assert self._stop is not None and self.state_dir is not None
+        roots = {self.config_dir if self.config_dir.is_dir() else self.config_dir.parent}
+        roots.add(self.state_dir)
+        for root in roots:
+            root.mkdir(parents=True, exist_ok=True)
+        self.mode = "watchfiles"
+        self._notify()
+        async for _changes in awatch(
+            *sorted(roots),
+            watch_filter=self._relevant,
+            stop_event=self._stop,
+            debounce=200,
+            step=50,
+            recursive=False,
+            # also wake up every poll interval: catches a change that raced the
+            # start of the OS watcher, at the cost of hashing a few small files
+            rust_timeout=int(self.poll_interval * 1000),
+            yield_on_timeout=True,
+        ):
+            self._maybe_reload()
+
+    async def __aenter__(self) -> SelectionWatcher:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    def status(self) -> dict[str, Any]:
+        """The watcher's part of the lifecycle status."""
+        return {
+            "config_dir": str(self.config_dir),
+            "state_dir": str(self.state_dir) if self.state_dir is not None else None,
+            "mode": self.mode,
+            "error": self.error,
+            "error_at": iso(self.error_at),
+            "applied_at": iso(self.applied_at),
+            "reloads": self.reloads,
+            "failures": self.failures,
+        }
+
+    def __repr__(self) -> str:
+        return f"<SelectionWatcher {self.config_dir} mode={self.mode}>"

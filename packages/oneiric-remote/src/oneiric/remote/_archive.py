@@ -1,0 +1,255 @@
+"""Safe archives: inspect every entry, reject (never sanitize), extract while counting.
+
+An archive whose digest matched the signed manifest is authentic, not
+necessarily harmless: a publisher's build could still be broken or compromised.
+So paths, entry types, sizes and compression ratios are checked for every entry
+before and during extraction, and anything odd rejects the whole archive -
+"sanitizing" a path would install something the publisher never listed.
+"""
+
+from __future__ import annotations
+
+import email
+import hashlib
+import os
+import re
+import stat
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from ._config import Limits
+from ._errors import UnsafeArchiveError
+
+__all__ = ["ArchiveInfo", "extract", "inspect", "matches_blob"]
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+_NATIVE = (".so", ".pyd", ".dll", ".dylib", ".pyc")
+_PURE_TAGS = {"py3-none-any", "py2.py3-none-any", "py2-none-any"}  # universal = py2 + py3
+CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class ArchiveInfo:
+    """What an archive delivers: importable top-level names and (wheels) requirements."""
+
+    kind: str
+    top_level: frozenset[str]
+    requires_dist: tuple[str, ...]
+    dist_info: str | None
+
+
+def _fail(blob: Path, why: str) -> UnsafeArchiveError:
+    return UnsafeArchiveError(
+        f"archive {blob.name[:16]} rejected: {why}; the publisher must rebuild it"
+    )
+
+
+def _open(blob: Path) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(blob)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise _fail(blob, f"not a valid zip ({exc})") from None
+
+
+def _check_name(blob: Path, name: str, is_dir: bool) -> tuple[str, ...]:
+    if "\x00" in name:
+        raise _fail(blob, f"entry {name!r} contains NUL")
+    if "\\" in name:
+        raise _fail(blob, f"entry {name!r} contains a backslash")
+    if name.startswith("/"):
+        raise _fail(blob, f"entry {name!r} is an absolute path")
+    if _DRIVE.match(name):
+        raise _fail(blob, f"entry {name!r} has a drive letter")
+    body = name[:-1] if is_dir and name.endswith("/") else name
+    parts = tuple(body.split("/"))
+    for part in parts:
+        if part in ("", ".", ".."):
+            raise _fail(blob, f"entry {name!r} has an empty, '.' or '..' segment")
+    return parts
+
+
+def _entries(blob: Path, zf: zipfile.ZipFile, limits: Limits) -> Iterator[
+    tuple[zipfile.ZipInfo, tuple[str, ...]]
+]:
+    infos = zf.infolist()
+    if len(infos) > limits.archive_entries:
+        raise _fail(blob, f"{len(infos)} entries, above the limit of {limits.archive_entries}")
+    seen: set[str] = set()
+    total = 0
+    for info in infos:
+        name = info.filename
+        if info.orig_filename != name:  # zipfile truncated a NUL or rewrote a separator
+            raise _fail(blob, f"entry {info.orig_filename!r} has a name zipfile had to rewrite")
+        is_dir = info.is_dir()
+        parts = _check_name(blob, name, is_dir)
+        key = "/".join(parts).casefold()
+        if key in seen:
+            raise _fail(blob, f"duplicate entry {name!r} (names are compared case-insensitively)")
+        seen.add(key)
+        mode = info.external_attr >> 16
+        kind = stat.S_IFMT(mode)
+        if kind == stat.S_IFLNK:
+            raise _fail(blob, f"entry {name!r} is a symlink")
+        if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
+            raise _fail(blob, f"entry {name!r} is not a regular file or directory")
+        if kind == stat.S_IFDIR and not is_dir:
+            raise _fail(blob, f"entry {name!r} is a directory without a trailing slash")
+        if info.flag_bits & 0x1:
+            raise _fail(blob, f"entry {name!r} is encrypted")
+        if info.file_size > limits.archive_file_bytes:
+            raise _fail(blob, f"entry {name!r} is {info.file_size} bytes, above the limit")
+        total += info.file_size
+        if total > limits.archive_total_bytes:
+            raise _fail(blob, f"uncompressed total above {limits.archive_total_bytes} bytes")
+        if info.file_size > limits.compression_ratio * max(info.compress_size, 1):
+            raise _fail(blob, f"entry {name!r} has a compression ratio above "
+                              f"{limits.compression_ratio}:1")
+        yield info, parts
+
+
+def inspect(blob: Path, kind: str, limits: Limits) -> ArchiveInfo:
+    """Check every entry's metadata and return what the archive delivers."""
+    with _open(blob) as zf:
+        entries = list(_entries(blob, zf, limits))
+        dist_infos = {p[0] for _, p in entries if p[0].endswith(".dist-info")}
+        top: set[str] = set()
+        for info, parts in entries:
+            head = parts[0]
+            if head.endswith(".data") and (len(parts) > 1 or info.is_dir()):
+                raise _fail(blob, f"entry {info.filename!r} is in a '*.data/' tree")
+            if len(parts) == 1 and not info.is_dir():
+                if head.endswith(".pth"):
+                    raise _fail(blob, f"top-level .pth file {head!r} would run code at start-up")
+                if head.endswith(_NATIVE):
+                    raise _fail(blob, f"top-level {head!r} is native code; only pure Python")
+                if head.endswith(".py"):
+                    top.add(head[:-3])
+                continue
+            if head in dist_infos:
+                continue
+            if head.endswith(_NATIVE) or any(p.endswith(_NATIVE[:-1]) for p in parts):
+                raise _fail(blob, f"entry {info.filename!r} is native code; only pure Python")
+            top.add(head)
+        requires: tuple[str, ...] = ()
+        dist_info: str | None = None
+        if kind == "zip" and dist_infos:
+            raise _fail(blob, "a zip artifact must not carry .dist-info metadata; ship a wheel")
+        if kind == "wheel":
+            if len(dist_infos) != 1:
+                raise _fail(
+                    blob, f"a wheel needs exactly one .dist-info dir, found {len(dist_infos)}"
+                )
+            dist_info = next(iter(dist_infos))
+            wheel = _read_small(blob, zf, f"{dist_info}/WHEEL")
+            meta = email.message_from_bytes(wheel)
+            tags = {t.strip() for t in meta.get_all("Tag") or []}
+            if not tags <= _PURE_TAGS or not tags & {"py3-none-any", "py2.py3-none-any"}:
+                raise _fail(blob, f"wheel tags {sorted(tags)} are not pure (py3-none-any)")
+            if (meta.get("Root-Is-Purelib") or "").strip().lower() != "true":
+                raise _fail(blob, "wheel is not Root-Is-Purelib: true")
+            metadata = email.message_from_bytes(_read_small(blob, zf, f"{dist_info}/METADATA"))
+            requires = tuple(r.strip() for r in metadata.get_all("Requires-Dist") or [])
+        return ArchiveInfo(kind, frozenset(top), requires, dist_info)
+
+
+def _read_small(blob: Path, zf: zipfile.ZipFile, name: str) -> bytes:
+    try:
+        info = zf.getinfo(name)
+    except KeyError:
+        raise _fail(blob, f"wheel lacks {name}") from None
+    if info.file_size > 1024 * 1024:
+        raise _fail(blob, f"{name} is implausibly large")
+    try:
+        return zf.read(info)
+    except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as exc:
+        raise _fail(blob, f"cannot read {name} ({exc})") from None
+
+
+def _payload_entries(
+    blob: Path, zf: zipfile.ZipFile, info: ArchiveInfo, limits: Limits
+) -> Iterator[tuple[zipfile.ZipInfo, tuple[str, ...]]]:
+    for entry, parts in _entries(blob, zf, limits):
+        if info.dist_info is not None and parts[0] == info.dist_info:
+            continue  # metadata stays out of sys.path: no entry points leak into discovery
+        yield entry, parts
+
+
+def _stream(blob: Path, zf: zipfile.ZipFile, entry: zipfile.ZipInfo, limits: Limits,
+            budget: list[int]) -> Iterator[bytes]:
+    """Decompress one entry, enforcing sizes and ratio on the bytes actually produced."""
+    produced = 0
+    cap = min(limits.archive_file_bytes, limits.compression_ratio * max(entry.compress_size, 1))
+    try:
+        with zf.open(entry) as handle:
+            while True:
+                chunk = handle.read(CHUNK)
+                if not chunk:
+                    break
+                produced += len(chunk)
+                budget[0] -= len(chunk)
+                if produced > cap or produced > entry.file_size or budget[0] < 0:
+                    raise _fail(blob, f"entry {entry.filename!r} expands beyond its limits "
+                                      "(size or compression ratio)")
+                yield chunk
+    except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError, EOFError) as exc:
+        raise _fail(blob, f"entry {entry.filename!r} cannot be read ({exc})") from None
+
+
+def extract(blob: Path, dest: Path, info: ArchiveInfo, limits: Limits) -> None:
+    """Extract the importable part of ``blob`` into the empty directory ``dest``."""
+    root = dest.resolve()
+    budget = [limits.archive_total_bytes]
+    with _open(blob) as zf:
+        for entry, parts in _payload_entries(blob, zf, info, limits):
+            target = root.joinpath(*parts)
+            resolved = target.resolve()
+            if resolved != root and root not in resolved.parents:
+                raise _fail(blob, f"entry {entry.filename!r} resolves outside the destination")
+            if entry.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            with os.fdopen(fd, "wb") as out:
+                for chunk in _stream(blob, zf, entry, limits, budget):
+                    out.write(chunk)
+
+
+def matches_blob(blob: Path, dest: Path, info: ArchiveInfo, limits: Limits) -> bool:
+    """True when ``dest`` holds exactly the files of ``blob`` with identical content.
+
+    Used at start-up: the blob is anchored in the signed manifest by its sha256,
+    so comparing the extracted tree against it detects any change on disk.
+    """
+    expected: set[PurePosixPath] = set()
+    budget = [limits.archive_total_bytes]
+    try:
+        with _open(blob) as zf:
+            for entry, parts in _payload_entries(blob, zf, info, limits):
+                if entry.is_dir():
+                    continue
+                rel = PurePosixPath(*parts)
+                expected.add(rel)
+                path = dest.joinpath(*parts)
+                if path.is_symlink() or not path.is_file():
+                    return False
+                want = hashlib.sha256()
+                for chunk in _stream(blob, zf, entry, limits, budget):
+                    want.update(chunk)
+                have = hashlib.sha256()
+                with open(path, "rb") as handle:
+                    for chunk in iter(lambda: handle.read(CHUNK), b""):
+                        have.update(chunk)
+                if want.digest() != have.digest():
+                    return False
+    except (UnsafeArchiveError, OSError):
+        return False
+    for current, dirs, files in os.walk(dest):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        for name in files:
+            rel = PurePosixPath(Path(current, name).relative_to(dest).as_posix())
+            if rel not in expected:
+                return False
+    return True

@@ -1,0 +1,193 @@
+"""The manifest schema (pydantic, unknown fields forbidden) and its time rules.
+
+The schema runs on a payload whose signature and canonical form were already
+verified: it decides whether an *authentic* document is also a *well-formed*
+one.  Strict types everywhere (no coercion of ``"1"`` to ``1``), because what
+the publisher signed must be exactly what the client acts on.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ._errors import ExpiredManifestError, FutureIssuedError, ManifestFormatError
+
+__all__ = [
+    "ArtifactSpec",
+    "ComponentSpec",
+    "Manifest",
+    "check_time",
+    "parse_manifest",
+    "parse_timestamp",
+]
+
+NAME = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+_FACTORY = re.compile(
+    r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$", re.ASCII
+)
+_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
+
+Name = Annotated[str, Field(pattern=NAME)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class ArtifactSpec(_Strict):
+    """One downloadable archive, named by content: sha256 and size are mandatory."""
+
+    urls: list[str] = Field(min_length=1)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int = Field(ge=0)
+    kind: Literal["wheel", "zip"]
+
+
+class ComponentSpec(_Strict):
+    """One candidate the manifest delivers."""
+
+    domain: Name
+    key: Name
+    provider: Name
+    factory: str
+    artifact: Name | None = None
+    priority: int | None = None
+    stack_level: int = 0
+    capabilities: list[Annotated[str, Field(min_length=1)]] = []
+    description: str = ""
+
+    @field_validator("factory")
+    @classmethod
+    def _factory(cls, value: str) -> str:
+        if not _FACTORY.match(value):
+            raise ValueError("expected 'package.module:attr'")
+        module, _, attr = value.partition(":")
+        if any(part.startswith("_") for part in (*module.split("."), *attr.split("."))):
+            raise ValueError("no segment may start with '_'")
+        return value
+
+    @property
+    def module(self) -> str:
+        return self.factory.partition(":")[0]
+
+
+class Manifest(_Strict):
+    """The signed payload."""
+
+    type_: Literal["oneiric.manifest"] = Field(alias="_type")
+    spec_version: str
+    repository: Name
+    version: int = Field(ge=1)
+    issued_at: str
+    expires: str
+    artifacts: dict[Name, ArtifactSpec] = {}
+    components: list[ComponentSpec] = []
+
+    @field_validator("spec_version")
+    @classmethod
+    def _spec(cls, value: str) -> str:
+        if not re.fullmatch(r"\d+\.\d+", value):
+            raise ValueError("expected 'MAJOR.MINOR'")
+        if value.split(".")[0] != "1":
+            raise ValueError(f"unsupported major version {value!r}; this client reads 1.x")
+        return value
+
+    @field_validator("issued_at", "expires")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        parse_timestamp(value)
+        return value
+
+    @model_validator(mode="after")
+    def _references(self) -> Manifest:
+        seen: set[tuple[str, str, str]] = set()
+        for index, comp in enumerate(self.components):
+            ident = (comp.domain, comp.key, comp.provider)
+            if ident in seen:
+                raise ValueError(
+                    f"components[{index}]: {'/'.join(ident)} appears more than once"
+                )
+            seen.add(ident)
+            if comp.artifact is not None and comp.artifact not in self.artifacts:
+                raise ValueError(
+                    f"components[{index}]: artifact {comp.artifact!r} is not in artifacts "
+                    f"(known: {', '.join(sorted(self.artifacts)) or 'none'})"
+                )
+        if parse_timestamp(self.expires) <= parse_timestamp(self.issued_at):
+            raise ValueError("expires must be after issued_at")
+        return self
+
+    @property
+    def issued(self) -> datetime:
+        return parse_timestamp(self.issued_at)
+
+    @property
+    def expiry(self) -> datetime:
+        return parse_timestamp(self.expires)
+
+
+def parse_timestamp(value: str) -> datetime:
+    """RFC 3339 UTC with a ``Z`` suffix; naive or offset timestamps are refused."""
+    if not isinstance(value, str) or not _TIMESTAMP.match(value):
+        raise ValueError(
+            f"timestamp {value!r} must be RFC 3339 UTC ending in 'Z' (e.g. 2025-01-31T12:00:00Z)"
+        )
+    try:
+        return datetime.fromisoformat(value[:-1]).replace(tzinfo=UTC)
+    except ValueError as exc:
+        raise ValueError(f"timestamp {value!r} is not a valid date/time: {exc}") from None
+
+
+def format_timestamp(moment: datetime) -> str:
+    """The canonical timestamp form (seconds precision, ``Z``)."""
+    return moment.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_manifest(data: Mapping[str, Any]) -> Manifest:
+    """Validate a verified payload against the schema (``ManifestFormatError``, one line)."""
+    try:
+        return Manifest.model_validate(dict(data))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first.get("loc", ())) or "manifest"
+        kind = first.get("type")
+        if kind == "extra_forbidden":
+            msg = "unknown field"
+        elif kind == "missing":
+            msg = "required field is missing"
+        else:
+            msg = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ManifestFormatError(
+            f"manifest field {loc}: {msg}{more}; fix the manifest and sign it again"
+        ) from None
+
+
+def check_time(
+    manifest: Manifest, now: datetime, *, max_lifetime_days: float, future_skew_s: float = 300.0
+) -> None:
+    """Freshness: not expired, not issued in the future, lifetime within the maximum."""
+    lifetime = manifest.expiry - manifest.issued
+    if lifetime > timedelta(days=max_lifetime_days):
+        raise ManifestFormatError(
+            f"manifest version {manifest.version} lives {lifetime.days} days "
+            f"({manifest.issued_at} to {manifest.expires}), above the maximum of "
+            f"{max_lifetime_days:g} days; re-sign it with a shorter expiry"
+        )
+    if now >= manifest.expiry:
+        raise ExpiredManifestError(
+            f"manifest {manifest.repository} version {manifest.version} expired at "
+            f"{manifest.expires} (now {format_timestamp(now)}); the publisher must re-sign it "
+            "(a mirror serving it may be stale or freezing you)"
+        )
+    if manifest.issued - now > timedelta(seconds=future_skew_s):
+        raise FutureIssuedError(
+            f"manifest {manifest.repository} version {manifest.version} is issued at "
+            f"{manifest.issued_at}, in the future (now {format_timestamp(now)}); "
+            "check this machine's clock or the publisher's"
+        )

@@ -1,0 +1,120 @@
+"""Sources from the settings' ``[remote]`` section, validated (unknown keys are errors).
+
+::
+
+    [remote]
+    cache_dir = "remote-cache"            # optional; default <state dir>/remote
+
+    [remote.sources.acme]
+    url = "https://updates.example.com/acme/manifest.json"   # or a local path
+    repository = "acme-prod"
+    threshold = 2
+    trusted_keys = [
+      { keyid = "9f2c...", public_key = "base64..." },
+      { keyid = "41aa...", public_key = "base64..." },
+    ]
+    mirrors = ["https://mirror.example.net/acme/manifest.json"]
+    allowed_keys = ["adapter.*"]          # optional scope
+    max_priority = 50                     # optional cap
+    min_version = 12                      # optional floor that survives state loss
+    factory_allowlist = ["acme"]          # packages factories may use without an artifact
+    max_lifetime_days = 30
+    ca_bundle = "certs/private-ca.pem"    # optional; TLS is always verified
+
+Relative paths are relative to the config directory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from oneiric.core import ConfigError
+
+from ._config import RemoteSource
+from ._verify import TrustedKey
+
+__all__ = ["RemoteSettings", "sources_from_settings"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KeySettings(_Strict):
+    keyid: str
+    public_key: str
+
+
+class SourceSettings(_Strict):
+    url: str
+    repository: str
+    trusted_keys: list[KeySettings] = Field(min_length=1)
+    threshold: int = 1
+    mirrors: list[str] = []
+    allowed_keys: list[str] | None = None
+    max_priority: int | None = None
+    min_version: int | None = None
+    factory_allowlist: list[str] = []
+    max_lifetime_days: float = 30
+    ca_bundle: str | None = None
+    allow_local_artifacts: bool = False
+
+
+class RemoteSettings(_Strict):
+    cache_dir: str | None = None
+    sources: dict[str, SourceSettings] = {}
+
+
+def _path(value: str, base: Path | None) -> str:
+    if "://" in value or value.startswith("file:"):
+        return value
+    path = Path(value).expanduser()
+    if not path.is_absolute() and base is not None:
+        path = base / path
+    return str(path)
+
+
+def sources_from_settings(
+    remote: Mapping[str, Any], config_dir: Path | None = None
+) -> dict[str, RemoteSource]:
+    """Build a ``RemoteSource`` per ``[remote.sources.<name>]``; ``ConfigError`` on one line."""
+    base = config_dir if config_dir is None or config_dir.is_dir() else config_dir.parent
+    try:
+        settings = RemoteSettings.model_validate(dict(remote))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in ("remote", *first.get("loc", ())))
+        kind = first.get("type")
+        msg = {"extra_forbidden": "unknown setting", "missing": "required setting is missing"}.get(
+            str(kind), str(first.get("msg"))
+        )
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ConfigError(f"{loc}: {msg}{more}; fix the [remote] section") from None
+    cache_dir = _path(settings.cache_dir, base) if settings.cache_dir else None
+    sources: dict[str, RemoteSource] = {}
+    for name, src in settings.sources.items():
+        try:
+            keys = [TrustedKey(k.keyid, k.public_key) for k in src.trusted_keys]
+            local = "://" not in src.url
+            sources[name] = RemoteSource(
+                _path(src.url, base) if local else src.url,
+                repository=src.repository,
+                trusted_keys=keys,
+                threshold=src.threshold,
+                mirrors=[_path(m, base) if "://" not in m else m for m in src.mirrors],
+                cache_dir=cache_dir,
+                factory_allowlist=src.factory_allowlist,
+                allowed_keys=src.allowed_keys,
+                max_priority=src.max_priority,
+                min_version=src.min_version,
+                max_lifetime_days=src.max_lifetime_days,
+                verify=_path(src.ca_bundle, base) if src.ca_bundle else True,
+                allow_local_artifacts=src.allow_local_artifacts,
+            )
+        except ConfigError as exc:
+            raise ConfigError(f"remote.sources.{name}: {exc}") from None
+    return sources

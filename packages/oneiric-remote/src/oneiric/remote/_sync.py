@@ -1,0 +1,613 @@
+"""``RemoteSync``: fetch, verify, stage, commit - and nothing changes unless all of it works.
+
+One sync, under the cache dir's lock:
+
+1. fetch the envelope from the source URL, then each mirror in order, until one
+   passes every check: size cap, signatures, canonical payload, schema,
+   repository, time, version/state (a verification failure moves on to the
+   next mirror; it is never retried);
+2. same version and digest as the active one: download nothing, change no
+   state, (re-)register the last-good components into *this* resolver;
+3. otherwise check URL policy, scope and factory allowlist, persist the new
+   highest version (rollback floor), stage every artifact (blob, then vendor
+   dir), check shadowing and factories against what the artifacts ship, then
+   persist the active version and swap the candidates in one resolver batch and
+   the vendor dirs on ``sys.path``.
+
+A sync never imports a factory.  When every URL is unreachable and this
+resolver has nothing from the repository yet (a cold start), the last-good
+envelope is re-verified (signatures, expiry) and its cached artifacts re-hashed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import weakref
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from oneiric.core import (
+    DEFAULT_PRIORITIES,
+    Candidate,
+    Resolver,
+    Source,
+    get_logger,
+)
+from oneiric.core.telemetry import span
+
+from . import _veto
+from ._archive import ArchiveInfo
+from ._config import RemoteSource
+from ._envelope import MAX_MANIFEST_BYTES
+from ._errors import (
+    DownloadTooLargeError,
+    EquivocationError,
+    FactoryNotAllowedError,
+    FetchError,
+    RemoteError,
+    RollbackError,
+    ScopeError,
+    StateError,
+    WrongRepositoryError,
+)
+from ._fetch import CircuitBreaker, Downloader, HttpsFetcher, MemorySink
+from ._install import (
+    Installer,
+    Staged,
+    activate_paths,
+    check_artifact_url,
+    check_shadowing,
+    missing_requirements,
+    needs_restart,
+    pick_error,
+    prune,
+)
+from ._state import HISTORY, State, StateStore, atomic_write, read_json
+from ._verify import Ed25519Verifier, ManifestVerifier, VerifiedPayload
+
+if TYPE_CHECKING:
+    from ._models import Manifest
+
+__all__ = ["RemoteSync", "SyncResult", "read_status"]
+
+_log = get_logger("oneiric.remote.sync")
+_DEFAULT_PRIORITY = DEFAULT_PRIORITIES["manifest"]
+#: per resolver: repository -> (version, digest) registered by a sync
+_registered: weakref.WeakKeyDictionary[Resolver, dict[str, tuple[int, str]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What a sync did.
+
+    ``registered`` counts candidates written into the resolver by this call (0 when
+    it already had exactly this version); ``unchanged`` is True when the version
+    was already the active one; ``restart_required`` when a package of the new
+    version is already imported from an older one (new code takes effect at the
+    next start).  ``offline`` marks a cold start served from the last-good cache;
+    ``unavailable`` lists ``domain/key/provider: reason`` of vetoed components.
+    """
+
+    version: int | None
+    registered: int
+    unchanged: bool
+    restart_required: bool
+    offline: bool = False
+    unavailable: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["unavailable"] = list(self.unavailable)
+        return data
+
+
+@dataclass
+class _Status:
+    repository: str
+    url: str
+    fingerprint: str
+    last_attempt: str | None = None
+    last_success: str | None = None
+    version: int | None = None
+    highest_version: int | None = None
+    offline: bool = False
+    restart_required: bool = False
+    counts: dict[str, int] = field(default_factory=dict)
+    durations: dict[str, float] = field(default_factory=dict)
+    last_error: str | None = None
+    last_error_type: str | None = None
+    breaker: str = "closed"
+    unavailable: list[str] = field(default_factory=list)
+    factory_errors: dict[str, str] = field(default_factory=dict)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def read_status(cache_dir: Path) -> list[dict[str, Any]]:
+    """Every status snapshot in ``cache_dir`` (what ``oneiric remote status`` prints)."""
+    found = []
+    for path in sorted(cache_dir.glob("status-*.json")):
+        try:
+            doc = read_json(path)
+        except ValueError:
+            continue
+        if isinstance(doc, dict):
+            found.append(doc)
+    return found
+
+
+class RemoteSync:
+    """Keeps ``resolver`` in sync with one ``RemoteSource``.
+
+    ``clock`` (monotonic seconds: deadlines, breaker), ``now`` (wall time: expiry),
+    ``sleep`` (backoff) and ``rng`` (jitter) are injectable so that tests and
+    simulations never wait in real time.  ``verifier`` defaults to the Ed25519
+    threshold verifier over the source's trusted keys.
+    """
+
+    def __init__(
+        self,
+        resolver: Resolver,
+        source: RemoteSource,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] | None = None,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        rng: Callable[[], float] = random.random,
+        verifier: ManifestVerifier | None = None,
+        hooks: Any = None,
+    ) -> None:
+        self.resolver = resolver
+        self.source = source
+        self.clock = clock
+        self.now = now or (lambda: datetime.now(UTC))
+        self.sleep = sleep
+        self.verifier: ManifestVerifier = verifier or Ed25519Verifier(
+            source.trusted_keys, source.threshold
+        )
+        self.hooks = hooks or resolver.hooks
+        _veto.ensure_registered(self.hooks)
+        self.breaker = CircuitBreaker(
+            source.retry.breaker_threshold, source.retry.breaker_cooldown, clock
+        )
+        self.downloader = Downloader(
+            https=HttpsFetcher(
+                verify=source.ssl_context(),
+                timeouts=source.timeouts,
+                max_redirects=source.limits.max_redirects,
+            ),
+            retry=source.retry,
+            clock=clock,
+            sleep=sleep,
+            rng=rng,
+        )
+        self._verified: dict[str, ArchiveInfo] = {}
+        self._status: _Status | None = None
+        self._active_count = 0
+        self.last_installer: Installer | None = None
+
+    # ------------------------------------------------------------ public
+
+    async def sync(self) -> SyncResult:
+        """Run one sync; raises a ``RemoteError`` (nothing changed) or returns what it did."""
+        cache = self.source.resolved_cache_dir()
+        status = self._load_status(cache)
+        started = self.clock()
+        status.last_attempt = _iso(self.now())
+        try:
+            with span("oneiric.remote.sync", repository=self.source.repository):
+                result = await self._sync(cache)
+        except RemoteError as exc:
+            status.last_error = str(exc)
+            status.last_error_type = type(exc).__name__
+            status.breaker = self.breaker.state
+            status.durations["last_sync_s"] = round(self.clock() - started, 6)
+            self._save_status(cache, status)
+            _log.warning("remote sync failed", repository=self.source.repository, error=str(exc))
+            raise
+        status.durations["last_sync_s"] = round(self.clock() - started, 6)
+        status.version = result.version
+        status.offline = result.offline
+        status.restart_required = result.restart_required or status.restart_required
+        status.unavailable = list(result.unavailable)
+        status.breaker = self.breaker.state
+        status.counts = {
+            "registered": self._active_count,
+            "unavailable": len(result.unavailable),
+            "last_registered": result.registered,
+        }
+        if not result.offline:
+            status.last_success = status.last_attempt
+            status.last_error = None
+            status.last_error_type = None
+        self._save_status(cache, status)
+        return result
+
+    async def watch(self, interval: float, *, iterations: int | None = None) -> None:
+        """Sync every ``interval`` seconds until cancelled (or ``iterations`` syncs).
+
+        Failures are logged and recorded in status; the registered components keep
+        serving.  Never raises a ``RemoteError``.
+        """
+        done = 0
+        while iterations is None or done < iterations:
+            try:
+                await self.sync()
+            except RemoteError:
+                pass
+            done += 1
+            if iterations is not None and done >= iterations:
+                return
+            await self.sleep(interval)
+
+    def record_factory_error(self, candidate: Candidate, error: BaseException) -> None:
+        """Record an activation-time ``FactoryError`` of one component in status."""
+        cache = self.source.resolved_cache_dir()
+        status = self._load_status(cache)
+        status.factory_errors[f"{candidate.domain}/{candidate.key}/{candidate.provider}"] = str(
+            error
+        )
+        self._save_status(cache, status)
+
+    def resolver_candidates(self) -> list[Candidate]:
+        """Candidates of this repository currently in the resolver."""
+        origin = ("manifest", self.source.repository)
+        found = []
+        for domain in self.resolver.domains():
+            for key in self.resolver.keys(domain):
+                found.extend(
+                    c for c in self.resolver.candidates(domain, key) if c.source.origin == origin
+                )
+        return found
+
+    # ----------------------------------------------------------- status
+
+    def _status_path(self, cache: Path) -> Path:
+        return cache / f"status-{self.source.fingerprint}.json"
+
+    def _load_status(self, cache: Path) -> _Status:
+        if self._status is None:
+            status = _Status(self.source.repository, self.source.url, self.source.fingerprint)
+            try:
+                doc = read_json(self._status_path(cache))
+            except ValueError:
+                doc = None
+            if isinstance(doc, dict):
+                for name in ("last_success", "version", "factory_errors"):
+                    if name in doc:
+                        setattr(status, name, doc[name])
+            self._status = status
+        return self._status
+
+    def _save_status(self, cache: Path, status: _Status) -> None:
+        import json
+
+        try:
+            atomic_write(
+                self._status_path(cache),
+                json.dumps(asdict(status), sort_keys=True, indent=1).encode(),
+            )
+        except OSError as exc:
+            _log.warning("cannot write status", error=str(exc))
+
+    # ------------------------------------------------------------- core
+
+    async def _sync(self, cache: Path) -> SyncResult:
+        source = self.source
+        store = StateStore(
+            cache,
+            fingerprint=source.fingerprint,
+            repository=source.repository,
+            keyids=[k.keyid for k in source.trusted_keys],
+            threshold=source.threshold,
+        )
+        async with store.lock(source.timeouts.lock):
+            state = store.load()
+            installer = Installer(cache, source, self.downloader, self._verified)
+            self.last_installer = installer
+            installer.clean_tmp()
+            try:
+                self.breaker.check(f"source {source.repository!r}")
+                url, data, verified, manifest, same = await self._fetch_manifest(state)
+            except FetchError as exc:
+                if not isinstance(exc, DownloadTooLargeError) and not self._has_registered():
+                    return await self._cold_start(state, installer, exc)
+                raise
+            if same:
+                return await self._reregister(url, verified, manifest, installer)
+            return await self._install_new(store, state, installer, url, data, verified, manifest)
+
+    def _has_registered(self) -> bool:
+        return self.source.repository in _registered.get(self.resolver, {})
+
+    async def _fetch_manifest(
+        self, state: State
+    ) -> tuple[str, bytes, VerifiedPayload, Manifest, bool]:
+        errors: list[RemoteError] = []
+        for url in self.source.urls:
+            try:
+                sink = await self.downloader.download(
+                    url,
+                    limit=min(self.source.limits.manifest_bytes, MAX_MANIFEST_BYTES),
+                    deadline=self.source.timeouts.manifest_deadline,
+                    sink=MemorySink,
+                    too_large=lambda n, url=url: DownloadTooLargeError(
+                        f"manifest from {url} exceeds {self.source.limits.manifest_bytes} "
+                        f"bytes (aborted at {n}); the server is broken or hostile"
+                    ),
+                )
+                assert isinstance(sink, MemorySink)
+                data = sink.data
+                verified, manifest = self._verify(data, url)
+                same = self._check_state(state, manifest, verified.digest)
+                return url, data, verified, manifest, same
+            except RemoteError as exc:
+                _log.warning("manifest source failed", url=url, error=str(exc))
+                errors.append(exc)
+        if all(isinstance(e, FetchError) for e in errors):
+            self.breaker.failure()
+        else:
+            self.breaker.success()  # a server answered; verification failures are not outages
+        raise pick_error(errors)
+
+    def _verify(self, data: bytes, url: str) -> tuple[VerifiedPayload, Manifest]:
+        from ._models import check_time, parse_manifest
+
+        verified = self.verifier.verify(data)
+        manifest = parse_manifest(verified.data)
+        if manifest.repository != self.source.repository:
+            raise WrongRepositoryError(
+                f"manifest from {url} is for repository {manifest.repository!r}, this source "
+                f"expects {self.source.repository!r}; fix the URL or the configured repository"
+            )
+        check_time(
+            manifest,
+            self.now(),
+            max_lifetime_days=self.source.max_lifetime_days,
+            future_skew_s=self.source.limits.future_skew_s,
+        )
+        self.breaker.success()
+        return verified, manifest
+
+    def _check_state(self, state: State, manifest: Manifest, digest: str) -> bool:
+        """True for 'same as active'; raises on rollback or equivocation."""
+        version = manifest.version
+        floor = self.source.min_version
+        if floor is not None and version < floor:
+            raise RollbackError(
+                f"manifest {manifest.repository} version {version} is below min_version {floor}; "
+                "a mirror is replaying an old manifest"
+            )
+        if version < state.highest_version:
+            raise RollbackError(
+                f"manifest {manifest.repository} version {version} is older than version "
+                f"{state.highest_version} verified before; a mirror is replaying an old manifest"
+            )
+        if version == state.highest_version:
+            if digest != state.highest_digest:
+                raise EquivocationError(
+                    f"manifest {manifest.repository} version {version} differs from the version "
+                    f"{version} verified before; two payloads were signed with one version - "
+                    "treat the signing keys as compromised"
+                )
+            return state.active_version == version and state.active_digest == digest
+        return False
+
+    # ------------------------------------------------------- candidates
+
+    def _policy(self, manifest: Manifest) -> None:
+        """URL policy, scope and the allowlist for artifact-less factories (pure checks)."""
+        source = self.source
+        used = {c.artifact for c in manifest.components if c.artifact is not None}
+        for artifact_id in sorted(used):
+            for url in manifest.artifacts[artifact_id].urls:
+                check_artifact_url(url, source)
+        for comp in manifest.components:
+            where = f"{comp.domain}/{comp.key}/{comp.provider}"
+            if not source.in_scope(comp.domain, comp.key):
+                raise ScopeError(
+                    f"manifest {manifest.repository} v{manifest.version} delivers {where}, "
+                    f"outside this source's allowed_keys ({', '.join(source.allowed_keys or ())})"
+                    "; widen allowed_keys or fix the manifest"
+                )
+            priority = comp.priority if comp.priority is not None else _DEFAULT_PRIORITY
+            if source.max_priority is not None and priority > source.max_priority:
+                raise ScopeError(
+                    f"manifest {manifest.repository} v{manifest.version} gives {where} priority "
+                    f"{priority}, above this source's max_priority {source.max_priority}; "
+                    "lower it in the manifest or raise max_priority"
+                )
+            if comp.artifact is None and not source.factory_allowed(comp.module):
+                raise FactoryNotAllowedError(
+                    f"{where} factory {comp.factory!r}: package {comp.module.split('.')[0]!r} "
+                    "is not shipped by an artifact and not in factory_allowlist "
+                    f"({', '.join(source.factory_allowlist) or 'empty'}); add it or ship it"
+                )
+
+    def _check_factories(self, manifest: Manifest, infos: dict[str, ArchiveInfo]) -> None:
+        for comp in manifest.components:
+            if comp.artifact is None:
+                continue
+            top = comp.module.split(".")[0]
+            if top in infos[comp.artifact].top_level or self.source.factory_allowed(comp.module):
+                continue
+            raise FactoryNotAllowedError(
+                f"{comp.domain}/{comp.key}/{comp.provider} factory {comp.factory!r}: package "
+                f"{top!r} is not shipped by its artifact {comp.artifact!r} (ships "
+                f"{', '.join(sorted(infos[comp.artifact].top_level)) or 'nothing'}) and not in "
+                "factory_allowlist; fix the manifest"
+            )
+
+    def _candidates(
+        self, manifest: Manifest, url: str, infos: dict[str, ArchiveInfo]
+    ) -> tuple[list[Candidate], list[str]]:
+        src = Source("manifest", manifest.repository, str(manifest.version), detail=url)
+        unavailable_by_artifact = {
+            aid: missing_requirements(info.requires_dist) for aid, info in infos.items()
+        }
+        candidates: list[Candidate] = []
+        unavailable: list[str] = []
+        for comp in manifest.components:
+            metadata: dict[str, Any] = {"manifest_url": url}
+            if comp.artifact is not None:
+                metadata["artifact"] = comp.artifact
+                metadata["sha256"] = manifest.artifacts[comp.artifact].sha256
+                missing = unavailable_by_artifact.get(comp.artifact) or []
+                if missing:
+                    reason = f"requires {', '.join(missing)} which is not installed"
+                    metadata["unavailable"] = reason
+                    unavailable.append(f"{comp.domain}/{comp.key}/{comp.provider}: {reason}")
+            candidates.append(
+                Candidate(
+                    comp.domain,
+                    comp.key,
+                    comp.provider,
+                    comp.factory,
+                    priority=comp.priority,
+                    stack_level=comp.stack_level,
+                    capabilities=frozenset(comp.capabilities),
+                    source=src,
+                    description=comp.description,
+                    metadata=metadata,
+                )
+            )
+        return candidates, unavailable
+
+    def _swap(
+        self, manifest: Manifest, digest: str, candidates: Sequence[Candidate],
+        vendor_dirs: Sequence[Path],
+    ) -> None:
+        """Replace this repository's candidates in one batch and its vendor dirs on sys.path."""
+        repository = manifest.repository
+        with self.resolver.batch():
+            self.resolver.unregister_source(("manifest", repository))
+            for candidate in candidates:
+                self.resolver.register(candidate)
+            activate_paths(repository, vendor_dirs)
+        _registered.setdefault(self.resolver, {})[repository] = (manifest.version, digest)
+        self._active_count = len(candidates)
+
+    async def _stage(
+        self, manifest: Manifest, installer: Installer
+    ) -> tuple[dict[str, ArchiveInfo], list[Staged]]:
+        used = sorted({c.artifact for c in manifest.components if c.artifact is not None})
+        infos: dict[str, ArchiveInfo] = {}
+        for artifact_id in used:
+            spec = manifest.artifacts[artifact_id]
+            infos[artifact_id] = await installer.prepare(artifact_id, spec)
+        check_shadowing(infos.items(), installer.cache_dir)
+        self._check_factories(manifest, infos)
+        staged = []
+        for artifact_id in used:
+            spec = manifest.artifacts[artifact_id]
+            vendor = installer.extract(spec, infos[artifact_id])
+            staged.append(Staged(artifact_id, spec.sha256, vendor, infos[artifact_id]))
+        return infos, staged
+
+    # --------------------------------------------------------- outcomes
+
+    async def _reregister(
+        self, url: str, verified: VerifiedPayload, manifest: Manifest, installer: Installer
+    ) -> SyncResult:
+        """Same version and bytes as the active one: no state change, register idempotently."""
+        self._policy(manifest)
+        infos, staged = await self._stage(manifest, installer)
+        candidates, unavailable = self._candidates(manifest, url, infos)
+        have = _registered.get(self.resolver, {}).get(manifest.repository)
+        if have == (manifest.version, verified.digest):
+            activate_paths(manifest.repository, [s.vendor for s in staged])
+            self._active_count = len(candidates)
+            return SyncResult(manifest.version, 0, True, False, unavailable=tuple(unavailable))
+        self._swap(manifest, verified.digest, candidates, [s.vendor for s in staged])
+        return SyncResult(
+            manifest.version, len(candidates), True, False, unavailable=tuple(unavailable)
+        )
+
+    async def _install_new(
+        self,
+        store: StateStore,
+        state: State,
+        installer: Installer,
+        url: str,
+        data: bytes,
+        verified: VerifiedPayload,
+        manifest: Manifest,
+    ) -> SyncResult:
+        self._policy(manifest)
+        if manifest.version > state.highest_version:
+            state.highest_version = manifest.version
+            state.highest_digest = verified.digest
+            store.save(state)  # the floor rises as soon as an authentic manifest is seen
+        infos, staged = await self._stage(manifest, installer)
+        candidates, unavailable = self._candidates(manifest, url, infos)
+        restart = needs_restart(staged, installer.cache_dir)
+        state.active_version = manifest.version
+        state.active_digest = verified.digest
+        state.last_good = data.decode("ascii", errors="strict") if data.isascii() else None
+        if state.last_good is None:
+            raise StateError("manifest envelope is not ASCII JSON; cannot keep it as last-good")
+        state.last_good_url = url
+        state.history = [
+            *(h for h in state.history if h.get("version") != manifest.version),
+            {
+                "version": manifest.version,
+                "digest": verified.digest,
+                "artifacts": sorted(s.sha256 for s in staged),
+            },
+        ][-HISTORY:]
+        store.save(state)
+        self._swap(manifest, verified.digest, candidates, [s.vendor for s in staged])
+        removed = prune(installer.cache_dir, HISTORY)
+        if removed:
+            _log.info("pruned old artifacts", count=len(removed))
+        _log.info(
+            "remote sync installed",
+            repository=manifest.repository,
+            version=manifest.version,
+            components=len(candidates),
+            restart_required=restart,
+        )
+        return SyncResult(
+            manifest.version, len(candidates), False, restart, unavailable=tuple(unavailable)
+        )
+
+    async def _cold_start(
+        self, state: State, installer: Installer, error: FetchError
+    ) -> SyncResult:
+        """Every URL is unreachable: serve the last-good manifest, re-verified, from the cache."""
+        if state.last_good is None:
+            raise error
+        data = state.last_good.encode("ascii")
+        url = state.last_good_url or self.source.url
+        verified, manifest = self._verify(data, url)  # signatures and expiry again
+        if verified.digest != state.active_digest or manifest.version != state.active_version:
+            raise StateError(
+                f"last-good manifest in the state file does not match the active version "
+                f"{state.active_version}; the cache dir was tampered with - delete it and resync"
+            )
+        self._policy(manifest)
+        infos, staged = await self._stage(manifest, installer)
+        candidates, unavailable = self._candidates(manifest, url, infos)
+        self._swap(manifest, verified.digest, candidates, [s.vendor for s in staged])
+        _log.warning(
+            "remote source unreachable; serving last-good manifest from cache",
+            repository=manifest.repository,
+            version=manifest.version,
+            error=str(error),
+        )
+        if self._status is not None:
+            self._status.last_error = str(error)
+            self._status.last_error_type = type(error).__name__
+        return SyncResult(
+            manifest.version, len(candidates), True, False, offline=True,
+            unavailable=tuple(unavailable),
+        )
