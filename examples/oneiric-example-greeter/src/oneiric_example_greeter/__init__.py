@@ -1,29 +1,6 @@
-"""Greeter providers: a tiny service family used by the demo and the tests."""
+"""Example third-party Oneiric plugin: greeter services and a veto policy.
 
-from __future__ import annotations
-
-from pydantic import BaseModel
-
-
-class GreeterSettings(BaseModel):
-    """Settings of the ``formal`` greeter (validated by oneiric-core)."""
-
-    title: str = "Dear"
-
-
-class CasualGreeter:
-    def greet(self, name: str) -> str:
-        return f"hi {name}"
-
-
-class FormalGreeter:
-    def __init__(self, settings: GreeterSettings | None = None) -> None:
-        self.title = (settings or GreeterSettings()).title
-
-    def greet(self, name: str) -> str:
-        return f"{self.title} {name}, good day."
-
-
-class LegacyGreeter:
-    def greet(self, name: str) -> str:
-        return f"HELLO {name.upper()}"
+Kept empty on purpose: discovery imports ``oneiric_example_greeter.plugin``,
+which imports this package, so anything heavy here (pydantic, clients) would
+be paid by every process that loads plugins.  Providers live in ``providers``.
+"""

@@ -19,7 +19,7 @@ def oneiric_register(registry: Any) -> None:
         domain="service",
         key="greeter",
         provider="casual",
-        factory="oneiric_example_greeter:CasualGreeter",
+        factory="oneiric_example_greeter.providers:CasualGreeter",
         priority=10,
         description="Says hi.",
     )
@@ -27,8 +27,8 @@ def oneiric_register(registry: Any) -> None:
         domain="service",
         key="greeter",
         provider="formal",
-        factory="oneiric_example_greeter:FormalGreeter",
-        settings_model="oneiric_example_greeter:GreeterSettings",
+        factory="oneiric_example_greeter.providers:FormalGreeter",
+        settings_model="oneiric_example_greeter.providers:GreeterSettings",
         priority=20,
         capabilities={"polite"},
         description="Says good day, with a configurable title.",
@@ -37,7 +37,7 @@ def oneiric_register(registry: Any) -> None:
         domain="service",
         key="greeter",
         provider="legacy",
-        factory="oneiric_example_greeter:LegacyGreeter",
+        factory="oneiric_example_greeter.providers:LegacyGreeter",
         priority=50,
         description="Shouts; retired by policy.",
     )

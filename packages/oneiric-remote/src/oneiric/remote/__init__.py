@@ -1,8 +1,9 @@
 """oneiric-remote: signed remote manifests that deliver candidates and the code behind them.
 
-The public API is what this module exports.  ``RemoteSync`` (and with it
-pydantic) loads on first use; httpx and PyNaCl load on the first fetch or
-verification, so ``import oneiric.remote`` stays cheap.  See docs/remote.md.
+The public API is what this module exports.  Every name is loaded from its
+private module on first access: discovery imports ``oneiric.remote._plugin``,
+which runs this file, and must not pay for pydantic, ssl or httpx.  httpx and
+PyNaCl load on the first fetch or verification.  See docs/remote.md.
 """
 
 from __future__ import annotations
@@ -10,43 +11,43 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .__about__ import __version__
-from ._config import Limits, RemoteSource, RetryPolicy, Timeouts
-from ._envelope import PAYLOAD_TYPE
-from ._errors import (
-    ArtifactDigestError,
-    ArtifactSizeError,
-    CircuitOpenError,
-    DeadlineExceeded,
-    DownloadTooLargeError,
-    EquivocationError,
-    ExpiredManifestError,
-    FactoryNotAllowedError,
-    FetchError,
-    FutureIssuedError,
-    InsecureURLError,
-    ManifestFormatError,
-    ModuleShadowingError,
-    RemoteError,
-    RollbackError,
-    ScopeError,
-    SignatureError,
-    StateError,
-    UnsafeArchiveError,
-    WrongRepositoryError,
-)
-from ._fetch import Fetcher
-from ._verify import (
-    Ed25519Verifier,
-    ManifestVerifier,
-    TrustedKey,
-    VerifiedPayload,
-    keyid_of,
-    sign_payload,
-    verify_envelope,
-)
 
 if TYPE_CHECKING:
+    from ._config import Limits, RemoteSource, RetryPolicy, Timeouts
+    from ._envelope import PAYLOAD_TYPE
+    from ._errors import (
+        ArtifactDigestError,
+        ArtifactSizeError,
+        CircuitOpenError,
+        DeadlineExceeded,
+        DownloadTooLargeError,
+        EquivocationError,
+        ExpiredManifestError,
+        FactoryNotAllowedError,
+        FetchError,
+        FutureIssuedError,
+        InsecureURLError,
+        ManifestFormatError,
+        ModuleShadowingError,
+        RemoteError,
+        RollbackError,
+        ScopeError,
+        SignatureError,
+        StateError,
+        UnsafeArchiveError,
+        WrongRepositoryError,
+    )
+    from ._fetch import Fetcher
     from ._sync import RemoteSync, SyncResult, read_status
+    from ._verify import (
+        Ed25519Verifier,
+        ManifestVerifier,
+        TrustedKey,
+        VerifiedPayload,
+        keyid_of,
+        sign_payload,
+        verify_envelope,
+    )
 
 __all__ = [
     "PAYLOAD_TYPE",
@@ -88,12 +89,52 @@ __all__ = [
     "verify_envelope",
 ]
 
-_LAZY = {"RemoteSync", "SyncResult", "read_status"}
+_LAZY: dict[str, str] = {
+    'ArtifactDigestError': '_errors',
+    'ArtifactSizeError': '_errors',
+    'CircuitOpenError': '_errors',
+    'DeadlineExceeded': '_errors',
+    'DownloadTooLargeError': '_errors',
+    'Ed25519Verifier': '_verify',
+    'EquivocationError': '_errors',
+    'ExpiredManifestError': '_errors',
+    'FactoryNotAllowedError': '_errors',
+    'FetchError': '_errors',
+    'Fetcher': '_fetch',
+    'FutureIssuedError': '_errors',
+    'InsecureURLError': '_errors',
+    'Limits': '_config',
+    'ManifestFormatError': '_errors',
+    'ManifestVerifier': '_verify',
+    'ModuleShadowingError': '_errors',
+    'PAYLOAD_TYPE': '_envelope',
+    'RemoteError': '_errors',
+    'RemoteSource': '_config',
+    'RemoteSync': '_sync',
+    'RetryPolicy': '_config',
+    'RollbackError': '_errors',
+    'ScopeError': '_errors',
+    'SignatureError': '_errors',
+    'StateError': '_errors',
+    'SyncResult': '_sync',
+    'Timeouts': '_config',
+    'TrustedKey': '_verify',
+    'UnsafeArchiveError': '_errors',
+    'VerifiedPayload': '_verify',
+    'WrongRepositoryError': '_errors',
+    'keyid_of': '_verify',
+    'read_status': '_sync',
+    'sign_payload': '_verify',
+    'verify_envelope': '_verify',
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        from . import _sync
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'oneiric.remote' has no attribute {name!r}")
+    import importlib
 
-        return getattr(_sync, name)
-    raise AttributeError(f"module 'oneiric.remote' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # later accesses are plain attribute reads
+    return value
