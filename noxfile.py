@@ -160,7 +160,8 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    session.install("mypy>=1.10", "-e", str(PACKAGES_DIR / "oneiric-core"), "PyYAML", "types-PyYAML")
+    core = str(PACKAGES_DIR / "oneiric-core")
+    session.install("mypy>=1.10", "-e", core, "PyYAML", "types-PyYAML")
     session.run("mypy", str(PACKAGES_DIR / "oneiric-core" / "src"))
 
 

@@ -7,7 +7,7 @@ conftest.py into each package would let them drift.
 
 from __future__ import annotations
 
-from ._helpers import apoll_until, free_port, in_ci, poll_until, require_live
 from .__about__ import __version__
+from ._helpers import apoll_until, free_port, in_ci, poll_until, require_live
 
 __all__ = ["__version__", "apoll_until", "free_port", "in_ci", "poll_until", "require_live"]
