@@ -113,7 +113,8 @@ EOF
     -master.port="${ports[1]}" -master.port.grpc="${ports[2]}" \
     -volume.port="${ports[3]}" -volume.port.grpc="${ports[4]}" \
     -filer -filer.port="${ports[5]}" -filer.port.grpc="${ports[6]}" \
-    -s3 -s3.port="$s3_port" -s3.port.grpc="${ports[7]}" -s3.config="$STATE/s3.json"
+    -s3 -s3.port="$s3_port" -s3.port.grpc="${ports[7]}" -s3.config="$STATE/s3.json" \
+    -s3.port.iceberg=0 -s3.port.lance=0
   # --- Azure: Azurite blob service, in memory (no workspace on disk), default dev account (well-known key).
   local az_port="${ports[8]}"
   local az_bin="$NPM_PREFIX/node_modules/.bin/azurite-blob"
