@@ -393,7 +393,7 @@ def make_site(root: Path, count: int) -> Path:
 
 
 def isolated_deps(dest: Path) -> Path:
-    """Copy oneiric-core and what it imports (pluggy, attrs) into ``dest``, byte-compiled.
+    """Copy oneiric-core and what it imports at discovery (pluggy) into ``dest``, byte-compiled.
 
     Workers run with ``python -S`` and ``PYTHONPATH=<plugins>:<dest>``, so the only
     ``[oneiric]`` plugins they see are the generated ones, whatever else is installed
@@ -404,8 +404,7 @@ def isolated_deps(dest: Path) -> Path:
     import importlib.metadata
     import shutil
 
-    for module, dist in (("oneiric.core", "oneiric-core"), ("pluggy", "pluggy"),
-                         ("attr", "attrs"), ("attrs", "attrs")):
+    for module, dist in (("oneiric.core", "oneiric-core"), ("pluggy", "pluggy")):
         src = Path(importlib.import_module(module).__file__ or "").parent
         target = dest.joinpath(*module.split("."))
         shutil.copytree(src, target, ignore=shutil.ignore_patterns("__pycache__"))
@@ -430,6 +429,7 @@ def isolated_env(*dirs: Path) -> dict[str, str]:
 OURS = textwrap.dedent(
     """
     import json, time
+    import pluggy  # the plugin modules' @hookimpl needs it; the pluggy side imports it untimed too
     import oneiric.core as oc
     t0 = time.perf_counter()
     r1 = oc.Resolver()
