@@ -105,17 +105,17 @@ def effective_priority(candidate: Candidate, stack_order: Mapping[str, int]) -> 
 class Outcome:
     """Result of ranking one key: the explanation plus the error to raise, if any."""
 
-    __slots__ = ("error", "explanation", "ordered")
+    __slots__ = ("error", "explanation", "rows")
 
     def __init__(
         self,
         explanation: Explanation,
         error: Exception | None,
-        ordered: tuple[RankedCandidate, ...],
+        rows: Sequence[tuple[Candidate, int, int, str]],
     ) -> None:
         self.explanation = explanation
         self.error = error
-        self.ordered = ordered  # precedence order before selection/eligibility
+        self.rows = rows  # ``order()`` rows: precedence before selection/eligibility
 
 
 def order(
@@ -237,25 +237,23 @@ def rank(
         )
 
     # 3. the ranking: winner, the other eligible ones, then the excluded ones
-    by_seq: dict[int, RankedCandidate] = {}
-    wseq_ = winner[1] if winner is not None else None
-    for c, seq, prio, prio_origin in rows:
-        if seq in excluded:
-            by_seq[seq] = RankedCandidate(c, excluded[seq], prio, prio_origin, seq, False, False)
-        else:
-            by_seq[seq] = RankedCandidate(
-                c, reasons.get(seq, ""), prio, prio_origin, seq, seq == wseq_, True
-            )
     ranked: list[RankedCandidate] = []
     if winner is not None:
-        ranked.append(by_seq[winner[1]])
-    ranked.extend(by_seq[r[1]] for r in eligible if r is not winner)
+        wc, wseq, wprio, wpo = winner
+        ranked.append(RankedCandidate(wc, reasons[wseq], wprio, wpo, wseq, True, True))
+    for c, seq, prio, prio_origin in eligible:
+        if winner is None or seq != winner[1]:
+            ranked.append(RankedCandidate(c, reasons.get(seq, ""), prio, prio_origin, seq))
     if excluded:
-        ranked.extend(by_seq[r[1]] for r in rows if r[1] in excluded)
+        for c, seq, prio, prio_origin in rows:
+            if seq in excluded:
+                ranked.append(
+                    RankedCandidate(c, excluded[seq], prio, prio_origin, seq, False, False)
+                )
     explanation = Explanation(
         domain, key, tenant, tuple(require),
         winner[0] if winner is not None else None,
         tuple(ranked),
         why,
     )
-    return Outcome(explanation, error, tuple(by_seq[r[1]] for r in rows))
+    return Outcome(explanation, error, rows)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
@@ -355,8 +355,7 @@ class Resolver:
         require: tuple[str, ...],
     ) -> Outcome:
         """Re-rank a cached entry with required capabilities (no per-require cache)."""
-        ordered = entry.outcome.ordered
-        rows = [(r.candidate, r.registered, r.priority, r.priority_origin) for r in ordered]
+        rows = entry.outcome.rows
         vetoes = entry.vetoes
         scope_tenant = entry.explanation.tenant
         selection = self._selections.get((scope_tenant, domain), {}).get(key)
@@ -378,7 +377,7 @@ class Resolver:
         key: str,
         tenant: str | None,
         require: tuple[str, ...],
-        rows: list[tuple[Candidate, int, int, str]],
+        rows: Sequence[tuple[Candidate, int, int, str]],
     ) -> Callable[..., Exception]:
         def make(kind: str, **details: Any) -> Exception:
             if kind == "selection":
