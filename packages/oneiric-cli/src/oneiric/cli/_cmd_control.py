@@ -1,0 +1,239 @@
+"""``swap``, ``pause``, ``drain``, ``resume``: the CLI as a control plane.
+
+The CLI never reaches into a running application.  It writes the decision
+where the application looks: ``swap`` writes the selection overlay
+(``<state dir>/selections.json``, applied by the application's
+``SelectionWatcher``), ``pause``/``drain``/``resume`` write the shared activity
+store (``<state dir>/activity.sqlite``, polled by its ``LifecycleManager``).
+Before writing, the CLI checks what it can - the provider exists and is not
+vetoed, the key is known, and with ``--validate`` the provider actually starts
+and is healthy - so a typo fails here, in one line, not later in production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import click
+
+from ._context import CliContext
+from ._errors import EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_UNAVAILABLE, CliError
+from ._options import with_cli
+from ._output import echo_json, iso
+
+__all__ = ["drain", "pause", "resume", "swap"]
+
+
+def _check_key(cli: CliContext, domain: str, key: str) -> None:
+    from oneiric.core import NotRegisteredError
+
+    cli.known_domain(domain)
+    keys = cli.resolver.keys(domain)
+    if key not in keys:
+        raise NotRegisteredError(domain, key, keys)
+
+
+def _check_provider(
+    cli: CliContext, domain: str, key: str, provider: str, tenant: str | None
+) -> None:
+    """Raise unless ``provider`` (``name`` or ``name@kind:origin``) is registered and eligible."""
+    from oneiric.core import OneiricError, validate_name
+
+    name, _, origin_text = provider.partition("@")
+    validate_name(name, "provider")
+    origin = tuple(origin_text.split(":", 1)) if origin_text else None
+    candidates = cli.resolver.candidates(domain, key)
+    matches = [
+        c for c in candidates
+        if c.provider == name and (origin is None or c.source.origin == origin)
+    ]
+    if not matches:
+        known = sorted({f"{c.provider}" for c in candidates})
+        raise CliError(
+            f"no provider {provider!r} for {domain}/{key}; registered providers: "
+            f"{', '.join(known) or 'none'}; install its plugin, or pass --app to see "
+            "providers the application registers in code",
+            EXIT_NOT_FOUND,
+        )
+    try:
+        ranking = cli.resolver.explain(domain, key, tenant=tenant).ranking
+    except OneiricError:
+        return  # the current selection is broken; the new one may fix it
+    for ranked in ranking:
+        if ranked.candidate in matches and not ranked.eligible:
+            raise CliError(
+                f"provider {provider!r} for {domain}/{key} cannot be selected: {ranked.reason}",
+                EXIT_REFUSED,
+            )
+
+
+def _blocked(cli: CliContext, domain: str, key: str) -> dict[str, Any] | None:
+    """The pause/drain decision in force for the key, if any."""
+    if not cli.state_path().is_dir():
+        return None
+    store = cli.activity_store(create=False)
+    if store is None:
+        return None
+    record = store.get(domain, key)
+    return record.as_dict() if record.state != "active" else None
+
+
+async def _validate(
+    cli: CliContext, domain: str, key: str, provider: str, tenant: str | None
+) -> dict[str, Any]:
+    """Build, init and health-check ``provider`` here, then clean it up."""
+    from oneiric.lifecycle import LifecycleManager
+
+    lifecycle = LifecycleManager(cli.resolver, settings=cli.settings, write_status=False)
+    try:
+        await lifecycle.activate(domain, key, provider, tenant=tenant)
+        report = await lifecycle.probe(domain, key, tenant=tenant)
+    finally:
+        await lifecycle.shutdown()
+    if not report.ok:
+        from oneiric.core import HealthCheckFailed
+
+        raise HealthCheckFailed(
+            f"{domain}/{key}/{provider} is unhealthy: {report.detail}; nothing was written"
+        )
+    return report.as_dict()
+
+
+@click.command("swap")
+@click.argument("domain")
+@click.argument("key")
+@click.argument("provider")
+@click.option("--tenant", default=None, help="Select for this tenant only.")
+@click.option("--validate", is_flag=True,
+              help="First activate the provider in this process and check its health.")
+@click.option("--defer", is_flag=True,
+              help="Write even if the key is paused or draining (applied after resume).")
+@with_cli
+def swap(
+    cli: CliContext,
+    domain: str,
+    key: str,
+    provider: str,
+    tenant: str | None,
+    validate: bool,
+    defer: bool,
+) -> None:
+    """Select PROVIDER for DOMAIN/KEY in running applications.
+
+    Writes the state dir's selection overlay; each running application's
+    SelectionWatcher applies it and its lifecycle swaps (with rollback if the
+    new provider fails).  The overlay wins over the settings files, which are
+    never rewritten.
+    """
+    from oneiric.core import read_overlay, write_overlay
+
+    _check_key(cli, domain, key)
+    _check_provider(cli, domain, key, provider, tenant)
+    blocked = _blocked(cli, domain, key)
+    if blocked is not None and not defer:
+        by = f" by {blocked['actor']}" if blocked["actor"] else ""
+        note = f" ({blocked['note']})" if blocked["note"] else ""
+        raise CliError(
+            f"{domain}/{key} is {blocked['state']}{by}{note}; a running application would defer "
+            f"the swap until resume; run 'oneiric resume {domain} {key}' first or pass --defer",
+            EXIT_UNAVAILABLE,
+        )
+    health = asyncio.run(_validate(cli, domain, key, provider, tenant)) if validate else None
+    state = cli.state_path(create=True)
+    overlay = read_overlay(state)
+    if tenant is None:
+        previous = overlay["selections"].get(domain, {}).get(key)
+    else:
+        previous = overlay["tenants"].get(domain, {}).get(tenant, {}).get(key)
+    if previous is None:
+        previous = cli.resolver.selections(domain, tenant=tenant).get(key)
+    path = write_overlay(state, domain, key, provider, tenant=tenant)
+    result = {
+        "domain": domain, "key": key, "tenant": tenant, "provider": provider,
+        "previous": previous, "overlay": str(path), "validated": validate, "health": health,
+        "deferred": blocked is not None,
+    }
+    if cli.json:
+        echo_json(result)
+        return
+    scope = f" for tenant {tenant}" if tenant else ""
+    was = f" (was {previous})" if previous else ""
+    checked = f"; validated here: healthy {health['detail']!r}" if health else ""
+    click.echo(f"{domain}/{key}{scope} -> {provider}{was}{checked}")
+    click.echo(f"written to {path}; applications watching this state dir swap within their "
+               "poll interval" + (" after resume" if blocked else ""))
+
+
+# ------------------------------------------------------------ pause/drain/resume
+
+
+def _check_known(cli: CliContext, domain: str, key: str) -> None:
+    """The key must be known to the resolver or to a running application's status."""
+    from oneiric.core import OneiricError, validate_name
+
+    validate_name(domain, "domain")
+    validate_name(key, "key")
+    if key in cli.resolver.keys(domain):
+        return
+    state = cli.state_path()
+    if state.is_dir():
+        from oneiric.lifecycle import read_snapshots
+
+        for doc in read_snapshots(state):
+            if any(k["domain"] == domain and k["key"] == key for k in doc.get("keys", [])):
+                return
+    try:
+        _check_key(cli, domain, key)
+    except OneiricError as exc:
+        raise CliError(f"{exc}; or pass --force to write the decision anyway",
+                       EXIT_NOT_FOUND) from None
+    except CliError as exc:
+        raise CliError(f"{exc}; or pass --force to write the decision anyway",
+                       exc.exit_code) from None
+
+
+def _decide(cli: CliContext, action: str, domain: str, key: str, note: str, force: bool) -> None:
+    if not force:
+        _check_known(cli, domain, key)
+    store = cli.activity_store(create=True)
+    assert store is not None
+    record = getattr(store, action)(domain, key, note=note)
+    data = {**record.as_dict(), "state_dir": str(cli.state_path())}
+    if cli.json:
+        echo_json(data)
+        return
+    effect = {
+        "pause": "running applications refuse new leases",
+        "drain": "running applications let in-flight work finish and refuse new leases",
+        "resume": "running applications accept leases again and apply deferred swaps",
+    }[action]
+    note_text = f" ({note})" if note else ""
+    click.echo(f"{domain}/{key} {record.state}{note_text} by {record.actor} at {iso(record.at)}")
+    click.echo(f"{effect} within their activity poll interval")
+
+
+def _decision_command(action: str, summary: str) -> click.Command:
+    @click.command(action, help=summary)
+    @click.argument("domain")
+    @click.argument("key")
+    @click.option("--note", default="", help="Why (kept in the activity history).")
+    @click.option("--force", is_flag=True,
+                  help="Write even if no resolver or running application knows the key.")
+    @with_cli
+    def command(cli: CliContext, domain: str, key: str, note: str, force: bool) -> None:
+        _decide(cli, action, domain, key, note, force)
+
+    return command
+
+
+pause = _decision_command(
+    "pause", "Refuse new leases on DOMAIN/KEY in running applications (in-flight work continues)."
+)
+drain = _decision_command(
+    "drain", "Let in-flight work on DOMAIN/KEY finish and refuse new leases; status shows when "
+    "it is drained."
+)
+resume = _decision_command(
+    "resume", "Accept leases on DOMAIN/KEY again; swaps deferred by a pause or drain are applied."
+)

@@ -1,0 +1,210 @@
+"""``status``, ``health`` and ``activity``: what running applications report.
+
+Running applications (a ``LifecycleManager``) publish status snapshots in the
+state directory and read pause/drain decisions from its activity store; these
+commands read both, so an operator sees every process on the machine without
+connecting to any.  Only ``health --probe`` builds providers here, in this
+process, to check them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import click
+
+from ._context import CliContext
+from ._errors import EXIT_UNAVAILABLE
+from ._options import with_cli
+from ._output import echo_json, iso, table
+
+__all__ = ["activity", "health", "status"]
+
+
+def _scope(entry: dict[str, Any]) -> str:
+    tenant = entry.get("tenant")
+    return f"{entry['domain']}/{entry['key']}" + (f" @{tenant}" if tenant else "")
+
+
+def _snapshots(cli: CliContext, include_stale: bool) -> list[dict[str, Any]]:
+    from oneiric.lifecycle import read_snapshots
+
+    return read_snapshots(cli.state_path(must_exist=True), include_stale=include_stale)
+
+
+# ------------------------------------------------------------------- status
+
+
+def _status_impl(cli: CliContext, domain: str | None, include_stale: bool) -> None:
+    state = cli.state_path(must_exist=True)
+    docs = _snapshots(cli, include_stale)
+    if domain is not None:
+        docs = [{**d, "keys": [k for k in d.get("keys", []) if k["domain"] == domain]}
+                for d in docs]
+    if cli.json:
+        echo_json({"state_dir": str(state), "processes": docs})
+        return
+    if not docs:
+        click.echo(
+            f"no running application publishes status in {state} (an application's "
+            "LifecycleManager writes status/<pid>.json there; pass its --state-dir)"
+        )
+        return
+    for doc in docs:
+        alive = "" if doc.get("alive", True) else " (not running)"
+        click.echo(f"process {doc.get('pid')} on {doc.get('host')}{alive}: started "
+                   f"{doc.get('started_at')}, status written {doc.get('written_at')}")
+        for watcher in doc.get("config") or []:
+            if watcher.get("error"):
+                click.echo(f"  config {watcher.get('config_dir')}: ERROR {watcher['error']}")
+        activity_error = (doc.get("activity") or {}).get("error")
+        if activity_error:
+            click.echo(f"  activity store: ERROR {activity_error}")
+        table(
+            ["key", "bound", "winner", "activity", "in flight", "swaps", "failures", "note"],
+            [
+                (
+                    _scope(k), k.get("bound"), k.get("winner"),
+                    (k.get("activity") or {}).get("state"),
+                    (k.get("activity") or {}).get("in_flight"), k.get("swaps"),
+                    k.get("failures"), k.get("reason") or "",
+                )
+                for k in doc.get("keys", [])
+            ],
+        )
+        click.echo("")
+
+
+# ------------------------------------------------------------------- health
+
+
+def _snapshot_checks(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    checks = []
+    for doc in docs:
+        for k in doc.get("keys", []):
+            health = k.get("last_health")
+            checks.append({
+                "pid": doc.get("pid"), "domain": k["domain"], "key": k["key"],
+                "tenant": k.get("tenant"), "provider": k.get("bound"),
+                "ok": health.get("ok") if health else None,
+                "detail": health.get("detail") if health else "no health check recorded yet",
+                "at": health.get("at") if health else None,
+            })
+    return checks
+
+
+async def _probe_all(cli: CliContext, domain: str | None) -> list[dict[str, Any]]:
+    """Activate each winner here and run its health check; nothing is left running."""
+    from oneiric.core import OneiricError
+    from oneiric.lifecycle import LifecycleManager
+
+    resolver = cli.resolver
+    lifecycle = LifecycleManager(resolver, settings=cli.settings, write_status=False)
+    checks: list[dict[str, Any]] = []
+    try:
+        for (d, k), winner in sorted(resolver.active(domain).items()):
+            check: dict[str, Any] = {
+                "pid": None, "domain": d, "key": k, "tenant": None,
+                "provider": winner.provider, "ok": False, "detail": "", "at": None,
+            }
+            try:
+                await lifecycle.activate(d, k)
+                report = await lifecycle.probe(d, k)
+                check.update(ok=report.ok, detail=report.detail)
+            except OneiricError as exc:
+                check["detail"] = " ".join(str(exc).split())
+            checks.append(check)
+    finally:
+        await lifecycle.shutdown()
+    return checks
+
+
+def _health_impl(cli: CliContext, probe: bool, domain: str | None, include_stale: bool) -> None:
+    if probe:
+        if domain is not None:
+            cli.known_domain(domain)
+        checks = asyncio.run(_probe_all(cli, domain))
+    else:
+        docs = _snapshots(cli, include_stale)
+        checks = [
+            c for c in _snapshot_checks(docs) if domain is None or c["domain"] == domain
+        ]
+    failed = [c for c in checks if c["ok"] is False]
+    if cli.json:
+        echo_json({"mode": "probe" if probe else "snapshot", "ok": not failed, "checks": checks})
+    elif not checks:
+        click.echo("nothing to check" + ("" if probe else
+                   " (no running application publishes status here; try --probe)"))
+    else:
+        table(
+            ["key", "provider", "ok", "detail", "pid"],
+            [(_scope(c), c["provider"], c["ok"], c["detail"], c["pid"] or "here")
+             for c in checks],
+        )
+    if failed:
+        raise click.exceptions.Exit(EXIT_UNAVAILABLE)
+
+
+# ----------------------------------------------------------------- activity
+
+
+def _activity_impl(cli: CliContext, limit: int) -> None:
+    state = cli.state_path(must_exist=True)
+    store = cli.activity_store(create=False)
+    records = [r.as_dict() for r in store.records()] if store is not None else []
+    history = [r.as_dict() for r in store.history(limit)] if store is not None else []
+    if cli.json:
+        echo_json({"state_dir": str(state), "records": records, "history": history})
+        return
+    if not records:
+        click.echo(f"no pause/drain decisions in {state}")
+        return
+    table(["key", "state", "note", "actor", "at"],
+          [(f"{r['domain']}/{r['key']}", r["state"], r["note"], r["actor"], iso(r["at"]))
+           for r in records])
+    click.echo("")
+    table(["at", "key", "state", "note", "actor"],
+          [(iso(r["at"]), f"{r['domain']}/{r['key']}", r["state"], r["note"], r["actor"])
+           for r in history], title=f"History (latest {limit})")
+
+
+# ----------------------------------------------------------------- commands
+
+
+@click.command("status")
+@click.option("--domain", default=None, help="Only keys of this domain.")
+@click.option("--all", "include_stale", is_flag=True,
+              help="Include snapshots of processes that no longer run.")
+@with_cli
+def status(cli: CliContext, domain: str | None, include_stale: bool) -> None:
+    """What running applications bound, what should be bound, and why they differ.
+
+    Reads the status snapshots (<state dir>/status/<pid>.json) that running
+    applications' LifecycleManagers publish.
+    """
+    _status_impl(cli, domain, include_stale)
+
+
+@click.command("health")
+@click.option("--probe", is_flag=True,
+              help="Activate each winning provider in this process and run its health check.")
+@click.option("--domain", default=None, help="Only keys of this domain.")
+@click.option("--all", "include_stale", is_flag=True,
+              help="Include snapshots of processes that no longer run.")
+@with_cli
+def health(cli: CliContext, probe: bool, domain: str | None, include_stale: bool) -> None:
+    """Last health of running applications' providers; --probe checks them here.
+
+    Exits 5 when any check failed.
+    """
+    _health_impl(cli, probe, domain, include_stale)
+
+
+@click.command("activity")
+@click.option("--limit", default=20, show_default=True, help="History entries to show.")
+@with_cli
+def activity(cli: CliContext, limit: int) -> None:
+    """Pause/drain decisions in force (from the state dir's activity store) and their history."""
+    _activity_impl(cli, limit)
+

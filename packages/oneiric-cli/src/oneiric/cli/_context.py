@@ -1,0 +1,250 @@
+"""What every command shares: the global options and a resolver built on first use.
+
+Why lazy: ``oneiric --help`` and ``oneiric activity`` need no plugins, and
+``oneiric status`` needs no settings; building the resolver (entry-point
+discovery, settings, pydantic) only when a command asks for it keeps those
+fast.  The order when it is built is the contract's: plugins, then settings
+(with the state dir's selection overlay), then ``--app module:callable``
+called with the resolver, so the CLI sees what the application registers in
+code.
+
+``CliContext`` is a ``dict`` of the global options (``config_dir``,
+``state_dir``, ``app``, ``json``, ``debug``) so commands contributed by other
+packages can read them with ``click.get_current_context().find_object(dict)``
+without importing this package.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ._errors import EXIT_INVALID, EXIT_NOT_FOUND, EXIT_UNEXPECTED, EXIT_USAGE, CliError
+
+if TYPE_CHECKING:
+    from oneiric.core import DiscoveryReport, Resolver, Settings
+    from oneiric.lifecycle import ActivityStore
+
+__all__ = ["CliContext", "load_app"]
+
+_APP = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*$")
+OVERLAY_FILE = "selections.json"
+ACTIVITY_FILE = "activity.sqlite"
+
+
+def load_app(spec: str) -> Callable[[Resolver], Any]:
+    """Import ``"module:callable"`` (the current directory first on the path, like flask).
+
+    Raises ``CliError``: malformed (2), module or attribute missing (3),
+    import failed (1), not callable (2).
+    """
+    if not _APP.match(spec):
+        raise CliError(
+            f"invalid --app {spec!r}: expected 'module:callable' (e.g. 'myapp.wiring:register'), "
+            "called with the resolver",
+            EXIT_USAGE,
+        )
+    module_name, _, attr_path = spec.partition(":")
+    cwd = os.getcwd()
+    added = cwd not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
+    try:
+        try:
+            module: Any = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            missing = exc.name or module_name
+            if module_name == missing or module_name.startswith(missing + "."):
+                raise CliError(
+                    f"cannot import --app module {module_name!r}: no module named {missing!r}; "
+                    "run from the application's directory or add it to PYTHONPATH",
+                    EXIT_NOT_FOUND,
+                ) from None
+            raise CliError(
+                f"--app module {module_name!r} needs {missing!r}, which is not installed",
+                EXIT_NOT_FOUND,
+            ) from exc
+        except CliError:
+            raise
+        except Exception as exc:
+            text = " ".join(str(exc).split())
+            raise CliError(
+                f"importing --app module {module_name!r} raised {type(exc).__name__}: {text}",
+                EXIT_UNEXPECTED,
+            ) from exc
+    finally:
+        if added:
+            try:
+                sys.path.remove(cwd)
+            except ValueError:
+                pass
+    obj = module
+    for part in attr_path.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise CliError(
+                f"--app {spec!r}: module {module_name!r} has no attribute {part!r}",
+                EXIT_NOT_FOUND,
+            ) from None
+    if not callable(obj):
+        raise CliError(
+            f"--app {spec!r} is a {type(obj).__name__}, not a callable taking the resolver",
+            EXIT_USAGE,
+        )
+    return obj  # type: ignore[no-any-return]
+
+
+class CliContext(dict[str, Any]):
+    """Global options plus the lazily built resolver, settings and stores."""
+
+    def __init__(
+        self,
+        *,
+        config_dir: str | None = None,
+        state_dir: str | None = None,
+        app: str | None = None,
+        json: bool = False,
+        debug: bool = False,
+    ) -> None:
+        super().__init__(
+            config_dir=config_dir, state_dir=state_dir, app=app, json=json, debug=debug
+        )
+        self._resolver: Resolver | None = None
+        self._settings: Settings | None = None
+        self._report: DiscoveryReport | None = None
+        self.warnings: list[str] = []
+        self._closers: list[Callable[[], Any]] = []
+
+    def close(self) -> None:
+        """Release what commands opened (activity store connections)."""
+        closers, self._closers = self._closers, []
+        for closer in reversed(closers):
+            closer()
+
+    # ---------------------------------------------------------------- options
+
+    @property
+    def json(self) -> bool:
+        return bool(self["json"])
+
+    @property
+    def debug(self) -> bool:
+        return bool(self["debug"])
+
+    # -------------------------------------------------------------- state dir
+
+    def state_path(self, *, must_exist: bool = False, create: bool = False) -> Path:
+        """The state directory (``--state-dir``, else ``ONEIRIC_STATE_DIR``, else XDG).
+
+        ``must_exist``: a missing directory is an error (3) - reading commands
+        must not invent an empty state and report "nothing paused".
+        ``create``: created 0700 (writing commands).
+        """
+        from oneiric.core import state_dir
+
+        given = self["state_dir"]
+        path = state_dir(given, create=create) if create else state_dir(given, create=False)
+        if must_exist and not path.is_dir():
+            where = "--state-dir" if given else "ONEIRIC_STATE_DIR or the default state dir"
+            raise CliError(
+                f"state directory {str(path)!r} does not exist (from {where}); pass the "
+                "--state-dir of the running application",
+                EXIT_NOT_FOUND,
+            )
+        return path
+
+    def activity_store(self, *, create: bool) -> ActivityStore | None:
+        """The shared activity store; None when reading and it was never written."""
+        from oneiric.lifecycle import ActivityStore
+
+        path = self.state_path(must_exist=not create, create=create) / ACTIVITY_FILE
+        if not create and not path.exists():
+            return None
+        store = ActivityStore(path)
+        self._closers.append(store.close)
+        return store
+
+    # --------------------------------------------------------------- resolver
+
+    def _has_settings(self) -> bool:
+        """Whether any settings file or overlay exists (pydantic is loaded only then)."""
+        if self["config_dir"] is not None or os.environ.get("ONEIRIC_CONFIG"):
+            return True
+        if Path("settings").is_dir():
+            return True
+        return (self.state_path() / OVERLAY_FILE).exists()
+
+    @property
+    def settings(self) -> Settings | None:
+        """The loaded settings (None when there are none to load)."""
+        self.resolver  # noqa: B018 - builds everything in the contract's order
+        return self._settings
+
+    @property
+    def report(self) -> DiscoveryReport:
+        """What ``load_plugins`` found (plugins are loaded on first use)."""
+        self.resolver  # noqa: B018
+        assert self._report is not None
+        return self._report
+
+    @property
+    def resolver(self) -> Resolver:
+        """Plugins, then settings, then ``--app``: the resolver the commands inspect."""
+        if self._resolver is not None:
+            return self._resolver
+        from oneiric.core import Resolver, check_namespace, load_plugins
+
+        check_namespace()
+        resolver = Resolver()
+        self._report = load_plugins(resolver)
+        for failed in self._report.errors:
+            self.warnings.append(
+                f"plugin {failed.distribution}:{failed.entry_point} failed to load: {failed.error}"
+            )
+        if self._has_settings():
+            # a lazy attribute of oneiric.core: naming it imports pydantic, so only here
+            from oneiric.core import load_settings
+
+            state = self.state_path()
+            self._settings = load_settings(self["config_dir"], state_dir=state)
+            for text in self._settings.apply(resolver):
+                self.warnings.append(text)
+        if self["app"]:
+            register = load_app(self["app"])
+            try:
+                register(resolver)
+            except Exception as exc:
+                if exc.__class__.__module__.startswith("oneiric."):
+                    raise
+                text = " ".join(str(exc).split())
+                raise CliError(
+                    f"--app {self['app']!r} raised {type(exc).__name__}: {text}", EXIT_UNEXPECTED
+                ) from exc
+        self._resolver = resolver
+        from ._output import warn
+
+        for text in self.warnings:
+            warn(text)
+        return resolver
+
+    def known_domain(self, domain: str) -> None:
+        """Raise (3) if no candidate is registered in ``domain``."""
+        from oneiric.core import validate_name
+
+        try:
+            validate_name(domain, "domain")
+        except ValueError as exc:
+            raise CliError(str(exc), EXIT_INVALID) from None
+        domains = self.resolver.domains()
+        if domain not in domains:
+            raise CliError(
+                f"no candidates registered in domain {domain!r}; known domains: "
+                f"{', '.join(domains) or 'none'}; install a plugin or pass --app",
+                EXIT_NOT_FOUND,
+            )

@@ -1,0 +1,112 @@
+"""Rendering: aligned tables for people, stable JSON for machines, secrets never.
+
+Why here: every command prints through these few functions, so "secrets are
+redacted everywhere" and "results on stdout, everything else on stderr" are
+true by construction rather than by each command remembering them.
+
+Tables are plain aligned text; with the optional ``rich`` extra installed and
+stdout a terminal they are drawn by rich instead (same columns, same order),
+so piped output never changes with what is installed.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import click
+
+__all__ = ["dumps", "echo_json", "iso", "kv", "redacted", "table", "warn"]
+
+
+def redacted(data: Any) -> Any:
+    """``data`` with every secret replaced by ``**********`` (``oneiric.core.redact``).
+
+    A secret is a pydantic ``SecretStr`` (or anything with ``get_secret_value``);
+    if pydantic was never imported no such value can exist, so the settings
+    module (and pydantic) is not imported just to find none.
+    """
+    if "pydantic" not in sys.modules:
+        return data
+    from oneiric.core import redact
+
+    return redact(data)
+
+
+def dumps(data: Any) -> str:
+    """The JSON text of ``data``: redacted, sorted keys, two-space indent."""
+    return json.dumps(redacted(data), indent=2, sort_keys=True, default=str)
+
+
+def echo_json(data: Any) -> None:
+    """Print ``data`` as JSON on stdout."""
+    click.echo(dumps(data))
+
+
+def warn(message: str) -> None:
+    """One line on stderr (never stdout: stdout is for results)."""
+    click.echo(f"warning: {message}", err=True)
+
+
+def iso(at: float | None) -> str | None:
+    """Epoch seconds as ISO-8601 UTC (how every time is shown)."""
+    if at is None:
+        return None
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return " ".join(str(value).split())
+
+
+def _use_rich() -> bool:
+    if not sys.stdout.isatty():
+        return False
+    try:
+        import rich  # type: ignore[import-not-found]  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def table(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str | None = None
+) -> None:
+    """Print ``rows`` under ``headers`` as an aligned table (nothing but the title if empty)."""
+    cells = [[_cell(v) for v in row] for row in rows]
+    if _use_rich():
+        from rich.console import Console  # type: ignore[import-not-found]
+        from rich.table import Table  # type: ignore[import-not-found]
+
+        grid = Table(*headers, title=title, title_justify="left")
+        for row in cells:
+            grid.add_row(*row)
+        Console().print(grid)
+        return
+    if title:
+        click.echo(title)
+    if not cells:
+        return
+    widths = [len(h) for h in headers]
+    for row in cells:
+        for i, value in enumerate(row):
+            widths[i] = max(widths[i], len(value))
+    lines = ["  ".join(h.upper().ljust(w) for h, w in zip(headers, widths, strict=True))]
+    for row in cells:
+        lines.append("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+    click.echo("\n".join(line.rstrip() for line in lines))
+
+
+def kv(pairs: Mapping[str, Any]) -> None:
+    """Print ``name: value`` lines, names aligned."""
+    width = max((len(k) for k in pairs), default=0)
+    for name, value in pairs.items():
+        click.echo(f"{name.ljust(width)}  {_cell(value)}")
