@@ -167,7 +167,11 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """The demo: discovery, precedence and explain on real entry-point plugins."""
+    """The demo on embedded defaults: every package built as a wheel, then ``oneiric demo``.
+
+    Also runs the core-only walk-through (examples/demo.py) with the example
+    third-party plugin installed from its wheel.
+    """
     session.install("hatchling>=1.21")
     wheels = [_build_wheel(session, PACKAGES_DIR / name) for name in PACKAGES]
     plugins = [
@@ -176,7 +180,8 @@ def demo(session: nox.Session) -> None:
         if (path / "pyproject.toml").is_file()
     ]
     session.install(*map(str, wheels + plugins))
-    session.run("python", str(EXAMPLES / "demo.py"), *session.posargs)
+    session.run("oneiric", "demo", *session.posargs)
+    session.run("python", str(EXAMPLES / "demo.py"))
 
 
 @nox.session
