@@ -10,7 +10,7 @@ def test_swap_writes_the_overlay_and_the_resolver_follows(oneiric, workspace):
     assert result.code == 0, result.err
     data = result.json()
     assert set(data) == {"domain", "key", "tenant", "provider", "previous", "overlay",
-                         "validated", "health", "deferred"}
+                         "validated", "health", "deferred", "cleared"}
     assert data["provider"] == "sendgrid" and data["previous"] is None
     assert data["validated"] is False and data["health"] is None
     overlay = json.loads((workspace.state / "selections.json").read_text())
@@ -23,6 +23,35 @@ def test_swap_writes_the_overlay_and_the_resolver_follows(oneiric, workspace):
     again = oneiric("swap", "notify", "mailer", "smtp")
     assert again.code == 0, again.err
     assert "notify/mailer -> smtp (was sendgrid)" in again.out
+
+
+def test_swap_clear_removes_the_overlay_selection(oneiric, workspace):
+    assert oneiric("swap", "notify", "mailer", "sendgrid").code == 0
+    before = oneiric("explain", "notify", "mailer", "--json").json()
+    assert before["selected"] == "sendgrid"
+    assert before["candidates"][0]["reason"] == "selected"
+
+    result = oneiric("swap", "notify", "mailer", "--clear", "--json")
+    assert result.code == 0, result.err
+    data = result.json()
+    assert data["cleared"] is True and data["provider"] is None
+    assert data["previous"] == "sendgrid"
+    overlay = json.loads((workspace.state / "selections.json").read_text())
+    assert overlay["selections"].get("notify", {}).get("mailer") is None
+    after = oneiric("explain", "notify", "mailer", "--json").json()
+    assert after["candidates"][0]["reason"] != "selected"  # precedence decides again
+
+    human = oneiric("swap", "notify", "mailer", "--clear")
+    assert human.code == 0 and "overlay selection cleared" in human.out
+
+
+def test_swap_clear_usage_errors_exit_2(oneiric, workspace):
+    for args in (("sendgrid", "--clear"), (), ("--clear", "--validate")):
+        result = oneiric("swap", "notify", "mailer", *args)
+        assert result.code == 2, (args, result.err)
+        lines = [line for line in result.err.splitlines() if line.strip()]
+        assert len(lines) == 1, result.err
+    assert not (workspace.state / "selections.json").exists()
 
 
 def test_swap_for_a_tenant(oneiric, workspace):

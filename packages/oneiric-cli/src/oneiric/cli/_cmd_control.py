@@ -103,8 +103,11 @@ async def _validate(
 @click.command("swap")
 @click.argument("domain")
 @click.argument("key")
-@click.argument("provider")
+@click.argument("provider", required=False)
 @click.option("--tenant", default=None, help="Select for this tenant only.")
+@click.option("--clear", is_flag=True,
+              help="Remove the overlay's selection instead: settings files and precedence "
+                   "decide again.")
 @click.option("--validate", is_flag=True,
               help="First activate the provider in this process and check its health.")
 @click.option("--defer", is_flag=True,
@@ -114,8 +117,9 @@ def swap(
     cli: CliContext,
     domain: str,
     key: str,
-    provider: str,
+    provider: str | None,
     tenant: str | None,
+    clear: bool,
     validate: bool,
     defer: bool,
 ) -> None:
@@ -124,12 +128,20 @@ def swap(
     Writes the state dir's selection overlay; each running application's
     SelectionWatcher applies it and its lifecycle swaps (with rollback if the
     new provider fails).  The overlay wins over the settings files, which are
-    never rewritten.
+    never rewritten.  With --clear (and no PROVIDER) the overlay's selection is
+    removed, so the settings files, or precedence, decide again.
     """
     from oneiric.core import read_overlay, write_overlay
 
+    if clear and provider is not None:
+        raise click.UsageError("pass PROVIDER or --clear, not both")
+    if not clear and provider is None:
+        raise click.UsageError("missing argument 'PROVIDER' (or pass --clear)")
+    if clear and validate:
+        raise click.UsageError("--validate needs a PROVIDER; it cannot be used with --clear")
     _check_key(cli, domain, key)
-    _check_provider(cli, domain, key, provider, tenant)
+    if provider is not None:
+        _check_provider(cli, domain, key, provider, tenant)
     blocked = _blocked(cli, domain, key)
     if blocked is not None and not defer:
         by = f" by {blocked['actor']}" if blocked["actor"] else ""
@@ -152,13 +164,18 @@ def swap(
     result = {
         "domain": domain, "key": key, "tenant": tenant, "provider": provider,
         "previous": previous, "overlay": str(path), "validated": validate, "health": health,
-        "deferred": blocked is not None,
+        "deferred": blocked is not None, "cleared": clear,
     }
     if cli.json:
         echo_json(result)
         return
     scope = f" for tenant {tenant}" if tenant else ""
     was = f" (was {previous})" if previous else ""
+    if clear:
+        click.echo(f"{domain}/{key}{scope}: overlay selection cleared{was}; the settings files "
+                   "and precedence decide again")
+        click.echo(f"written to {path}")
+        return
     checked = f"; validated here: healthy {health['detail']!r}" if health else ""
     click.echo(f"{domain}/{key}{scope} -> {provider}{was}{checked}")
     click.echo(f"written to {path}; applications watching this state dir swap within their "
