@@ -151,7 +151,11 @@ def swap(
             f"the swap until resume; run 'oneiric resume {domain} {key}' first or pass --defer",
             EXIT_UNAVAILABLE,
         )
-    health = asyncio.run(_validate(cli, domain, key, provider, tenant)) if validate else None
+    health = (
+        asyncio.run(_validate(cli, domain, key, provider, tenant))
+        if validate and provider is not None
+        else None
+    )
     state = cli.state_path(create=True)
     overlay = read_overlay(state)
     if tenant is None:
