@@ -511,3 +511,41 @@ def test_fill_computed_before_a_concurrent_write_is_not_stored() -> None:
     r.register(cand("early"))
     assert r.resolve("adapter", "cache").provider == "early"  # computed from the old snapshot
     assert r.resolve("adapter", "cache").provider == "late"  # ...and never cached
+
+
+def test_batch_register_then_remove_leaves_no_trace(resolver: Resolver) -> None:
+    resolver.register(cand("kept", key="other"))
+    with resolver.batch():
+        resolver.register(cand("temp"))
+        resolver.register(cand("final"))
+        assert resolver.unregister("adapter", "cache", "temp", ("code", "app"))
+    assert [c.provider for c in resolver.candidates("adapter", "cache")] == ["final"]
+    # internal bookkeeping: no registration number survives for the removed identity
+    assert set(resolver._seq_of) == {
+        c.identity for k in ("cache", "other") for c in resolver.candidates("adapter", k)
+    }
+
+
+def test_failed_batch_leaves_registration_numbers_untouched(resolver: Resolver) -> None:
+    resolver.register(cand("memory"))
+    before = dict(resolver._seq_of)
+    with pytest.raises(RuntimeError), resolver.batch():
+        resolver.register(cand("new-one", key="fresh"))
+        resolver.register(cand("memory", description="replacement"))
+        raise RuntimeError("boom")
+    assert resolver._seq_of == before
+    assert resolver.keys("adapter") == ("cache",)
+    assert resolver.resolve("adapter", "cache").description == ""
+
+
+def test_replacement_inside_a_batch_counts_as_the_newest_registration(
+    resolver: Resolver,
+) -> None:
+    resolver.register(cand("first"))
+    resolver.register(cand("second"))
+    with resolver.batch():
+        resolver.register(cand("first", description="again"))
+    ex = resolver.explain("adapter", "cache")
+    assert ex.ranking[0].candidate.provider == "first"
+    assert ex.ranking[0].reason == "tie broken by registration order"
+    assert ex.ranking[0].registered > ex.ranking[1].registered

@@ -154,6 +154,18 @@ class ResolverMachine(RuleBasedStateMachine):
         for c in cs:
             self.ref.register(c)
 
+    @rule(cs=st.lists(candidates, min_size=1, max_size=4), drop=st.integers(0, 3))
+    def mixed_batch(self, cs: list[Candidate], drop: int) -> None:
+        """Registrations and a removal in one batch publish as one consistent state."""
+        victim = cs[drop % len(cs)].identity
+        with self.real.batch():
+            for c in cs:
+                self.real.register(c)
+            self.real.unregister(*victim[:3], victim[3])
+        for c in cs:
+            self.ref.register(c)
+        self.ref.regs.pop(victim, None)
+
     @rule(
         d=st.sampled_from(DOMAINS),
         k=st.sampled_from(KEYS),

@@ -34,7 +34,7 @@ from ._errors import (
 from ._explain import Explanation, RankedCandidate
 from ._hooks import ResolutionRequest
 from ._logging import get_logger
-from ._precedence import Outcome, Registration, order, parse_selection, parse_stack_order, rank
+from ._precedence import Outcome, order, parse_selection, parse_stack_order, rank
 from ._telemetry import span
 
 if TYPE_CHECKING:
@@ -111,7 +111,11 @@ class Resolver:
         self._seq = itertools.count(1)
         self._gen = 0
         # published state (replaced, never mutated in place, except the indexes)
-        self._store: dict[KeyRef, dict[Identity, Registration]] = {}
+        # Candidates per key, and each identity's registration sequence number kept
+        # apart: one container fewer per registration keeps 100k-candidate
+        # registries off the cyclic GC's back.
+        self._store: dict[KeyRef, dict[Identity, Candidate]] = {}
+        self._seq_of: dict[Identity, int] = {}
         self._domain_keys: dict[str, set[str]] = {}
         self._selections: dict[Scope, dict[str, str]] = {}
         self._tenant_scopes: dict[str, set[str]] = {}  # domain -> tenants with selections
@@ -122,7 +126,8 @@ class Resolver:
         # writer-only state
         self._depth = 0
         # pending deltas of a batch: identity -> registration, or None for a removal
-        self._staged: dict[KeyRef, dict[Identity, Registration | None]] = {}
+        self._staged: dict[KeyRef, dict[Identity, Candidate | None]] = {}
+        self._staged_seq: dict[Identity, int] = {}
         self._staged_selections: dict[Scope, dict[str, str]] = {}
         self._origin_keys: dict[tuple[str, str], set[KeyRef]] = {}
         self._subscribers: list[Callback] = []
@@ -313,7 +318,8 @@ class Resolver:
         with self._fill_lock:
             gen = self._gen
             current = self._store.get((domain, key))
-            regs = tuple(current.values()) if current else ()
+            seq_of = self._seq_of
+            regs = tuple((c, seq_of[i]) for i, c in current.items()) if current else ()
             if tenant is not None:
                 selection = self._selections.get((tenant, domain), {}).get(key)
             else:
@@ -451,18 +457,26 @@ class Resolver:
             if refs is None:
                 refs = self._origin_keys[identity[3]] = set()
             refs.add(ref)
-            reg = (candidate, next(self._seq))
+            seq = next(self._seq)
             if self._depth:
                 delta = self._staged.get(ref)
                 if delta is None:
                     delta = self._staged[ref] = {}
-                delta[identity] = reg
+                delta[identity] = candidate
+                published = self._store.get(ref)
+                if published is not None and identity in published:
+                    self._staged_seq[identity] = seq  # a replacement: publish with it
+                else:
+                    # Unpublished identity: fills never look it up before publish,
+                    # so its number can go in place now (undone if the batch fails).
+                    self._seq_of[identity] = seq
                 return
             # not in a batch: publish this one write directly (the common hot path)
             with self._fill_lock:
                 regs = self._store.get(ref)
                 if regs is None:  # a new key: nothing can be cached for it yet
-                    self._store[ref] = {identity: reg}
+                    self._store[ref] = {identity: candidate}
+                    self._seq_of[identity] = seq
                     keys = self._domain_keys.get(ref[0])
                     if keys is None:
                         keys = self._domain_keys[ref[0]] = set()
@@ -470,20 +484,21 @@ class Resolver:
                     self._gen += 1
                 else:
                     regs.pop(identity, None)
-                    regs[identity] = reg
+                    regs[identity] = candidate
+                    self._seq_of[identity] = seq
                     self._invalidate_key(ref)
             if not self._subscribers:
                 return
         self._notify(frozenset((ref,)))
 
-    def _current(self, ref: KeyRef) -> dict[Identity, Registration]:
-        """The registrations of ``ref`` as this writer sees them (store + staged delta)."""
+    def _current(self, ref: KeyRef) -> dict[Identity, Candidate]:
+        """The candidates of ``ref`` as this writer sees them (store + staged delta)."""
         current = dict(self._store.get(ref, {}))
-        for identity, reg in self._staged.get(ref, {}).items():
-            if reg is None:
+        for identity, candidate in self._staged.get(ref, {}).items():
+            if candidate is None:
                 current.pop(identity, None)
             else:
-                current[identity] = reg
+                current[identity] = candidate
         return current
 
     def unregister(
@@ -581,9 +596,7 @@ class Resolver:
             except BaseException:
                 self._depth -= 1
                 if outer:
-                    self._staged.clear()
-                    self._staged_selections.clear()
-                    self._rebuild_origin_index()
+                    self._discard_staged()
                 raise
             self._depth -= 1
             if outer:
@@ -609,6 +622,18 @@ class Resolver:
 
     # ---------------------------------------------------------------- publish
 
+    def _discard_staged(self) -> None:
+        """Undo a failed batch: drop its deltas and the numbers of unpublished identities."""
+        for ref, delta in self._staged.items():
+            published = self._store.get(ref, {})
+            for identity in delta:
+                if identity not in published:
+                    self._seq_of.pop(identity, None)
+        self._staged.clear()
+        self._staged_seq.clear()
+        self._staged_selections.clear()
+        self._rebuild_origin_index()
+
     def _rebuild_origin_index(self) -> None:
         index: dict[tuple[str, str], set[KeyRef]] = {}
         for ref, regs in self._store.items():
@@ -630,9 +655,11 @@ class Resolver:
     def _publish(self) -> frozenset[KeyRef]:
         """Make staged writes visible at once; return the keys that may have changed."""
         staged, self._staged = self._staged, {}
+        staged_seq, self._staged_seq = self._staged_seq, {}
         staged_sel, self._staged_selections = self._staged_selections, {}
         changed: set[KeyRef] = set(staged)
         fresh: set[KeyRef] = set()
+        seq_of = self._seq_of
         with self._fill_lock:
             for ref, delta in staged.items():
                 domain, key = ref
@@ -640,17 +667,26 @@ class Resolver:
                 if regs is None:
                     # a new key: the delta becomes the published dict (no copy), and
                     # nothing can be cached for it, so there is nothing to invalidate
-                    if None in delta.values():
-                        regs = {i: r for i, r in delta.items() if r is not None}
+                    for staged_candidate in delta.values():
+                        if staged_candidate is None:  # registered, then removed in the batch
+                            regs = {i: c for i, c in delta.items() if c is not None}
+                            for i, c in delta.items():
+                                if c is None:
+                                    seq_of.pop(i, None)
+                            break
                     else:
-                        regs = cast("dict[Identity, Registration]", delta)
-                    self._store[ref] = regs
+                        regs = cast("dict[Identity, Candidate]", delta)
+                    self._store[ref] = regs  # numbers were set when staged
                     fresh.add(ref)
                 else:
-                    for identity, reg in delta.items():
+                    for identity, candidate in delta.items():
                         regs.pop(identity, None)
-                        if reg is not None:
-                            regs[identity] = reg
+                        if candidate is None:
+                            seq_of.pop(identity, None)
+                        else:
+                            regs[identity] = candidate
+                            if identity in staged_seq:
+                                seq_of[identity] = staged_seq[identity]
                 keys = self._domain_keys.get(domain)
                 if regs:
                     if keys is None:
