@@ -22,8 +22,8 @@ from oneiric.core import (
     SelectionUnavailableError,
     Source,
     hookimpl,
+    new_plugin_manager,
 )
-from oneiric.core._hooks import OneiricHookSpecs
 
 EP_A = Source("entry_point", "oneiric-a", "1.0")
 EP_B = Source("entry_point", "oneiric-b", "2.0")
@@ -35,8 +35,7 @@ def cand(provider: str, key: str = "cache", domain: str = "adapter", **kw: Any) 
 
 
 def private_hooks(*plugins: object) -> pluggy.PluginManager:
-    pm = pluggy.PluginManager("oneiric")
-    pm.add_hookspecs(OneiricHookSpecs)
+    pm = new_plugin_manager(builtins=False)
     for i, plugin in enumerate(plugins):
         pm.register(plugin, name=f"policy-{i}:veto")
     return pm

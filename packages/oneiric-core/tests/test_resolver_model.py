@@ -11,7 +11,6 @@ import sys
 import threading
 from typing import Any
 
-import pluggy
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
@@ -25,8 +24,8 @@ from oneiric.core import (
     SelectionUnavailableError,
     Source,
     hookimpl,
+    new_plugin_manager,
 )
-from oneiric.core._hooks import OneiricHookSpecs
 
 DOMAINS = ("adapter", "service")
 KEYS = ("cache", "queue")
@@ -135,8 +134,7 @@ class ResolverMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.policy = Policy()
-        hooks = pluggy.PluginManager("oneiric")
-        hooks.add_hookspecs(OneiricHookSpecs)
+        hooks = new_plugin_manager(builtins=False)
         hooks.register(self.policy, name="policy:veto")
         self.real = Resolver(stack_order="", hooks=hooks)
         self.ref = Reference()

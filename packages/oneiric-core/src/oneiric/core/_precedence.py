@@ -103,19 +103,27 @@ def effective_priority(candidate: Candidate, stack_order: Mapping[str, int]) -> 
 
 
 class Outcome:
-    """Result of ranking one key: the explanation plus the error to raise, if any."""
+    """Result of ranking one key; what the resolver caches per key and scope.
 
-    __slots__ = ("error", "explanation", "rows")
+    ``winner`` is ``explanation.selected`` (kept as a slot for the cache reads),
+    ``error`` the exception to raise when there is none; ``rows`` and ``vetoes``
+    let a ``require=`` request re-rank without recomputing order or vetoes.
+    """
+
+    __slots__ = ("error", "explanation", "rows", "vetoes", "winner")
 
     def __init__(
         self,
         explanation: Explanation,
         error: Exception | None,
         rows: Sequence[tuple[Candidate, int, int, str]],
+        vetoes: Mapping[int, str],
     ) -> None:
         self.explanation = explanation
+        self.winner = explanation.selected
         self.error = error
         self.rows = rows  # ``order()`` rows: precedence before selection/eligibility
+        self.vetoes = vetoes
 
 
 def order(
@@ -256,4 +264,4 @@ def rank(
         tuple(ranked),
         why,
     )
-    return Outcome(explanation, error, rows)
+    return Outcome(explanation, error, rows, vetoes)

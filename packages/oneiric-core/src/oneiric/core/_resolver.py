@@ -76,19 +76,6 @@ class NoEligibleProviderError(NotRegisteredError):
         )
 
 
-class _Entry:
-    """Cached outcome of one key in one scope (global, or a tenant with its own selection)."""
-
-    __slots__ = ("error", "explanation", "outcome", "vetoes", "winner")
-
-    def __init__(self, outcome: Outcome, vetoes: dict[int, str]) -> None:
-        self.outcome = outcome
-        self.vetoes = vetoes
-        self.explanation = outcome.explanation
-        self.winner = outcome.explanation.selected
-        self.error = outcome.error
-
-
 class Resolver:
     """Registry of candidates with deterministic, explained resolution.
 
@@ -110,10 +97,10 @@ class Resolver:
         self._fill_lock = threading.Lock()
         self._seq = itertools.count(1)
         self._gen = 0
-        # published state (replaced, never mutated in place, except the indexes)
-        # Candidates per key, and each identity's registration sequence number kept
-        # apart: one container fewer per registration keeps 100k-candidate
-        # registries off the cyclic GC's back.
+        # Published state, changed only under the fill lock.  Candidates per key,
+        # and each identity's registration sequence number kept apart: one
+        # container fewer per registration keeps 100k-candidate registries off
+        # the cyclic GC's back.
         self._store: dict[KeyRef, dict[Identity, Candidate]] = {}
         self._seq_of: dict[Identity, int] = {}
         self._domain_keys: dict[str, set[str]] = {}
@@ -121,11 +108,11 @@ class Resolver:
         self._tenant_scopes: dict[str, set[str]] = {}  # domain -> tenants with selections
         # caches
         self._winners: dict[str, dict[str, Candidate]] = {}
-        self._entries: dict[KeyRef, _Entry] = {}
-        self._tenant_entries: dict[tuple[str, str, str], _Entry] = {}
+        self._entries: dict[KeyRef, Outcome] = {}
+        self._tenant_entries: dict[tuple[str, str, str], Outcome] = {}
         # writer-only state
         self._depth = 0
-        # pending deltas of a batch: identity -> registration, or None for a removal
+        # pending deltas of a batch: identity -> candidate, or None for a removal
         self._staged: dict[KeyRef, dict[Identity, Candidate | None]] = {}
         self._staged_seq: dict[Identity, int] = {}
         self._staged_selections: dict[Scope, dict[str, str]] = {}
@@ -223,15 +210,7 @@ class Resolver:
         explanation = entry.explanation
         if explanation.tenant != tenant:
             # a tenant without its own selection shares the global outcome
-            return Explanation(
-                domain=explanation.domain,
-                key=explanation.key,
-                tenant=tenant,
-                require=(),
-                selected=explanation.selected,
-                ranking=explanation.ranking,
-                why=explanation.why,
-            )
+            return explanation.replace(tenant=tenant)
         return explanation
 
     def candidates(self, domain: str, key: str) -> tuple[Candidate, ...]:
@@ -299,7 +278,7 @@ class Resolver:
 
     # ------------------------------------------------------------------ fills
 
-    def _entry(self, domain: str, key: str, tenant: str | None) -> _Entry:
+    def _entry(self, domain: str, key: str, tenant: str | None) -> Outcome:
         if tenant is not None:
             sel = self._selections.get((tenant, domain))
             if sel is None or key not in sel:
@@ -314,16 +293,13 @@ class Resolver:
             return entry
         return self._fill(domain, key, None)
 
-    def _fill(self, domain: str, key: str, tenant: str | None) -> _Entry:
+    def _fill(self, domain: str, key: str, tenant: str | None) -> Outcome:
         with self._fill_lock:
             gen = self._gen
             current = self._store.get((domain, key))
             seq_of = self._seq_of
             regs = tuple((c, seq_of[i]) for i, c in current.items()) if current else ()
-            if tenant is not None:
-                selection = self._selections.get((tenant, domain), {}).get(key)
-            else:
-                selection = self._selections.get((None, domain), {}).get(key)
+            selection = self._selections.get((tenant, domain), {}).get(key)
         if not regs:
             raise NotRegisteredError(domain, key, self._domain_keys.get(domain, ()))
         with span("oneiric.explain", domain=domain, key=key, tenant=tenant):
@@ -340,30 +316,29 @@ class Resolver:
                 require=(),
                 error_factory=self._error_factory(domain, key, tenant, (), rows),
             )
-        entry = _Entry(outcome, vetoes)
         with self._fill_lock:
             if self._gen == gen:
                 if tenant is None:
-                    self._entries[(domain, key)] = entry
-                    if entry.winner is not None:
+                    self._entries[(domain, key)] = outcome
+                    if outcome.winner is not None:
                         winners = self._winners.get(domain)
                         if winners is None:
                             winners = self._winners[domain] = {}
-                        winners[key] = entry.winner
+                        winners[key] = outcome.winner
                 else:
-                    self._tenant_entries[(tenant, domain, key)] = entry
-        return entry
+                    self._tenant_entries[(tenant, domain, key)] = outcome
+        return outcome
 
     def _rank_with_require(
         self,
-        entry: _Entry,
+        entry: Outcome,
         domain: str,
         key: str,
         tenant: str | None,
         require: tuple[str, ...],
     ) -> Outcome:
         """Re-rank a cached entry with required capabilities (no per-require cache)."""
-        rows = entry.outcome.rows
+        rows = entry.rows
         vetoes = entry.vetoes
         scope_tenant = entry.explanation.tenant
         selection = self._selections.get((scope_tenant, domain), {}).get(key)
@@ -410,12 +385,7 @@ class Resolver:
         key: str,
         tenant: str | None,
     ) -> dict[int, str]:
-        hooks = self._hooks
-        if hooks is None:
-            from ._hooks import get_plugin_manager
-
-            hooks = self._hooks = get_plugin_manager()
-        impls = hooks.hook.oneiric_candidate_veto.get_hookimpls()
+        impls = self.hooks.hook.oneiric_candidate_veto.get_hookimpls()
         if not impls:
             return {}
         request = ResolutionRequest(domain, key, tenant, ())
