@@ -548,3 +548,22 @@ def test_replacement_inside_a_batch_counts_as_the_newest_registration(
     assert ex.ranking[0].candidate.provider == "first"
     assert ex.ranking[0].reason == "tie broken by registration order"
     assert ex.ranking[0].registered > ex.ranking[1].registered
+
+
+@pytest.mark.parametrize("tenant", ["", 42])
+def test_invalid_tenant_is_a_config_error(resolver: Resolver, tenant: Any) -> None:
+    with pytest.raises(ConfigError, match="invalid tenant") as info:
+        resolver.set_selections("adapter", {"cache": "memory"}, tenant=tenant)
+    assert "\n" not in str(info.value)
+    assert resolver.selections("adapter") == {}
+
+
+def test_value_objects_are_immutable_and_replace_checks_fields() -> None:
+    c = cand("memory")
+    with pytest.raises(AttributeError, match="immutable"):
+        c.provider = "redis"  # type: ignore[misc]
+    assert c.replace(priority=3).priority == 3 and c.priority is None
+    with pytest.raises(TypeError, match="no field"):
+        c.replace(nope=1)
+    with pytest.raises(InvalidCandidateError, match="invalid priority"):
+        c.replace(priority="high")
