@@ -62,37 +62,12 @@ class Inactive:
 
 
 class Lease(Generic[T]):
-    """``async with bridge.lease(key) as obj``: tracked use of the bound instance."""
+    """Tracked use of the bound instance, as ``async with`` or (in a thread) ``with``.
 
-    __slots__ = ("_binding", "_domain", "_key", "_manager", "_tenant")
-
-    def __init__(
-        self, manager: LifecycleManager, domain: str, key: str, tenant: str | None
-    ) -> None:
-        self._manager = manager
-        self._domain = domain
-        self._key = key
-        self._tenant = tenant
-        self._binding: Binding | None = None
-
-    async def __aenter__(self) -> T:
-        binding = self._manager._acquire(self._domain, self._key, self._tenant)
-        self._binding = binding
-        return binding.instance  # type: ignore[no-any-return]
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        binding, self._binding = self._binding, None
-        if binding is not None:
-            binding.release()
-
-
-class SyncLease(Generic[T]):
-    """``with bridge.lease_sync(key) as obj``: a lease for code running in a thread."""
+    ``bridge.lease(key)`` and ``bridge.lease_sync(key)`` return the same kind of
+    object: acquiring and releasing a lease involves no awaiting, so one class
+    serves both protocols.
+    """
 
     __slots__ = ("_binding", "_domain", "_key", "_manager", "_tenant")
 
@@ -119,6 +94,21 @@ class SyncLease(Generic[T]):
         binding, self._binding = self._binding, None
         if binding is not None:
             binding.release()
+
+    async def __aenter__(self) -> T:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+
+#: Kept as a public name: what ``lease_sync()`` returns.
+SyncLease = Lease
 
 
 class DomainBridge(Generic[T]):
