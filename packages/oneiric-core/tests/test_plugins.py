@@ -640,3 +640,198 @@ def test_unrelated_oneiric_package_is_detected(tmp_path: Path) -> None:
             str(shadow / "oneiric" / "__init__.py"),
             "pip uninstall oneiric",
         )
+
+
+# ------------------------------------------------------- adversarial plugins
+
+_FLAG_GUARDED = """
+import os
+from oneiric.core import hookimpl
+
+FLAG = {flag!r}
+{import_raise}
+
+@hookimpl
+def oneiric_register(registry):
+    registry.register(domain="ptest", key="cache", provider="flaky", factory="json:loads")
+    {hook_raise}
+"""
+
+
+class CustomBaseError(BaseException):
+    """A BaseException that is not an Exception, defined by a plugin."""
+
+
+def _raise_if_flag(expr: str) -> str:
+    return f"if os.path.exists(FLAG): raise {expr}"
+
+
+@pytest.mark.parametrize("where", ["import", "hook"])
+@pytest.mark.parametrize(
+    "expr",
+    ["KeyboardInterrupt()", "type('CustomBaseError', (BaseException,), {})('plugin')"],
+    ids=["KeyboardInterrupt", "custom-BaseException"],
+)
+def test_attack_base_exception_in_plugin_rolls_back_and_retry_registers_everything(
+    site: Site, hooks: pluggy.PluginManager, tmp_path: Path, where: str, expr: str
+) -> None:
+    flag = tmp_path / "interrupt-now"
+    flag.write_text("1")
+    site.install("aaa-good", plugins={"main": register_plugin("ptest/cache/good")})
+    # a pluggy-registered plugin before the interruption: its hooks must be rolled back too
+    site.install("abb-veto", plugins={"main": with_noop_veto(register_plugin("ptest/other/v"))})
+    site.install(
+        "bbb-interrupt",
+        plugins={
+            "main": _FLAG_GUARDED.format(
+                flag=str(flag),
+                import_raise=_raise_if_flag(expr) if where == "import" else "",
+                hook_raise=_raise_if_flag(expr) if where == "hook" else "pass",
+            )
+        },
+    )
+    site.install("ccc-good", plugins={"main": register_plugin("ptest/cache/late")})
+    resolver = Resolver(hooks=hooks)
+
+    with pytest.raises(BaseException) as caught:
+        load_plugins(resolver)
+    assert not isinstance(caught.value, Exception)
+    # rolled back: nothing registered, no hooks left, nothing remembered as loaded
+    assert resolver.candidates("ptest", "cache") == ()
+    assert resolver.candidates("ptest", "other") == ()
+    assert hooks.get_plugin("abb-veto:main") is None
+
+    flag.unlink()
+    report = load_plugins(resolver)
+    mine = [e for e in report.entries if f"{e.distribution}:{e.entry_point}" in site.plugin_names]
+    assert [e.error for e in mine] == [None, None, None, None]
+    assert [e.candidates for e in mine] == [1, 1, 1, 1]
+    # report and resolver agree
+    assert sorted(c.provider for c in resolver.candidates("ptest", "cache")) == [
+        "flaky", "good", "late"
+    ]
+    assert [c.provider for c in resolver.candidates("ptest", "other")] == ["v"]
+    assert hooks.get_plugin("abb-veto:main") is not None
+
+
+@pytest.mark.parametrize("where", ["import", "hook"])
+@pytest.mark.parametrize(
+    ("expr", "shown"),
+    [("SystemExit(0)", "SystemExit"), ("SystemExit('bye')", "SystemExit: bye"),
+     ("GeneratorExit()", "GeneratorExit")],
+    ids=["SystemExit-0", "SystemExit-text", "GeneratorExit"],
+)
+def test_attack_plugin_raising_system_exit_or_generator_exit_is_a_plugin_error(
+    site: Site, resolver: Resolver, tmp_path: Path, where: str, expr: str, shown: str
+) -> None:
+    flag = tmp_path / "always"
+    flag.write_text("1")
+    site.install("aaa-good", plugins={"main": register_plugin("ptest/cache/good")})
+    site.install(
+        "bbb-exit",
+        plugins={
+            "main": _FLAG_GUARDED.format(
+                flag=str(flag),
+                import_raise=_raise_if_flag(expr) if where == "import" else "",
+                hook_raise=_raise_if_flag(expr) if where == "hook" else "pass",
+            )
+        },
+    )
+    site.install("ccc-good", plugins={"main": register_plugin("ptest/cache/late")})
+
+    report = load_plugins(resolver)
+
+    errors = {e.distribution: e.error for e in report.errors}
+    assert set(errors) == {"bbb-exit"}
+    assert_one_line(errors["bbb-exit"] or "", shown, "bbb-exit")
+    assert sorted(c.provider for c in resolver.candidates("ptest", "cache")) == ["good", "late"]
+
+
+_BLOCKING_IMPORT = """
+import os, time
+from oneiric.core import hookimpl
+
+while not os.path.exists({flag!r}):
+    time.sleep(0.01)
+
+@hookimpl
+def oneiric_register(registry):
+    registry.register(domain="ptest", key="cache", provider="slow", factory="json:loads")
+"""
+
+
+def test_attack_plugin_import_hangs_is_bounded_and_never_retried(
+    site: Site, hooks: pluggy.PluginManager, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    release = tmp_path / "release"
+    monkeypatch.setenv("ONEIRIC_PLUGIN_TIMEOUT", "0.3")
+    site.install("aaa-good", plugins={"main": register_plugin("ptest/cache/good")})
+    site.install("bbb-hang", plugins={"main": _BLOCKING_IMPORT.format(flag=str(release))})
+    hang_module = site.modules[-1]
+    # a second plugin importing the hung module must not block the caller either
+    site.install("bbc-needs-hang", plugins={"main": f"import {hang_module}\n"})
+    site.install("ccc-good", plugins={"main": register_plugin("ptest/cache/late")})
+    try:
+        results: list[DiscoveryReport] = []
+
+        def run() -> None:
+            results.append(load_plugins(Resolver(hooks=hooks)))
+            results.append(load_plugins(Resolver(hooks=hooks)))  # a new resolver: no retry
+
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        worker.join(60)  # generous ceiling; the plugin never finishes on its own
+        assert not worker.is_alive(), "load_plugins blocked on a hung plugin import"
+        for report in results:
+            errors = {e.distribution: e.error or "" for e in report.errors}
+            assert set(errors) == {"bbb-hang", "bbc-needs-hang"}
+            assert_one_line(
+                errors["bbb-hang"], f"import of {hang_module}", "did not finish within 0.3 s",
+                "ONEIRIC_PLUGIN_TIMEOUT"
+            )
+            good = [e for e in report.entries if e.distribution in ("aaa-good", "ccc-good")]
+            assert [e.candidates for e in good] == [1, 1]
+    finally:
+        release.write_text("1")
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-1", "nan", "inf", "1e400", "10 s"])
+def test_attack_bad_plugin_timeout_is_a_one_line_config_error(
+    site: Site, resolver: Resolver, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    from oneiric.core import ConfigError
+
+    monkeypatch.setenv("ONEIRIC_PLUGIN_TIMEOUT", value)
+    site.install("aaa-good", plugins={"main": register_plugin("ptest/cache/good")})
+    with pytest.raises(ConfigError) as caught:
+        load_plugins(resolver)
+    assert_one_line(str(caught.value), "ONEIRIC_PLUGIN_TIMEOUT", repr(value), "positive")
+
+
+def test_plugin_imports_run_off_the_calling_thread_and_hooks_on_it(
+    site: Site, resolver: Resolver
+) -> None:
+    import threading
+
+    site.install(
+        "aaa-where",
+        plugins={
+            "main": """
+            import threading
+            from oneiric.core import hookimpl
+
+            IMPORTED_ON = threading.current_thread().name
+
+            @hookimpl
+            def oneiric_register(registry):
+                registry.register(domain="ptest", key="cache", provider="p", factory="json:loads",
+                                  description=IMPORTED_ON + "|" + threading.current_thread().name)
+            """
+        },
+    )
+    load_plugins(resolver)
+    imported_on, hooked_on = resolver.resolve("ptest", "cache").description.split("|")
+    assert imported_on != threading.current_thread().name
+    assert hooked_on == threading.current_thread().name

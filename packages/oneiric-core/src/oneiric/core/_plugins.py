@@ -8,20 +8,31 @@ Discovery reads ``entry_points.txt`` of the installed distributions directly
 (one ``scandir`` per ``sys.path`` directory, a substring test before parsing)
 and caches the result per process, keyed by the path directories' mtimes,
 which change whenever a distribution is installed or removed.
+
+Plugin modules are imported by one daemon worker thread per ``load_plugins``
+call, each with a deadline (``ONEIRIC_PLUGIN_TIMEOUT`` seconds, default 10):
+Python cannot interrupt a hung import, so a plugin whose import hangs would
+otherwise hang every process (and every CLI command) that loads plugins.  A
+module that misses its deadline is reported as a ``PluginError`` and never
+imported again in this process: its import lock stays held by the stuck
+thread, and the caller must never wait on it.  Hooks (``oneiric_register``)
+run on the caller's thread, after the import phase.
 """
 
 from __future__ import annotations
 
 import importlib
+import math
 import os
 import re
 import sys
+import threading
 import time
 import weakref
 from types import ModuleType
 
 from ._candidate import Candidate, Source
-from ._errors import PluginError
+from ._errors import ConfigError, PluginError
 from ._frozen import Frozen
 from ._hooks import HOOKSPEC_VERSION, PROJECT
 from ._logging import get_logger
@@ -340,7 +351,146 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _import_plugin(value: str) -> Any:
+#: Modules whose import missed its deadline in this process, with that deadline
+#: (seconds).  Their import lock is held by a stuck thread: never import them again.
+_stuck: dict[str, float] = {}
+DEFAULT_PLUGIN_TIMEOUT = 10.0
+_TIMEOUT_ENV = "ONEIRIC_PLUGIN_TIMEOUT"
+#: What a plugin may raise that is turned into its ``PluginError``.  Any other
+#: ``BaseException`` (``KeyboardInterrupt``...) propagates after the batch is
+#: rolled back: it was meant for the process, not for one plugin.
+_PLUGIN_FAULTS = (Exception, SystemExit, GeneratorExit)
+
+
+def plugin_timeout() -> float:
+    """``ONEIRIC_PLUGIN_TIMEOUT`` (seconds a plugin's import may take), validated."""
+    raw = os.environ.get(_TIMEOUT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_PLUGIN_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise ConfigError(
+            f"{_TIMEOUT_ENV}={raw!r} is not a positive number of seconds; "
+            f"set it to e.g. {DEFAULT_PLUGIN_TIMEOUT:g} or unset it"
+        )
+    return value
+
+
+def _module_of(value: str) -> str:
+    return value.partition(":")[0].strip()
+
+
+def _imported(name: str) -> bool:
+    """Whether ``name`` is fully imported (not mid-import in some thread)."""
+    module = sys.modules.get(name)
+    if module is None:
+        return False
+    return not getattr(getattr(module, "__spec__", None), "_initializing", False)
+
+
+class _ImportJob:
+    """One daemon thread importing ``names`` in order; the caller waits with a per-module deadline.
+
+    One thread for the whole import phase (not one per plugin) keeps discovery
+    fast; the caller is woken only when the job ends or the module being
+    imported reaches its deadline.
+    """
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+        self.results: list[tuple[BaseException | None, float]] = []
+        self.current: tuple[int, float] | None = None
+        self.finished = False
+        self.abandoned = False
+        self.cond = threading.Condition()
+
+    def _run(self) -> None:
+        for index, name in enumerate(self.names):
+            with self.cond:
+                if self.abandoned:
+                    return
+                self.current = (index, time.monotonic())
+            start = time.perf_counter()
+            error: BaseException | None = None
+            try:
+                importlib.import_module(name)
+            except BaseException as exc:  # handed to the caller, which decides
+                error = exc
+            with self.cond:
+                self.results.append((error, time.perf_counter() - start))
+        with self.cond:
+            self.finished = True
+            self.cond.notify_all()
+
+    def run(self, timeout: float) -> int | None:
+        """Import; return the index of the module that missed its deadline, or None."""
+        thread = threading.Thread(target=self._run, name="oneiric-plugin-import", daemon=True)
+        with self.cond:
+            thread.start()
+            try:
+                while not self.finished:
+                    current = self.current
+                    if current is None or current[0] < len(self.results):
+                        self.cond.wait(timeout)  # between two modules: look again soon
+                        continue
+                    remaining = current[1] + timeout - time.monotonic()
+                    if remaining <= 0:
+                        return current[0]
+                    self.cond.wait(remaining)
+            finally:
+                if not self.finished:
+                    self.abandoned = True
+        return None
+
+
+def _import_modules(
+    names: list[str], timeout: float
+) -> dict[str, tuple[BaseException | None, float]]:
+    """Import ``names`` off the calling thread: ``{name: (error or None, seconds)}``.
+
+    Modules already imported are not touched (the second ``load_plugins`` of a
+    process starts no thread); a module that misses its deadline is recorded in
+    ``_stuck`` and its result is a ``PluginError``; the rest are imported by a
+    fresh worker.
+    """
+    results: dict[str, tuple[BaseException | None, float]] = {}
+    todo: list[str] = []
+    for name in dict.fromkeys(names):
+        if name in _stuck:
+            results[name] = (_stuck_error(name, _stuck[name], earlier=True), 0.0)
+        elif _imported(name):
+            results[name] = (None, 0.0)
+        else:
+            todo.append(name)
+    while todo:
+        job = _ImportJob(todo)
+        late = job.run(timeout)
+        for name, result in zip(todo, job.results, strict=False):
+            results[name] = result
+        if late is None:
+            break
+        name = todo[late]
+        _stuck[name] = timeout
+        results[name] = (_stuck_error(name, timeout, earlier=False), timeout)
+        todo = [n for n in todo[late + 1 :] if n not in _stuck]
+    return results
+
+
+def _stuck_error(name: str, timeout: float, *, earlier: bool) -> PluginError:
+    when = " (earlier in this process; restart it after fixing the plugin)" if earlier else ""
+    return PluginError(
+        f"import of {name} did not finish within {timeout:g} s{when}; "
+        f"set {_TIMEOUT_ENV} or fix the plugin"
+    )
+
+
+def _import_plugin(value: str, error: BaseException | None = None) -> Any:
+    """The plugin object of ``value`` (``module[:attr]``); ``error``: its import failure."""
+    if error is not None:
+        raise error
     module_name, _, attr = value.partition(":")
     obj: Any = importlib.import_module(module_name.strip())
     for part in filter(None, attr.strip().split(".")):
@@ -429,31 +579,58 @@ def load_plugins(
 
     Each plugin is registered with pluggy as ``"<distribution>:<entry point>"``
     and its ``oneiric_register`` is called with its own ``PluginRegistry``.
-    A plugin that fails (import error, exception, invalid candidate, invalid or
-    unknown hook, newer hook-spec version) contributes nothing, is not left
-    registered with pluggy and is reported in ``DiscoveryReport.errors``; the
-    others load.  Calling it again for the same resolver changes nothing.
+    A plugin that fails (import error, exception - including ``SystemExit`` and
+    ``GeneratorExit`` -, an import exceeding ``ONEIRIC_PLUGIN_TIMEOUT``, invalid
+    candidate, invalid or unknown hook, newer hook-spec version) contributes
+    nothing, is not left registered with pluggy and is reported in
+    ``DiscoveryReport.errors``; the others load.  Calling it again for the same
+    resolver changes nothing.
+
+    Any other ``BaseException`` a plugin raises (``KeyboardInterrupt``...)
+    propagates after the whole call is rolled back (no candidates, no hooks,
+    nothing remembered as loaded), so a retry loads everything.  A bad
+    ``ONEIRIC_PLUGIN_TIMEOUT`` raises ``ConfigError``.
 
     ``hooks`` defaults to the resolver's plugin manager (``Resolver(hooks=...)``)
     so that the vetoes of the loaded plugins apply to that resolver, else the
     process-wide one.
     """
     check_namespace()
+    timeout = plugin_timeout()
     if hooks is None:
         hooks = resolver.hooks
     found = tuple(entry_points) if entry_points is not None else discover_entry_points(group)
     done = _loaded.setdefault(resolver, {})
+    todo = [
+        info for info in found
+        if info.plugin_name not in done and not hooks.is_blocked(info.plugin_name)
+    ]
+    imports = _import_modules([_module_of(info.value) for info in todo], timeout)
     loads: list[PluginLoad] = []
-    with resolver.batch():
-        for info in found:
-            plugin_name = info.plugin_name
-            previous = done.get(plugin_name)
-            if previous is not None:
-                loads.append(previous)
-                continue
-            load = _load_one(resolver, hooks, info)
-            done[plugin_name] = load
-            loads.append(load)
+    new: dict[str, PluginLoad] = {}
+    registered: list[str] = []
+    try:
+        with resolver.batch():
+            for info in found:
+                plugin_name = info.plugin_name
+                previous = done.get(plugin_name)
+                if previous is not None:
+                    loads.append(previous)
+                    continue
+                load, registered_here = _load_one(
+                    resolver, hooks, info, imports.get(_module_of(info.value), (None, 0.0))
+                )
+                if registered_here:
+                    registered.append(plugin_name)
+                new[plugin_name] = load
+                loads.append(load)
+    except BaseException:
+        # the batch discarded the candidates: take the hooks back as well
+        for name in registered:
+            if hooks.get_plugin(name) is not None:
+                hooks.unregister(name=name)
+        raise
+    done.update(new)
     report = DiscoveryReport(tuple(loads))
     for failed in report.errors:
         _log.warning(
@@ -464,9 +641,15 @@ def load_plugins(
     return report
 
 
-def _load_one(resolver: Resolver, hooks: pluggy.PluginManager, info: EntryPointInfo) -> PluginLoad:
+def _load_one(
+    resolver: Resolver,
+    hooks: pluggy.PluginManager,
+    info: EntryPointInfo,
+    imported: tuple[BaseException | None, float],
+) -> tuple[PluginLoad, bool]:
+    """Load one plugin; return its ``PluginLoad`` and whether it is now registered with pluggy."""
     start = time.perf_counter()
-    module_name = info.value.partition(":")[0].strip()
+    module_name = _module_of(info.value)
     registered_here = False
     try:
         if hooks.is_blocked(info.plugin_name):
@@ -475,8 +658,10 @@ def _load_one(resolver: Resolver, hooks: pluggy.PluginManager, info: EntryPointI
                 "unblock it to load it"
             )
         try:
-            obj = _import_plugin(info.value)
-        except Exception as exc:
+            obj = _import_plugin(info.value, imported[0])
+        except PluginError:
+            raise
+        except _PLUGIN_FAULTS as exc:
             raise PluginError(
                 f"import of {info.value!r} failed: {_one_line(exc)}; "
                 f"fix or reinstall {info.distribution}"
@@ -501,7 +686,7 @@ def _load_one(resolver: Resolver, hooks: pluggy.PluginManager, info: EntryPointI
         if register is not None and getattr(register, f"{PROJECT}_impl", None) is not None:
             try:
                 register(registry=registry)
-            except Exception as exc:
+            except _PLUGIN_FAULTS as exc:
                 raise PluginError(
                     f"oneiric_register raised {_one_line(exc)}; "
                     f"no candidates of {info.distribution} were registered"
@@ -515,8 +700,13 @@ def _load_one(resolver: Resolver, hooks: pluggy.PluginManager, info: EntryPointI
         count = 0
         if registered_here:
             hooks.unregister(name=info.plugin_name)
-    elapsed = time.perf_counter() - start
-    return PluginLoad(
+            registered_here = False
+    except BaseException:
+        if registered_here:
+            hooks.unregister(name=info.plugin_name)
+        raise
+    elapsed = time.perf_counter() - start + imported[1]
+    load = PluginLoad(
         distribution=info.distribution,
         version=info.version,
         entry_point=info.name,
@@ -525,6 +715,7 @@ def _load_one(resolver: Resolver, hooks: pluggy.PluginManager, info: EntryPointI
         load_time_s=elapsed,
         error=error,
     )
+    return load, registered_here
 
 
 def loaded_plugins(resolver: Resolver) -> Mapping[str, PluginLoad]:
