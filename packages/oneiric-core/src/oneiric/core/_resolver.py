@@ -32,6 +32,7 @@ from ._errors import (
     SelectionUnavailableError,
 )
 from ._explain import Explanation, RankedCandidate
+from ._hookcall import call_each
 from ._hooks import ResolutionRequest
 from ._logging import get_logger
 from ._precedence import Outcome, order, parse_selection, parse_stack_order, rank
@@ -385,26 +386,29 @@ class Resolver:
         key: str,
         tenant: str | None,
     ) -> dict[int, str]:
-        impls = self.hooks.hook.oneiric_candidate_veto.get_hookimpls()
-        if not impls:
+        hooks = self.hooks
+        if not hooks.hook.oneiric_candidate_veto.get_hookimpls():
             return {}
         request = ResolutionRequest(domain, key, tenant, ())
         vetoes: dict[int, str] = {}
         for candidate, seq, _, _ in rows:
-            for impl in reversed(impls):  # pluggy's call order: last registered first
-                plugin = impl.plugin_name.split(":", 1)[0]
-                try:
-                    reason = impl.function(candidate=candidate, request=request)
-                except Exception as exc:  # fail closed: a broken policy must not let through
-                    reason = f"veto hook raised {type(exc).__name__}: {exc}"
+            for result in call_each(
+                hooks, "oneiric_candidate_veto", candidate=candidate, request=request
+            ):
+                reason = result.value
+                if result.error is not None:  # fail closed: a broken policy must not let through
+                    error = result.error
+                    reason = f"veto hook raised {type(error).__name__}: {error}"
                     _log.error(
                         "veto hook failed",
-                        plugin=impl.plugin_name,
+                        plugin=result.plugin,
                         candidate=candidate.qualified_provider,
-                        error=str(exc),
+                        error=str(error),
                     )
+                elif reason is not None and not isinstance(reason, str):
+                    reason = f"veto hook returned {type(reason).__name__}, not a reason string"
                 if reason:
-                    vetoes[seq] = f"by {plugin}: {reason}"
+                    vetoes[seq] = f"by {result.distribution}: {reason}"
                     break
         return vetoes
 
