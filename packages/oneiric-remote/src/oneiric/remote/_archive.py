@@ -20,12 +20,19 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ._config import Limits
-from ._errors import UnsafeArchiveError
+from ._errors import ModuleShadowingError, UnsafeArchiveError
 
 __all__ = ["ArchiveInfo", "extract", "inspect", "matches_blob"]
 
-_DRIVE = re.compile(r"^[A-Za-z]:")
-_NATIVE = (".so", ".pyd", ".dll", ".dylib", ".pyc")
+_DRIVE = re.compile(r"[A-Za-z]:.*", re.DOTALL)
+_NATIVE = (".so", ".pyd", ".dll", ".dylib")
+#: anything importlib.metadata (or pkg_resources) would read as an installed distribution
+_METADATA = (".dist-info", ".egg-info", ".egg-link", ".egg")
+_BYTECODE = (".pyc", ".pyo")
+#: modules ``site`` imports at every interpreter start
+_SITE_HOOKS = frozenset({"sitecustomize", "usercustomize"})
+_MAX_SEGMENT_BYTES = 255
+_MAX_PATH_BYTES = 1024
 _PURE_TAGS = {"py3-none-any", "py2.py3-none-any", "py2-none-any"}  # universal = py2 + py3
 CHUNK = 64 * 1024
 
@@ -60,13 +67,18 @@ def _check_name(blob: Path, name: str, is_dir: bool) -> tuple[str, ...]:
         raise _fail(blob, f"entry {name!r} contains a backslash")
     if name.startswith("/"):
         raise _fail(blob, f"entry {name!r} is an absolute path")
-    if _DRIVE.match(name):
+    if _DRIVE.fullmatch(name):
         raise _fail(blob, f"entry {name!r} has a drive letter")
     body = name[:-1] if is_dir and name.endswith("/") else name
     parts = tuple(body.split("/"))
     for part in parts:
         if part in ("", ".", ".."):
             raise _fail(blob, f"entry {name!r} has an empty, '.' or '..' segment")
+        if len(part.encode("utf-8", "surrogatepass")) > _MAX_SEGMENT_BYTES:
+            raise _fail(blob, f"entry {name[:80]!r}... has a name segment above "
+                              f"{_MAX_SEGMENT_BYTES} bytes")
+    if len(body.encode("utf-8", "surrogatepass")) > _MAX_PATH_BYTES:
+        raise _fail(blob, f"entry {name[:80]!r}... has a path above {_MAX_PATH_BYTES} bytes")
     return parts
 
 
@@ -109,39 +121,80 @@ def _entries(blob: Path, zf: zipfile.ZipFile, limits: Limits) -> Iterator[
         yield info, parts
 
 
+def _classify(blob: Path, name: str, parts: tuple[str, ...], is_dir: bool) -> None:
+    """Refuse what would run or be discovered without an explicit import of a factory.
+
+    Compared case-insensitively at every depth: a ``*.dist-info``/``*.egg-info``
+    (entry points make ``load_plugins`` import and register anything, outside the
+    source's scope), ``.pth`` files (``site`` executes them), bytecode (it would be
+    run instead of the verified source) and native code.
+    """
+    low = [p.casefold() for p in parts]
+    for part in low:
+        if part.endswith(_METADATA) or part == "egg-info":
+            raise _fail(blob, f"entry {name!r} is distribution metadata ({part}); delivered "
+                              "code must never be discoverable as an installed distribution")
+        if part.endswith(".pth"):
+            raise _fail(blob, f"entry {name!r} is a .pth file, which site executes at start-up")
+        if part == "__pycache__" or part.endswith(_BYTECODE):
+            raise _fail(blob, f"entry {name!r} is bytecode; ship sources only (bytecode would "
+                              "run instead of the verified source)")
+        if part.endswith(_NATIVE):
+            raise _fail(blob, f"entry {name!r} is native code; only pure Python")
+    head = low[0]
+    stem = head[:-3] if len(parts) == 1 and not is_dir and head.endswith(".py") else head
+    if stem in _SITE_HOOKS:
+        raise ModuleShadowingError(
+            f"archive {blob.name[:16]} rejected: top-level {parts[0]!r} is a site hook "
+            f"({stem}) that Python imports at every start; the publisher must rename it"
+        )
+    if head.endswith(".data") and (len(parts) > 1 or is_dir):
+        raise _fail(blob, f"entry {name!r} is in a '*.data/' tree")
+
+
+def _check_clashes(blob: Path, entries: list[tuple[zipfile.ZipInfo, tuple[str, ...]]]) -> None:
+    """A path that is a file in one entry and a directory in another cannot be extracted."""
+    files: dict[str, str] = {}
+    dirs: set[str] = set()
+    for info, parts in entries:
+        low = [p.casefold() for p in parts]
+        for depth in range(1, len(low)):
+            dirs.add("/".join(low[:depth]))
+        key = "/".join(low)
+        if info.is_dir():
+            dirs.add(key)
+        else:
+            files[key] = info.filename
+    for key, name in files.items():
+        if key in dirs:
+            raise _fail(blob, f"entry {name!r} is both a file and a directory in this archive")
+
+
 def inspect(blob: Path, kind: str, limits: Limits) -> ArchiveInfo:
     """Check every entry's metadata and return what the archive delivers."""
     with _open(blob) as zf:
         entries = list(_entries(blob, zf, limits))
-        dist_infos = {p[0] for _, p in entries if p[0].endswith(".dist-info")}
+        _check_clashes(blob, entries)
+        dist_info: str | None = None
+        if kind == "wheel":
+            own = {p[0] for i, p in entries if (len(p) > 1 or i.is_dir())
+                   and p[0].casefold().endswith(".dist-info")}
+            if len(own) != 1:
+                raise _fail(blob, f"a wheel needs exactly one .dist-info dir, found {len(own)}")
+            dist_info = next(iter(own))
         top: set[str] = set()
         for info, parts in entries:
+            if dist_info is not None and parts[0] == dist_info:
+                continue  # read from the blob below, never extracted
+            _classify(blob, info.filename, parts, info.is_dir())
             head = parts[0]
-            if head.endswith(".data") and (len(parts) > 1 or info.is_dir()):
-                raise _fail(blob, f"entry {info.filename!r} is in a '*.data/' tree")
             if len(parts) == 1 and not info.is_dir():
-                if head.endswith(".pth"):
-                    raise _fail(blob, f"top-level .pth file {head!r} would run code at start-up")
-                if head.endswith(_NATIVE):
-                    raise _fail(blob, f"top-level {head!r} is native code; only pure Python")
                 if head.endswith(".py"):
                     top.add(head[:-3])
                 continue
-            if head in dist_infos:
-                continue
-            if head.endswith(_NATIVE) or any(p.endswith(_NATIVE[:-1]) for p in parts):
-                raise _fail(blob, f"entry {info.filename!r} is native code; only pure Python")
             top.add(head)
         requires: tuple[str, ...] = ()
-        dist_info: str | None = None
-        if kind == "zip" and dist_infos:
-            raise _fail(blob, "a zip artifact must not carry .dist-info metadata; ship a wheel")
-        if kind == "wheel":
-            if len(dist_infos) != 1:
-                raise _fail(
-                    blob, f"a wheel needs exactly one .dist-info dir, found {len(dist_infos)}"
-                )
-            dist_info = next(iter(dist_infos))
+        if dist_info is not None:
             wheel = _read_small(blob, zf, f"{dist_info}/WHEEL")
             meta = email.message_from_bytes(wheel)
             tags = {t.strip() for t in meta.get_all("Tag") or []}
@@ -150,7 +203,7 @@ def inspect(blob: Path, kind: str, limits: Limits) -> ArchiveInfo:
             if (meta.get("Root-Is-Purelib") or "").strip().lower() != "true":
                 raise _fail(blob, "wheel is not Root-Is-Purelib: true")
             metadata = email.message_from_bytes(_read_small(blob, zf, f"{dist_info}/METADATA"))
-            requires = tuple(r.strip() for r in metadata.get_all("Requires-Dist") or [])
+            requires = tuple(str(r).strip() for r in metadata.get_all("Requires-Dist") or [])
         return ArchiveInfo(kind, frozenset(top), requires, dist_info)
 
 
@@ -203,34 +256,51 @@ def extract(blob: Path, dest: Path, info: ArchiveInfo, limits: Limits) -> None:
     budget = [limits.archive_total_bytes]
     with _open(blob) as zf:
         for entry, parts in _payload_entries(blob, zf, info, limits):
-            target = root.joinpath(*parts)
-            resolved = target.resolve()
-            if resolved != root and root not in resolved.parents:
-                raise _fail(blob, f"entry {entry.filename!r} resolves outside the destination")
-            if entry.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-            with os.fdopen(fd, "wb") as out:
-                for chunk in _stream(blob, zf, entry, limits, budget):
-                    out.write(chunk)
+            try:
+                _extract_one(blob, zf, entry, root, parts, limits, budget)
+            except (OSError, ValueError) as exc:  # clash, name too long, disk full...
+                why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                raise _fail(blob, f"entry {entry.filename[:120]!r} cannot be extracted "
+                                  f"({type(exc).__name__}: {why})") from None
+
+
+def _extract_one(blob: Path, zf: zipfile.ZipFile, entry: zipfile.ZipInfo, root: Path,
+                 parts: tuple[str, ...], limits: Limits, budget: list[int]) -> None:
+    target = root.joinpath(*parts)
+    resolved = target.resolve()
+    if resolved != root and root not in resolved.parents:
+        raise _fail(blob, f"entry {entry.filename!r} resolves outside the destination")
+    if entry.is_dir():
+        target.mkdir(parents=True, exist_ok=True)
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "wb") as out:
+        for chunk in _stream(blob, zf, entry, limits, budget):
+            out.write(chunk)
 
 
 def matches_blob(blob: Path, dest: Path, info: ArchiveInfo, limits: Limits) -> bool:
     """True when ``dest`` holds exactly the files of ``blob`` with identical content.
 
     Used at start-up: the blob is anchored in the signed manifest by its sha256,
-    so comparing the extracted tree against it detects any change on disk.
+    so comparing the extracted tree against it detects any change on disk.  Every
+    file and directory counts - ``__pycache__`` and any unrecorded extra file too:
+    a planted ``.pyc`` would otherwise run instead of the verified source.
     """
     expected: set[PurePosixPath] = set()
+    expected_dirs: set[PurePosixPath] = {PurePosixPath(".")}
     budget = [limits.archive_total_bytes]
+    if dest.is_symlink():
+        return False
     try:
         with _open(blob) as zf:
             for entry, parts in _payload_entries(blob, zf, info, limits):
-                if entry.is_dir():
-                    continue
                 rel = PurePosixPath(*parts)
+                expected_dirs.update(rel.parents)
+                if entry.is_dir():
+                    expected_dirs.add(rel)
+                    continue
                 expected.add(rel)
                 path = dest.joinpath(*parts)
                 if path.is_symlink() or not path.is_file():
@@ -244,12 +314,14 @@ def matches_blob(blob: Path, dest: Path, info: ArchiveInfo, limits: Limits) -> b
                         have.update(chunk)
                 if want.digest() != have.digest():
                     return False
-    except (UnsafeArchiveError, OSError):
+        for current, dirs, files in os.walk(dest):
+            here = PurePosixPath(Path(current).relative_to(dest).as_posix())
+            for name in dirs:
+                if (dest / here / name).is_symlink() or here / name not in expected_dirs:
+                    return False
+            for name in files:
+                if here / name not in expected:
+                    return False
+    except (UnsafeArchiveError, OSError, ValueError):
         return False
-    for current, dirs, files in os.walk(dest):
-        dirs[:] = [d for d in dirs if d != "__pycache__"]
-        for name in files:
-            rel = PurePosixPath(Path(current, name).relative_to(dest).as_posix())
-            if rel not in expected:
-                return False
     return True

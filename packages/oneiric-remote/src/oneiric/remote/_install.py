@@ -25,7 +25,7 @@ import shutil
 import stat
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ from ._errors import (
     InsecureURLError,
     ModuleShadowingError,
     RemoteError,
+    StateError,
 )
 from ._fetch import Downloader, scheme_of
 from ._models import ArtifactSpec
@@ -173,13 +174,25 @@ class Installer:
         self.vendor = cache_dir / "vendor"
         self.tmp = cache_dir / "tmp"
         for path in (self.blobs, self.vendor, self.tmp):
-            path.mkdir(mode=0o700, exist_ok=True)
+            try:
+                path.mkdir(mode=0o700, exist_ok=True)
+                if path.is_symlink() or not path.is_dir():
+                    raise NotADirectoryError(20, "not a directory")
+            except OSError as exc:
+                raise StateError(
+                    f"cache dir entry {path} is unusable ({exc.strerror or exc}); the cache dir "
+                    "was tampered with - remove that entry and resync"
+                ) from None
         #: sha256 of blobs downloaded by this installer (observability and tests)
         self.downloaded: list[str] = []
 
     def clean_tmp(self) -> None:
         """Remove leftovers of a crashed sync (safe: we hold the lock)."""
-        for entry in self.tmp.iterdir():
+        try:
+            leftovers = list(self.tmp.iterdir())
+        except OSError as exc:
+            raise StateError(f"cannot list {self.tmp}: {exc.strerror or exc}") from None
+        for entry in leftovers:
             if entry.is_dir() and not entry.is_symlink():
                 remove_tree(entry)
             else:
@@ -290,11 +303,25 @@ class Installer:
 
 
 def check_shadowing(staged: Iterable[tuple[str, ArchiveInfo]], cache_dir: Path) -> None:
-    """Refuse top-level names that shadow stdlib, other installed code or another artifact."""
+    """Refuse top-level names that shadow stdlib, other installed code or another artifact.
+
+    Also refused: a name some installed distribution declares as a requirement
+    (any extra) - when it is not installed, that distribution's own code would
+    import the artifact's package, outside the scope of the source that sent it.
+    """
     owner: dict[str, str] = {}
     vendor_root = str((cache_dir / "vendor").resolve()) + os.sep
+    required: dict[str, str] | None = None
     for artifact_id, info in staged:
         for name in sorted(info.top_level):
+            if required is None:
+                required = required_names()
+            why = required.get(_import_key(name))
+            if why is not None:
+                raise ModuleShadowingError(
+                    f"artifact {artifact_id!r} ships top-level {name!r}, which {why}; that "
+                    "code would import it outside this source's scope - rename the package"
+                )
             if name in owner and owner[name] != artifact_id:
                 raise ModuleShadowingError(
                     f"artifacts {owner[name]!r} and {artifact_id!r} both ship top-level "
@@ -335,7 +362,39 @@ def _origin_of(name: str) -> str | None:
     return str(Path(locations[0]).resolve()) + os.sep if locations else (spec.origin or "?")
 
 
-_REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+_REQ_NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*).*", re.DOTALL)
+_SEPARATORS = re.compile(r"[-_.]+")
+
+
+def _import_key(name: str) -> str:
+    """Compare import and distribution names loosely: case and ``-_.`` runs ignored."""
+    return _SEPARATORS.sub("_", name).lower()
+
+
+def required_names() -> dict[str, str]:
+    """Import-name keys of every requirement (all extras) of the installed distributions.
+
+    A requirement names a distribution, not a module, so the usual spellings are
+    covered: the name itself and the name without a ``python-`` prefix or a
+    ``-python`` suffix (``python-dateutil``).  Maps key -> reason, for messages.
+    """
+    found: dict[str, str] = {}
+    for dist in importlib.metadata.distributions():
+        try:
+            requires = dist.requires or []
+            owner = dist.metadata["Name"] or "?"
+        except Exception:  # a broken installed dist must not stop the check
+            continue
+        for text in requires:
+            match = _REQ_NAME.fullmatch(str(text))
+            if match is None:
+                continue
+            key = _import_key(match.group(1))
+            why = f"installed distribution {owner!r} declares as a requirement ({text.strip()})"
+            for variant in (key, key.removeprefix("python_"), key.removesuffix("_python")):
+                if variant:
+                    found.setdefault(variant, why)
+    return found
 
 
 def missing_requirements(requirements: Iterable[str]) -> list[str]:
@@ -372,7 +431,7 @@ def _unsatisfied_simple(text: str) -> str | None:
     head, _, marker = text.partition(";")
     if "extra" in marker:
         return None
-    match = _REQ_NAME.match(head)
+    match = _REQ_NAME.fullmatch(head)
     if not match:
         return f"{text} (unparseable requirement)"
     try:
@@ -400,18 +459,62 @@ def needs_restart(staged: Iterable[Staged], cache_dir: Path) -> bool:
     return False
 
 
+class _SourceOnlyLoader(importlib.machinery.SourceFileLoader):
+    """Loads vendored modules from their verified source, never from bytecode.
+
+    ``SourceLoader.get_code`` reads and writes the ``__pycache__`` only when
+    ``path_stats`` succeeds; refusing it makes every import compile the source,
+    so a ``.pyc`` planted in a vendor dir is never run and nothing is written there.
+    """
+
+    def path_stats(self, path: str) -> Mapping[str, Any]:
+        raise OSError("oneiric-remote: no bytecode cache for vendored code")
+
+
+def _vendor_root_of(path: str) -> str | None:
+    for dirs in _active_paths.values():
+        for root in dirs:
+            if path == root or path.startswith(root + os.sep):
+                return root
+    return None
+
+
+def _vendor_path_hook(path: str) -> importlib.machinery.FileFinder:
+    """``sys.path_hooks`` entry: vendor dirs this process activated get a source-only finder.
+
+    Only ``.py`` sources are loadable from them: no sourceless ``.pyc`` and no
+    extension modules, whatever is on disk.
+    """
+    if _vendor_root_of(path) is None:
+        raise ImportError("not an oneiric-remote vendor dir")
+    return importlib.machinery.FileFinder(
+        path, (_SourceOnlyLoader, importlib.machinery.SOURCE_SUFFIXES)
+    )
+
+
+def _forget_finders(roots: Iterable[str]) -> None:
+    """Drop cached finders at or under ``roots`` so the next import asks the path hooks."""
+    roots = list(roots)
+    for key in list(sys.path_importer_cache):
+        if any(key == r or key.startswith(r + os.sep) for r in roots):
+            sys.path_importer_cache.pop(key, None)
+
+
 def activate_paths(repository: str, dirs: Sequence[Path]) -> None:
     """Swap this repository's vendor dirs on ``sys.path`` (appended; never ``addsitedir``)."""
+    if _vendor_path_hook not in sys.path_hooks:
+        sys.path_hooks.insert(0, _vendor_path_hook)
     new = [str(d) for d in dirs]
     old = _active_paths.get(repository, [])
     for entry in old:
         if entry not in new:
             with contextlib.suppress(ValueError):
                 sys.path.remove(entry)
+    _active_paths[repository] = new
+    _forget_finders([*old, *new])
     for entry in new:
         if entry not in sys.path:
             sys.path.append(entry)
-    _active_paths[repository] = new
     importlib.invalidate_caches()
 
 
