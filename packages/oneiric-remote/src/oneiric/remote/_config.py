@@ -20,8 +20,8 @@ from ._verify import TrustedKey, trust_fingerprint
 
 __all__ = ["Limits", "RemoteSource", "RetryPolicy", "Timeouts"]
 
-_PKG = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
-_SCOPE = re.compile(r"^(\*|[a-z0-9][a-z0-9_.-]{0,63}\.(\*|[a-z0-9][a-z0-9_.-]{0,63}))$")
+_PKG = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+_SCOPE = re.compile(r"\*|[a-z0-9][a-z0-9_.-]{0,63}\.(\*|[a-z0-9][a-z0-9_.-]{0,63})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +149,7 @@ class RemoteSource:
             )
         allow = tuple(_seq(self.factory_allowlist))
         for name in allow:
-            if not isinstance(name, str) or not _PKG.match(name):
+            if not isinstance(name, str) or not _PKG.fullmatch(name):
                 raise ConfigError(
                     f"factory_allowlist entry {name!r} is not a dotted package name like 'acme'"
                 )
@@ -157,7 +157,7 @@ class RemoteSource:
         if self.allowed_keys is not None:
             scopes = tuple(_seq(self.allowed_keys))
             for pattern in scopes:
-                if not isinstance(pattern, str) or not _SCOPE.match(pattern):
+                if not isinstance(pattern, str) or not _SCOPE.fullmatch(pattern):
                     raise ConfigError(
                         f"allowed_keys pattern {pattern!r} must look like 'adapter.cache', "
                         "'adapter.*' or '*'"

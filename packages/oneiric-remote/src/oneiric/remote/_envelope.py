@@ -33,7 +33,7 @@ __all__ = [
 PAYLOAD_TYPE = "application/vnd.oneiric.manifest+json;version=1"
 #: The manifest size cap (envelope bytes), checked before anything is parsed.
 MAX_MANIFEST_BYTES = 1024 * 1024
-_B64 = re.compile(r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$")
+_B64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
 
 
 def b64encode(data: bytes) -> str:
@@ -43,7 +43,7 @@ def b64encode(data: bytes) -> str:
 
 def b64decode_strict(text: object) -> bytes:
     """Decode standard, padded base64; anything else (whitespace, url-safe, junk) is ValueError."""
-    if not isinstance(text, str) or not _B64.match(text):
+    if not isinstance(text, str) or not _B64.fullmatch(text):
         raise ValueError("not standard padded base64")
     try:
         return base64.b64decode(text, validate=True)

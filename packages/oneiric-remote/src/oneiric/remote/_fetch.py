@@ -123,7 +123,8 @@ class HttpsFetcher:
 
         timeout = httpx.Timeout(self.timeouts.read, connect=self.timeouts.connect)
         async with httpx.AsyncClient(
-            verify=self.verify, timeout=timeout, follow_redirects=False, trust_env=False
+            verify=self.verify, timeout=timeout, follow_redirects=False, trust_env=False,
+            event_hooks={"response": [_refuse_insecure_redirect]},
         ) as client:
             current = url
             for _hop in range(self.max_redirects + 1):
@@ -136,19 +137,17 @@ class HttpsFetcher:
                     raise FetchError(
                         f"cannot connect to {current}: {_one_line(exc)}", transient=True
                     )
+                except httpx.InvalidURL as exc:
+                    raise FetchError(
+                        f"{current} redirects to an invalid URL ({_one_line(exc)}); fix the server"
+                    ) from None
                 try:
                     status = response.status_code
                     if status in REDIRECT_STATUS:
                         location = response.headers.get("location")
                         if not location:
                             raise FetchError(f"{current} answered {status} without Location")
-                        target = urljoin(current, location)
-                        if urlsplit(target).scheme.lower() != "https":
-                            raise InsecureURLError(
-                                f"{current} redirects to {target}, which is not https; "
-                                "refusing to downgrade - fix the server or the URL"
-                            )
-                        current = target
+                        current = _redirect_target(current, location)
                         continue
                     if status in TRANSIENT_STATUS:
                         raise FetchError(
@@ -183,6 +182,35 @@ class HttpsFetcher:
             raise FetchError(
                 f"{url} redirected more than {self.max_redirects} times; fix the URL"
             )
+
+
+def _redirect_target(current: str, location: str) -> str:
+    """Where a redirect leads; refuses (``InsecureURLError``) anything but https."""
+    try:
+        target = urljoin(current, location)
+    except ValueError as exc:
+        raise FetchError(f"{current} redirects to an invalid URL ({exc}); fix the server") from None
+    scheme = urlsplit(target).scheme.lower() if ":" in target else ""
+    if scheme != "https":
+        raise InsecureURLError(
+            f"{current} redirects to {target[:200]!r}, which is not https; "
+            "refusing to downgrade - fix the server or the URL"
+        )
+    return target
+
+
+async def _refuse_insecure_redirect(response: Any) -> None:
+    """httpx response hook: runs before httpx parses the Location itself.
+
+    httpx builds the next request of a redirect even when not following it, and
+    fails on URLs it cannot represent (``data:``, ``javascript:``) with its own
+    error; checking the scheme here first makes every non-https target an
+    ``InsecureURLError``, whatever httpx would make of it.
+    """
+    if response.status_code in REDIRECT_STATUS:
+        location = response.headers.get("location")
+        if location:
+            _redirect_target(str(response.request.url), location)
 
 
 class _TooLarge(Exception):

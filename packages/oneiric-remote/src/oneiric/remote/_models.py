@@ -27,10 +27,9 @@ __all__ = [
 ]
 
 NAME = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
-_FACTORY = re.compile(
-    r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$", re.ASCII
-)
-_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
+#: every regex is applied with ``fullmatch``: ``$`` would accept a trailing newline
+_FACTORY = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", re.ASCII)
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z", re.ASCII)
 
 Name = Annotated[str, Field(pattern=NAME)]
 
@@ -64,7 +63,7 @@ class ComponentSpec(_Strict):
     @field_validator("factory")
     @classmethod
     def _factory(cls, value: str) -> str:
-        if not _FACTORY.match(value):
+        if not _FACTORY.fullmatch(value):
             raise ValueError("expected 'package.module:attr'")
         module, _, attr = value.partition(":")
         if any(part.startswith("_") for part in (*module.split("."), *attr.split("."))):
@@ -91,7 +90,7 @@ class Manifest(_Strict):
     @field_validator("spec_version")
     @classmethod
     def _spec(cls, value: str) -> str:
-        if not re.fullmatch(r"\d+\.\d+", value):
+        if not re.fullmatch(r"\d+\.\d+", value, re.ASCII):
             raise ValueError("expected 'MAJOR.MINOR'")
         if value.split(".")[0] != "1":
             raise ValueError(f"unsupported major version {value!r}; this client reads 1.x")
@@ -133,7 +132,7 @@ class Manifest(_Strict):
 
 def parse_timestamp(value: str) -> datetime:
     """RFC 3339 UTC with a ``Z`` suffix; naive or offset timestamps are refused."""
-    if not isinstance(value, str) or not _TIMESTAMP.match(value):
+    if not isinstance(value, str) or not _TIMESTAMP.fullmatch(value):
         raise ValueError(
             f"timestamp {value!r} must be RFC 3339 UTC ending in 'Z' (e.g. 2025-01-31T12:00:00Z)"
         )

@@ -42,7 +42,7 @@ __all__ = [
     "verify_envelope",
 ]
 
-_KEYID = re.compile(r"^[0-9a-f]{64}$")
+_KEYID = re.compile(r"[0-9a-f]{64}")
 
 
 def keyid_of(raw_public_key: bytes) -> str:
@@ -63,7 +63,7 @@ def _check_public(keyid: str, public_key: str) -> bytes:
             f"trusted key {keyid!r}: public_key decodes to {len(raw)} bytes, expected 32 "
             "(a raw Ed25519 public key)"
         )
-    if not isinstance(keyid, str) or not _KEYID.match(keyid) or keyid != keyid_of(raw):
+    if not isinstance(keyid, str) or not _KEYID.fullmatch(keyid) or keyid != keyid_of(raw):
         raise ConfigError(
             f"trusted key {keyid!r} does not match its public key (expected keyid "
             f"{keyid_of(raw)}); copy keyid and public_key from the same keygen output"
@@ -172,7 +172,8 @@ class Ed25519Verifier:
                     raise ValueError(f"signature is {len(sig)} bytes, expected 64")
                 VerifyKey(key.raw).verify(message, sig)
             except (BadSignatureError, ValueError, TypeError) as exc:
-                problems.append(f"{entry.keyid[:12]}: {str(exc).splitlines()[0] or 'invalid'}")
+                reason = (str(exc).splitlines() or ["invalid"])[0] or "invalid"
+                problems.append(f"{entry.keyid[:12]}: {reason}")
                 continue
             good.add(entry.keyid)
         if len(good) < self.threshold:
@@ -189,8 +190,17 @@ class Ed25519Verifier:
 def verify_envelope(
     data: bytes, *, trusted_keys: Sequence[TrustedKey], threshold: int = 1
 ) -> dict[str, Any]:
-    """Verify envelope bytes and return the payload (signature and canonical form only)."""
-    return dict(Ed25519Verifier(trusted_keys, threshold).verify(data).data)
+    """Verify envelope bytes and return the payload, checked against the manifest schema.
+
+    Signatures, canonical form and schema (spec 1.x: strict types, no unknown or
+    missing fields) - everything a client checks about the document itself; the
+    repository, time and rollback checks need client state and stay with ``RemoteSync``.
+    """
+    from ._models import parse_manifest
+
+    payload = dict(Ed25519Verifier(trusted_keys, threshold).verify(data).data)
+    parse_manifest(payload)  # ManifestFormatError, one line
+    return payload
 
 
 def _signing_key(key: Any) -> Any:
