@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from oneiric.core import (
     DEFAULT_PRIORITIES,
     Candidate,
+    OneiricError,
     Resolver,
     Source,
     get_logger,
@@ -49,6 +50,7 @@ from ._errors import (
     EquivocationError,
     FactoryNotAllowedError,
     FetchError,
+    ManifestFormatError,
     RemoteError,
     RollbackError,
     ScopeError,
@@ -138,11 +140,34 @@ def read_status(cache_dir: Path) -> list[dict[str, Any]]:
     for path in sorted(cache_dir.glob("status-*.json")):
         try:
             doc = read_json(path)
-        except ValueError:
+        except (OSError, ValueError):
             continue
         if isinstance(doc, dict):
             found.append(doc)
     return found
+
+
+def _last_good_text(data: bytes) -> str:
+    """The envelope as ASCII text for the state file.
+
+    A mirror may add junk signatures with non-ASCII keyids to a genuine envelope
+    (unknown keyids are ignored, so it still verifies): such an envelope is kept
+    re-encoded with JSON escapes, which parses to the same signatures and the same
+    payload bytes, so the offline re-verification sees exactly what was verified.
+    """
+    if data.isascii():
+        return data.decode("ascii")
+    from ._envelope import encode_envelope, parse_envelope
+
+    try:
+        envelope = parse_envelope(data)
+    except ManifestFormatError as exc:  # a custom verifier's format: keep nothing half-right
+        raise StateError(
+            f"the verified envelope cannot be stored as last-good ({exc}); use an ASCII "
+            "envelope"
+        ) from None
+    signatures = [{"keyid": s.keyid, "sig": s.sig} for s in envelope.signatures]
+    return encode_envelope(envelope.payload_type, envelope.payload, signatures).decode("ascii")
 
 
 class RemoteSync:
@@ -198,7 +223,13 @@ class RemoteSync:
     # ------------------------------------------------------------ public
 
     async def sync(self) -> SyncResult:
-        """Run one sync; raises a ``RemoteError`` (nothing changed) or returns what it did."""
+        """Run one sync; raises a ``RemoteError`` (nothing changed) or returns what it did.
+
+        Hostile input is classified into the documented ``RemoteError`` subclasses;
+        anything else that escapes (a bug, or input nobody classified yet) is wrapped
+        in a plain ``RemoteError`` - recorded in status like any failure - so callers
+        and ``watch()`` only ever see the documented types.
+        """
         cache = self.source.resolved_cache_dir()
         status = self._load_status(cache)
         started = self.clock()
@@ -206,14 +237,17 @@ class RemoteSync:
         try:
             with span("oneiric.remote.sync", repository=self.source.repository):
                 result = await self._sync(cache)
-        except RemoteError as exc:
+        except Exception as raw:
+            exc = raw if isinstance(raw, RemoteError) else self._unexpected(raw)
             status.last_error = str(exc)
             status.last_error_type = type(exc).__name__
             status.breaker = self.breaker.state
             status.durations["last_sync_s"] = round(self.clock() - started, 6)
             self._save_status(cache, status)
             _log.warning("remote sync failed", repository=self.source.repository, error=str(exc))
-            raise
+            if exc is raw:
+                raise
+            raise exc from raw
         status.durations["last_sync_s"] = round(self.clock() - started, 6)
         status.version = result.version
         status.offline = result.offline
@@ -236,7 +270,9 @@ class RemoteSync:
         """Sync every ``interval`` seconds until cancelled (or ``iterations`` syncs).
 
         Failures are logged and recorded in status; the registered components keep
-        serving.  Never raises a ``RemoteError``.
+        serving.  Never raises a ``RemoteError`` - nor any other ``Exception``: one
+        hostile cycle must not end the update loop for good.  Cancellation
+        (``CancelledError``) and ``KeyboardInterrupt`` are never swallowed.
         """
         done = 0
         while iterations is None or done < iterations:
@@ -244,10 +280,32 @@ class RemoteSync:
                 await self.sync()
             except RemoteError:
                 pass
+            except Exception as exc:  # sync() wraps already; this is defence in depth
+                self._record_failure(self._unexpected(exc))
             done += 1
             if iterations is not None and done >= iterations:
                 return
             await self.sleep(interval)
+
+    def _unexpected(self, exc: BaseException) -> RemoteError:
+        """A ``RemoteError`` for an exception no check classified (one line)."""
+        text = " ".join(str(exc).split())[:300]
+        return RemoteError(
+            f"sync of {self.source.repository!r} failed unexpectedly: {type(exc).__name__}"
+            f"{': ' + text if text else ''}; nothing was changed - report this with the "
+            "manifest that caused it"
+        )
+
+    def _record_failure(self, exc: RemoteError) -> None:
+        try:
+            cache = self.source.resolved_cache_dir()
+            status = self._load_status(cache)
+            status.last_error = str(exc)
+            status.last_error_type = type(exc).__name__
+            self._save_status(cache, status)
+        except Exception as error:  # status is observability only
+            _log.warning("cannot record sync failure", error=str(error))
+        _log.warning("remote sync failed", repository=self.source.repository, error=str(exc))
 
     def record_factory_error(self, candidate: Candidate, error: BaseException) -> None:
         """Record an activation-time ``FactoryError`` of one component in status."""
@@ -261,7 +319,7 @@ class RemoteSync:
     def resolver_candidates(self) -> list[Candidate]:
         """Candidates of this repository currently in the resolver."""
         origin = ("manifest", self.source.repository)
-        found = []
+        found: list[Candidate] = []
         for domain in self.resolver.domains():
             for key in self.resolver.keys(domain):
                 found.extend(
@@ -279,7 +337,7 @@ class RemoteSync:
             status = _Status(self.source.repository, self.source.url, self.source.fingerprint)
             try:
                 doc = read_json(self._status_path(cache))
-            except ValueError:
+            except (OSError, ValueError):  # observability only: never fails a sync
                 doc = None
             if isinstance(doc, dict):
                 for name in ("last_success", "version", "factory_errors"):
@@ -466,8 +524,8 @@ class RemoteSync:
                     reason = f"requires {', '.join(missing)} which is not installed"
                     metadata["unavailable"] = reason
                     unavailable.append(f"{comp.domain}/{comp.key}/{comp.provider}: {reason}")
-            candidates.append(
-                Candidate(
+            try:
+                candidate = Candidate(
                     comp.domain,
                     comp.key,
                     comp.provider,
@@ -479,7 +537,14 @@ class RemoteSync:
                     description=comp.description,
                     metadata=metadata,
                 )
-            )
+            except (OneiricError, ValueError, TypeError) as exc:
+                text = " ".join(str(exc).split())
+                raise ManifestFormatError(
+                    f"manifest {manifest.repository} v{manifest.version} component "
+                    f"{comp.domain}/{comp.key}/{comp.provider} is not a valid candidate "
+                    f"({text}); fix the manifest and sign it again"
+                ) from None
+            candidates.append(candidate)
         return candidates, unavailable
 
     def _swap(
@@ -552,9 +617,7 @@ class RemoteSync:
         restart = needs_restart(staged, installer.cache_dir)
         state.active_version = manifest.version
         state.active_digest = verified.digest
-        state.last_good = data.decode("ascii", errors="strict") if data.isascii() else None
-        if state.last_good is None:
-            raise StateError("manifest envelope is not ASCII JSON; cannot keep it as last-good")
+        state.last_good = _last_good_text(data)
         state.last_good_url = url
         state.history = [
             *(h for h in state.history if h.get("version") != manifest.version),
