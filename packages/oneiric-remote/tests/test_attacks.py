@@ -742,3 +742,95 @@ async def test_attack_unextractable_entry_name(kit, resolver, h, https, unchange
     with pytest.raises(UnsafeArchiveError):
         await _sync_artifact(kit, resolver, h, https, data)
     unchanged()
+
+
+# ------------------------------------- raw errors from the fetch/extract path
+
+
+def _corrupt_deflate(h) -> bytes:
+    import zipfile
+
+    body = bytes(range(256)) * 64
+    data = bytearray(h.zip_bytes([("acme_ok/__init__.py", b"def make():\n    return 1\n"),
+                                  ("acme_ok/blob.py", body)]))
+    (info,) = [i for i in zipfile.ZipFile(__import__("io").BytesIO(bytes(data))).infolist()
+               if i.filename == "acme_ok/blob.py"]
+    start = info.header_offset + 30 + len(info.filename)
+    for offset in range(start, start + info.compress_size):
+        data[offset] = 0xFF  # invalid deflate block type
+    return bytes(data)
+
+
+async def test_attack_corrupt_deflate_stream(kit, resolver, h, https, unchanged) -> None:
+    with pytest.raises(UnsafeArchiveError):
+        await _sync_artifact(kit, resolver, h, https, _corrupt_deflate(h))
+    unchanged()
+
+
+@pytest.mark.parametrize("what", ["blob-is-dir", "vendor-is-file", "vendor-is-symlink"])
+async def test_attack_cache_entry_replaced_between_runs(kit, h, https, tmp_path, what) -> None:
+    import shutil
+
+    url, source_file = await _legit_sync(kit, h, https)
+    vendor = source_file.parent.parent
+    blob = kit.cache / "blobs" / vendor.name
+    elsewhere = tmp_path / "elsewhere"
+    if what == "blob-is-dir":
+        blob.unlink()
+        blob.mkdir()
+        (blob / "junk").write_text("x")
+    elif what == "vendor-is-file":
+        shutil.rmtree(vendor)
+        vendor.write_text("not a dir")
+    else:
+        shutil.copytree(vendor, elsewhere)
+        shutil.rmtree(vendor)
+        vendor.symlink_to(elsewhere, target_is_directory=True)
+    from oneiric.remote import _install
+
+    sys.path[:] = [p for p in sys.path if str(kit.cache) not in p]  # as in a new process
+    _install._active_paths.clear()
+    fresh = Resolver()
+    result = await RemoteSync(fresh, kit.source(url, verify=str(https.ca_path)),
+                              now=h.fixed_now).sync()
+    assert result.registered == 1
+    assert vendor.is_dir() and not vendor.is_symlink()
+    assert blob.is_file()
+    if what == "vendor-is-symlink":  # the link's target was not used
+        assert (elsewhere / "acme_ok" / "__init__.py").is_file()
+        assert not [p for p in sys.path if str(elsewhere) in os.path.realpath(p)]
+
+
+@pytest.mark.parametrize("garbage", ["deep", "non-ascii-last-good"])
+async def test_attack_state_file_raw_errors(kit, resolver, h, https, garbage) -> None:
+    from oneiric.remote import RetryPolicy
+    from oneiric.testing import free_port
+
+    _url, _ = await _legit_sync(kit, h, https)
+    (state,) = kit.cache.glob("state-*.json")
+    if garbage == "deep":
+        state.write_bytes(b"[" * 200_000 + b"]" * 200_000)
+    else:
+        doc = json.loads(state.read_bytes())
+        doc["last_good"] = "\u00e9" + doc["last_good"]
+        state.write_text(json.dumps(doc))
+    offline = f"https://127.0.0.1:{free_port()}/m.json"
+
+    async def no_sleep(_: float) -> None:
+        return None
+
+    source = kit.source(offline, verify=str(https.ca_path), retry=RetryPolicy(attempts=1))
+    with pytest.raises(StateError) as info:
+        await RemoteSync(Resolver(), source, now=h.fixed_now, sleep=no_sleep).sync()
+    assert "\n" not in str(info.value)
+
+
+async def test_attack_deep_status_file_is_ignored(kit, resolver, h) -> None:
+    path = kit.write(kit.envelope(kit.payload()))
+    source = kit.source(str(path))
+    status = source.resolved_cache_dir() / f"status-{source.fingerprint}.json"
+    status.write_bytes(b"[" * 200_000 + b"]" * 200_000)
+    assert (await RemoteSync(resolver, source, now=h.fixed_now).sync()).registered == 1
+    from oneiric.remote import read_status
+
+    assert [s["version"] for s in read_status(kit.cache)] == [1]

@@ -56,8 +56,8 @@ def _fail(blob: Path, why: str) -> UnsafeArchiveError:
 def _open(blob: Path) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(blob)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise _fail(blob, f"not a valid zip ({exc})") from None
+    except Exception as exc:  # BadZipFile, OSError, ValueError, UnicodeError, struct.error...
+        raise _fail(blob, f"not a valid zip ({type(exc).__name__}: {exc})") from None
 
 
 def _check_name(blob: Path, name: str, is_dir: bool) -> tuple[str, ...]:
@@ -216,8 +216,8 @@ def _read_small(blob: Path, zf: zipfile.ZipFile, name: str) -> bytes:
         raise _fail(blob, f"{name} is implausibly large")
     try:
         return zf.read(info)
-    except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as exc:
-        raise _fail(blob, f"cannot read {name} ({exc})") from None
+    except Exception as exc:  # BadZipFile, zlib.error, EOFError, NotImplementedError...
+        raise _fail(blob, f"cannot read {name} ({type(exc).__name__}: {exc})") from None
 
 
 def _payload_entries(
@@ -246,8 +246,11 @@ def _stream(blob: Path, zf: zipfile.ZipFile, entry: zipfile.ZipInfo, limits: Lim
                     raise _fail(blob, f"entry {entry.filename!r} expands beyond its limits "
                                       "(size or compression ratio)")
                 yield chunk
-    except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError, EOFError) as exc:
-        raise _fail(blob, f"entry {entry.filename!r} cannot be read ({exc})") from None
+    except UnsafeArchiveError:
+        raise
+    except Exception as exc:  # BadZipFile, zlib.error, EOFError, NotImplementedError...
+        raise _fail(blob, f"entry {entry.filename!r} cannot be read "
+                          f"({type(exc).__name__}: {exc})") from None
 
 
 def extract(blob: Path, dest: Path, info: ArchiveInfo, limits: Limits) -> None:

@@ -110,8 +110,8 @@ def _dumps(value: Any) -> bytes:
         return json.dumps(
             value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
         ).encode("utf-8")
-    except (ValueError, UnicodeEncodeError) as exc:
-        raise ManifestFormatError(f"payload cannot be encoded canonically: {exc}")
+    except (ValueError, UnicodeEncodeError, RecursionError) as exc:
+        raise ManifestFormatError(f"payload cannot be encoded canonically: {exc}") from None
 
 
 def parse_canonical(data: bytes) -> dict[str, Any]:

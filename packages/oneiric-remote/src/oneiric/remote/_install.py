@@ -113,7 +113,11 @@ def _make_writable(path: Path) -> None:
 
 
 def remove_tree(path: Path) -> None:
-    """Delete a (possibly read-only) directory tree."""
+    """Delete a (possibly read-only) directory tree; a symlink or file is only unlinked."""
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        with contextlib.suppress(OSError):
+            path.unlink()
+        return
     if not path.exists():
         return
     _make_writable(path)
@@ -204,12 +208,16 @@ class Installer:
     async def ensure_blob(self, artifact_id: str, spec: ArtifactSpec) -> Path:
         """A blob whose sha256 matches ``spec``: from the cache (re-hashed) or downloaded."""
         blob = self.blobs / spec.sha256
-        if blob.exists():
-            if blob.stat().st_size == spec.size and _sha256_file(blob) == spec.sha256:
+        if blob.exists() or blob.is_symlink():
+            if self._blob_ok(blob, spec):
                 return blob
             _log.warning("cached blob modified on disk; re-fetching", sha256=spec.sha256)
-            with contextlib.suppress(OSError):
-                blob.unlink()
+            remove_tree(blob)
+            if blob.exists() or blob.is_symlink():
+                raise StateError(
+                    f"cannot remove the modified cached blob {blob}; fix the cache dir's "
+                    "permissions or delete it"
+                )
         errors: list[RemoteError] = []
         for url in spec.urls:
             try:
@@ -237,8 +245,14 @@ class Installer:
                             f"artifact {artifact_id!r} from {url} has sha256 {got[:16]}..., the "
                             f"manifest declares {spec.sha256[:16]}...; trying other mirrors"
                         )
-                    os.chmod(sink.path, 0o400)
-                    os.replace(sink.path, blob)
+                    try:
+                        os.chmod(sink.path, 0o400)
+                        os.replace(sink.path, blob)
+                    except OSError as exc:
+                        raise StateError(
+                            f"cannot store artifact {artifact_id!r} as {blob}: "
+                            f"{exc.strerror or exc}; check the cache dir"
+                        ) from None
                 except BaseException:
                     sink.discard()
                     raise
@@ -248,6 +262,18 @@ class Installer:
                 _log.warning("artifact fetch failed", artifact=artifact_id, url=url, error=str(exc))
                 errors.append(exc)
         raise pick_error(errors)
+
+    @staticmethod
+    def _blob_ok(blob: Path, spec: ArtifactSpec) -> bool:
+        try:
+            return (
+                blob.is_file()
+                and not blob.is_symlink()
+                and blob.stat().st_size == spec.size
+                and _sha256_file(blob) == spec.sha256
+            )
+        except OSError:
+            return False
 
     # ----------------------------------------------------------- vendor
 
@@ -267,9 +293,13 @@ class Installer:
         """
         known = self.verified.get(spec.sha256)
         vendor = self.vendor / spec.sha256
-        if known is not None and vendor.is_dir():
+        real_dir = vendor.is_dir() and not vendor.is_symlink()
+        if known is not None and real_dir:
             return known
-        if not vendor.is_dir():
+        if not real_dir:
+            if vendor.exists() or vendor.is_symlink():
+                _log.warning("vendor entry is not a directory; re-extracting", sha256=spec.sha256)
+                remove_tree(vendor)
             return None
         blob = self.blobs / spec.sha256
         info = inspect(blob, spec.kind, self.limits)
@@ -283,15 +313,24 @@ class Installer:
     def extract(self, spec: ArtifactSpec, info: ArchiveInfo) -> Path:
         """Extract the blob to a temp dir, then rename it to ``vendor/<sha256>`` read-only."""
         vendor = self.vendor / spec.sha256
-        if vendor.is_dir():
+        if vendor.is_dir() and not vendor.is_symlink():
             return vendor
-        work = Path(tempfile.mkdtemp(dir=self.tmp, prefix="extract-"))
+        remove_tree(vendor)  # a stray file or symlink in its place
+        try:
+            work = Path(tempfile.mkdtemp(dir=self.tmp, prefix="extract-"))
+        except OSError as exc:
+            raise StateError(f"cannot create a temp dir in {self.tmp}: {exc.strerror or exc}")
         try:
             extract(self.blobs / spec.sha256, work, info, self.limits)
-            _make_readonly(work)
-            os.chmod(work, 0o755)
-            os.replace(work, vendor)
-            os.chmod(vendor, 0o555)
+            try:
+                _make_readonly(work)
+                os.chmod(work, 0o755)
+                os.replace(work, vendor)
+                os.chmod(vendor, 0o555)
+            except OSError as exc:
+                raise StateError(
+                    f"cannot install {vendor}: {exc.strerror or exc}; check the cache dir"
+                ) from None
         except BaseException:
             remove_tree(work)
             raise
@@ -533,7 +572,7 @@ def prune(cache_dir: Path, keep_versions: int = 3) -> list[str]:
             doc: Any = json.loads(state_file.read_bytes())
             for entry in doc.get("history", [])[-keep_versions:]:
                 keep.update(str(s) for s in entry.get("artifacts", []))
-        except (OSError, ValueError, AttributeError):
+        except (OSError, ValueError, AttributeError, TypeError, RecursionError):
             return []  # unreadable state: keep everything rather than guess
     for dirs in _active_paths.values():
         keep.update(Path(d).name for d in dirs)

@@ -56,11 +56,13 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o600) -> None:
 
 
 def read_json(path: Path) -> Any:
-    """Read a JSON file (None when missing)."""
+    """Read a JSON file (None when missing; ``ValueError`` when it is not JSON)."""
     try:
         return json.loads(path.read_bytes())
     except FileNotFoundError:
         return None
+    except RecursionError:
+        raise ValueError(f"{path} nests too deeply to be JSON written by oneiric") from None
 
 
 @dataclass
@@ -147,7 +149,7 @@ class StateStore:
             raise StateError(f"cannot read state file {self.path}: {exc.strerror or exc}")
         try:
             doc = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             doc = None
         state = State.from_doc(doc, self.path)
         if state.repository != self.repository or state.threshold != self.threshold:
@@ -175,7 +177,7 @@ class StateStore:
                 continue
             try:
                 old = State.from_doc(json.loads(other.read_bytes()), other)
-            except (StateError, ValueError, OSError) as exc:
+            except (StateError, ValueError, OSError, RecursionError) as exc:
                 _log.warning("ignoring unreadable state file", path=str(other), error=str(exc))
                 continue
             if old.repository != self.repository:

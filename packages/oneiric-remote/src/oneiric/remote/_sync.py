@@ -649,7 +649,13 @@ class RemoteSync:
         """Every URL is unreachable: serve the last-good manifest, re-verified, from the cache."""
         if state.last_good is None:
             raise error
-        data = state.last_good.encode("ascii")
+        try:
+            data = state.last_good.encode("ascii")
+        except UnicodeEncodeError:
+            raise StateError(
+                "the last-good envelope in the state file is not ASCII; the cache dir was "
+                "tampered with - delete the state file and resync (min_version keeps the floor)"
+            ) from None
         url = state.last_good_url or self.source.url
         verified, manifest = self._verify(data, url)  # signatures and expiry again
         if verified.digest != state.active_digest or manifest.version != state.active_version:
