@@ -24,9 +24,10 @@ __all__ = ["dumps", "echo_json", "iso", "kv", "redacted", "table", "warn"]
 def redacted(data: Any) -> Any:
     """``data`` with every secret replaced by ``**********`` (``oneiric.core.redact``).
 
-    A secret is a pydantic ``SecretStr`` (or anything with ``get_secret_value``);
-    if pydantic was never imported no such value can exist, so the settings
-    module (and pydantic) is not imported just to find none.
+    A secret is a pydantic ``SecretStr`` (or anything with ``get_secret_value``)
+    or any string containing a secret value the settings resolved in this
+    process; if pydantic was never imported no such value can exist, so the
+    settings module (and pydantic) is not imported just to find none.
     """
     if "pydantic" not in sys.modules:
         return data
@@ -37,7 +38,9 @@ def redacted(data: Any) -> Any:
 
 def dumps(data: Any) -> str:
     """The JSON text of ``data``: redacted, sorted keys, two-space indent."""
-    return json.dumps(redacted(data), indent=2, sort_keys=True, default=str)
+    return json.dumps(
+        redacted(data), indent=2, sort_keys=True, default=lambda v: redacted(str(v))
+    )
 
 
 def echo_json(data: Any) -> None:
@@ -47,7 +50,7 @@ def echo_json(data: Any) -> None:
 
 def warn(message: str) -> None:
     """One line on stderr (never stdout: stdout is for results)."""
-    click.echo(f"warning: {message}", err=True)
+    click.echo(f"warning: {redacted(message)}", err=True)
 
 
 def iso(at: float | None) -> str | None:
@@ -81,7 +84,7 @@ def table(
     headers: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str | None = None
 ) -> None:
     """Print ``rows`` under ``headers`` as an aligned table (nothing but the title if empty)."""
-    cells = [[_cell(v) for v in row] for row in rows]
+    cells = [[_cell(redacted(v)) for v in row] for row in rows]
     if _use_rich():
         from rich.console import Console  # type: ignore[import-not-found]
         from rich.table import Table  # type: ignore[import-not-found]
@@ -109,4 +112,4 @@ def kv(pairs: Mapping[str, Any]) -> None:
     """Print ``name: value`` lines, names aligned."""
     width = max((len(k) for k in pairs), default=0)
     for name, value in pairs.items():
-        click.echo(f"{name.ljust(width)}  {_cell(value)}")
+        click.echo(f"{name.ljust(width)}  {_cell(redacted(value))}")

@@ -89,8 +89,14 @@ class Explanation(Frozen):
         _set(self, "why", why)
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-serializable form; the shape is documented in docs/cli.md and stable."""
-        return {
+        """JSON-serializable form; the shape is documented in docs/cli.md and stable.
+
+        Redacted (``oneiric.core._redact``): a reason or veto text may quote a
+        settings value, and this is what the CLI prints.
+        """
+        from ._redact import redact
+
+        shown: dict[str, Any] = redact({
             "domain": self.domain,
             "key": self.key,
             "tenant": self.tenant,
@@ -98,7 +104,8 @@ class Explanation(Frozen):
             "selected": self.selected.provider if self.selected is not None else None,
             "why": self.why,
             "candidates": [r.as_dict() for r in self.ranking],
-        }
+        })
+        return shown
 
     def __str__(self) -> str:
         lines = [f"{self.domain}/{self.key}: {self.why}"]
@@ -109,4 +116,6 @@ class Explanation(Frozen):
                 f"priority={r.priority} ({r.priority_origin}) "
                 f"stack_level={r.candidate.stack_level} #{r.registered}  {r.reason}"
             )
-        return "\n".join(lines)
+        from ._redact import scrub_text
+
+        return scrub_text("\n".join(lines))

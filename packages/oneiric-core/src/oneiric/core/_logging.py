@@ -13,40 +13,31 @@ structlog (and stdlib ``logging``) are imported on the first log call, not at
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import logging
+    from collections.abc import MutableMapping
     from typing import Any, TextIO
 
 __all__ = ["configure_logging", "get_logger"]
 
 _ROOT = "oneiric"
-_REDACTED = "**********"
 _handler_marker = "_oneiric_handler"
 
 
-def _redact_value(value: Any) -> Any:
-    if hasattr(value, "get_secret_value"):
-        return _REDACTED
-    if isinstance(value, Mapping):
-        return {k: _redact_value(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_redact_value(v) for v in value]
-    return value
+def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Redact every value of the event, the message included (``oneiric.core._redact``).
 
-
-def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
-    """Replace secret values (anything with ``get_secret_value``) before rendering.
-
-    Nested mappings and sequences too: a whole settings mapping may be logged.
+    Secrets are ``SecretStr`` values and any string containing a secret the
+    settings resolved - however it got there: a provider's ``str`` field, an
+    f-string message, an exception text, a nested settings mapping.
     """
+    from ._redact import redact
+
     for name, value in event.items():
-        if isinstance(value, (Mapping, list, tuple, set, frozenset)) or hasattr(
-            value, "get_secret_value"
-        ):
-            event[name] = _redact_value(value)
+        if name.startswith("_"):  # structlog's own bookkeeping (_record, _from_structlog)
+            continue
+        event[name] = redact(value)
     return event
 
 
@@ -125,7 +116,12 @@ def configure_logging(
         else structlog.dev.ConsoleRenderer(colors=False)
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            _redact,  # again after exc_info is text: a traceback may quote a secret
+            renderer,
+        ],
         foreign_pre_chain=[structlog.stdlib.add_log_level, structlog.stdlib.add_logger_name],
     )
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)

@@ -42,6 +42,7 @@ from ._errors import ConfigError
 from ._loading import resolve_settings_model
 from ._logging import get_logger
 from ._precedence import parse_selection
+from ._redact import redact, register_secret, scrub_text
 from ._statedir import default_state_dir
 
 if TYPE_CHECKING:
@@ -56,6 +57,7 @@ __all__ = [
     "Settings",
     "load_settings",
     "read_overlay",
+    "redact",
     "write_overlay",
 ]
 
@@ -69,7 +71,6 @@ _FORMATS = {".toml": "toml", ".yaml": "yaml", ".yml": "yaml"}
 _INTERP = re.compile(r"\$\{(env|secret):([A-Za-z0-9_.\-]+)(?::-([^}]*))?\}")
 # Anything that looks like a reference, so that a typo is an error, not a literal.
 _REF = re.compile(r"\$\{\s*(?:env|secret)\b[^}]*\}?", re.I)
-_REDACTED = "**********"
 
 
 class _Strict(BaseModel):
@@ -234,7 +235,7 @@ class _Interpolator:
         try:
             value = hooks.hook.oneiric_secret(name=name)
         except Exception as exc:
-            detail = " ".join(str(exc).split())
+            detail = scrub_text(" ".join(str(exc).split()))
             raise ConfigError(
                 f"{where}: secret source failed for {name!r}: {type(exc).__name__}: {detail}; "
                 "check the secrets plugin and its configuration"
@@ -246,7 +247,11 @@ class _Interpolator:
                 f"{where}: secret {name!r} not found; set {env_name(name)} or create "
                 f"{secrets_dir() / name} (or install a secrets plugin)"
             )
-        return str(value)
+        value = str(value)
+        # Recorded before anything can print it: from here on every output that
+        # contains it is redacted, whatever type a provider's model gives it.
+        register_secret(value)
+        return value
 
     def value(self, value: Any, doc: _Doc, parts: tuple[str, ...], keypath: tuple[str, ...]) -> Any:
         """Interpolate ``value`` found at ``parts`` of ``doc`` (shown as ``keypath``)."""
@@ -299,24 +304,13 @@ class _Interpolator:
 def _reveal(value: Any) -> Any:
     """Unwrap SecretStr values so a provider's own model decides how to hold them."""
     if isinstance(value, SecretStr):
-        return value.get_secret_value()
+        secret = value.get_secret_value()
+        register_secret(secret)  # also a SecretStr built in code: it is about to become a str
+        return secret
     if isinstance(value, dict):
         return {k: _reveal(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_reveal(v) for v in value]
-    return value
-
-
-def redact(value: Any) -> Any:
-    """Replace secrets by ``**********`` for display (status, explain, JSON, logs)."""
-    if isinstance(value, SecretStr) or hasattr(value, "get_secret_value"):
-        return _REDACTED
-    if isinstance(value, BaseModel):
-        return redact(value.model_dump())
-    if isinstance(value, Mapping):
-        return {k: redact(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [redact(v) for v in value]
     return value
 
 
@@ -507,7 +501,7 @@ class Settings:
             elif kind == "extra_forbidden":
                 msg = "unknown setting; remove it or check the spelling"
             else:
-                msg = f"{first['msg']}; fix the value"
+                msg = f"{scrub_text(first['msg'])}; fix the value"
             more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
             raise ConfigError(f"{where}: {'.'.join(path + loc)}: {msg}{more}") from None
 
@@ -679,7 +673,7 @@ def load_settings(
             first = exc.errors()[0]
             loc = tuple(str(p) for p in first.get("loc", ()))
             more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-            msg = f"{first['msg']}; fix the value"
+            msg = f"{scrub_text(first['msg'])}; fix the value"
             if first.get("type") == "extra_forbidden":
                 msg = (
                     "unknown setting; expected selections, provider_settings, tenants or "

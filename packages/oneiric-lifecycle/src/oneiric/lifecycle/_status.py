@@ -25,7 +25,10 @@ process) can read it.  Shape (version 1; times are ISO-8601 UTC strings)::
       }]
     }
 
-Secrets in provider settings are replaced by ``**********`` (``oneiric.core.redact``).
+Secrets are replaced by ``**********`` (``oneiric.core.redact``) in the whole
+document, not only in provider settings: a failure text or reason may quote a
+settings value (a DSN with a password), and a provider's model may hold a
+secret as a plain ``str``.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from __future__ import annotations
 import json
 import os
 import socket
+import stat
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,7 +68,21 @@ def _redacted(settings: Any) -> Any:
         return None
     from oneiric.core import redact  # pydantic is loaded already if settings exist
 
-    return json.loads(json.dumps(redact(settings), default=str))
+    return json.loads(json.dumps(redact(settings), default=lambda v: redact(str(v))))
+
+
+def _redacted_doc(doc: Any) -> Any:
+    """``doc`` with every secret redacted (oneiric.core.redact).
+
+    Without pydantic imported no secret exists in this process (only the
+    settings loader resolves them), so the settings module is not imported
+    just to find none.
+    """
+    if "pydantic" not in sys.modules:
+        return doc
+    from oneiric.core import redact
+
+    return redact(doc)
 
 
 def _reason(
@@ -165,7 +184,7 @@ def document(
     config: list[dict[str, Any]],
     activity: dict[str, Any],
 ) -> dict[str, Any]:
-    return {
+    return _redacted_doc({
         "version": STATUS_VERSION,
         "pid": os.getpid(),
         "host": socket.gethostname(),
@@ -174,7 +193,7 @@ def document(
         "config": config,
         "activity": activity,
         "keys": keys,
-    }
+    })
 
 
 def snapshot_path(state_dir: Path, pid: int | None = None) -> Path:
@@ -187,7 +206,7 @@ def write_snapshot(path: Path, doc: dict[str, Any]) -> None:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(doc, fh, indent=1, sort_keys=True, default=str)
+        json.dump(_redacted_doc(doc), fh, indent=1, sort_keys=True, default=str)
         fh.write("\n")
     os.replace(tmp, path)
 
@@ -199,17 +218,93 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    except OSError:
+    except (OSError, OverflowError):
         return False
     return True
 
 
-def read_snapshots(state_dir: Path, *, include_stale: bool = False) -> list[dict[str, Any]]:
+#: A snapshot larger than this is not a status document (ours are a few KiB per key).
+MAX_SNAPSHOT_BYTES = 16 * 1024 * 1024
+_MAX_PID = 2**31 - 1
+
+
+def _optional(doc: dict[str, Any], name: str, kind: type, where: str) -> None:
+    value = doc.get(name)
+    if value is not None and not isinstance(value, kind):
+        raise ValueError(f"{where}{name!r} is a {type(value).__name__}, not a {kind.__name__}")
+
+
+def _check_shape(doc: Any) -> int:
+    """The pid of a well-formed snapshot; ``ValueError`` naming what is wrong otherwise.
+
+    Checks what readers index into (``oneiric status`` and ``health``), so a
+    foreign file of another shape is skipped instead of crashing them.
+    """
+    if not isinstance(doc, dict):
+        raise ValueError(f"expected a JSON object, got a {type(doc).__name__}")
+    pid = doc.get("pid")
+    if type(pid) is not int or not 0 < pid <= _MAX_PID:
+        raise ValueError(f"'pid' must be a positive process id, got {pid!r:.40}")
+    for name in ("config", "keys"):
+        _optional(doc, name, list, "")
+    _optional(doc, "activity", dict, "")
+    for watcher in doc.get("config") or []:
+        if not isinstance(watcher, dict):
+            raise ValueError("'config' entries must be objects")
+    for index, key in enumerate(doc.get("keys") or []):
+        if not isinstance(key, dict):
+            raise ValueError(f"keys[{index}] is a {type(key).__name__}, not an object")
+        for name in ("domain", "key"):
+            if not isinstance(key.get(name), str):
+                raise ValueError(f"keys[{index}] has no string {name!r}")
+        for name in ("activity", "last_health"):
+            _optional(key, name, dict, f"keys[{index}].")
+    return pid
+
+
+def _read_snapshot(file: Path) -> dict[str, Any]:
+    """One snapshot file, parsed and shape-checked; ``ValueError`` for anything else."""
+    fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block the reader
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError("not a regular file")
+        if info.st_size > MAX_SNAPSHOT_BYTES:
+            raise ValueError(f"larger than {MAX_SNAPSHOT_BYTES} bytes")
+        with os.fdopen(fd, "rb") as fh:
+            fd = -1
+            data = fh.read(MAX_SNAPSHOT_BYTES + 1)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    if len(data) > MAX_SNAPSHOT_BYTES:
+        raise ValueError(f"larger than {MAX_SNAPSHOT_BYTES} bytes")
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+    except UnicodeDecodeError:
+        raise ValueError("not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"invalid JSON: {exc.msg} (line {exc.lineno})") from None
+    _check_shape(doc)
+    return doc  # type: ignore[no-any-return]
+
+
+def read_snapshots(
+    state_dir: Path,
+    *,
+    include_stale: bool = False,
+    skipped: list[dict[str, str]] | None = None,
+) -> list[dict[str, Any]]:
     """Every status snapshot in ``state_dir`` (for the CLI), each with ``"alive"`` added.
 
-    Snapshots of processes that no longer run are skipped unless ``include_stale``;
-    unreadable files are skipped with a warning (a writer replaces them atomically,
-    so this only happens for foreign files).
+    Snapshots of processes that no longer run are skipped unless ``include_stale``.
+    A file that is not a well-formed snapshot (a writer replaces its own
+    atomically, so these are foreign: invalid JSON, another shape, a directory,
+    a FIFO, huge nesting...) is skipped with a warning and, when ``skipped`` is
+    given, appended to it as ``{"path", "error"}``: one bad file never hides the
+    healthy ones.
     """
     result: list[dict[str, Any]] = []
     directory = state_dir / STATUS_DIR
@@ -217,12 +312,14 @@ def read_snapshots(state_dir: Path, *, include_stale: bool = False) -> list[dict
         return result
     for file in sorted(directory.glob("*.json")):
         try:
-            doc = json.loads(file.read_text(encoding="utf-8"))
-            pid = int(doc["pid"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            _log.warning("unreadable status snapshot", path=str(file), error=str(exc))
+            doc = _read_snapshot(file)
+        except (OSError, ValueError) as exc:
+            error = " ".join(str(exc).split()) or type(exc).__name__
+            _log.warning("unreadable status snapshot", path=str(file), error=error)
+            if skipped is not None:
+                skipped.append({"path": str(file), "error": error})
             continue
-        doc["alive"] = _alive(pid)
+        doc["alive"] = _alive(doc["pid"])
         if doc["alive"] or include_stale:
             result.append(doc)
     return result
