@@ -178,3 +178,9 @@ def oneiric(request: pytest.FixtureRequest, workspace: Workspace) -> Callable[..
 def oneiric_inproc(workspace: Workspace) -> Callable[..., Result]:
     """CliRunner only: for checks that need in-process state (plugins, patched modules)."""
     return make_invoker("runner", workspace)
+
+
+@pytest.fixture
+def oneiric_proc(workspace: Workspace) -> Callable[..., Result]:
+    """A real ``python -m oneiric.cli`` process only (for plugins installed on PYTHONPATH)."""
+    return make_invoker("module", workspace)

@@ -27,9 +27,9 @@ def test_invalid_setting_value_exit_4(oneiric, workspace):
     assert "notify.selections.mailer" in result.error_line()
 
 
-def test_missing_config_dir_exit_4(oneiric, workspace):
+def test_missing_config_dir_exit_3(oneiric, workspace):
     result = oneiric("--config", str(workspace.root / "absent"), "list", base=False)
-    assert result.code == 4
+    assert result.code == 3
     assert "does not exist" in result.error_line()
 
 

@@ -11,7 +11,7 @@ def test_status_without_running_applications(oneiric, workspace):
     assert result.code == 0, result.err
     assert "no running application publishes status" in result.out
     data = oneiric("status", "--json").json()
-    assert data == {"state_dir": str(workspace.state), "processes": []}
+    assert data == {"state_dir": str(workspace.state), "processes": [], "skipped": []}
 
 
 def _with_running_app(workspace, check):

@@ -157,7 +157,7 @@ class LazyGroup(click.Group):
             code = 130
         except BrokenPipeError:  # `oneiric list | head`
             code = 0
-        except Exception as exc:
+        except BaseException as exc:  # GeneratorExit, a plugin's own BaseException...
             if debug:
                 import traceback
 

@@ -17,7 +17,7 @@ import click
 from ._context import CliContext
 from ._errors import EXIT_UNAVAILABLE
 from ._options import with_cli
-from ._output import echo_json, iso, table
+from ._output import echo_json, iso, table, warn
 
 __all__ = ["activity", "health", "status"]
 
@@ -27,10 +27,18 @@ def _scope(entry: dict[str, Any]) -> str:
     return f"{entry['domain']}/{entry['key']}" + (f" @{tenant}" if tenant else "")
 
 
-def _snapshots(cli: CliContext, include_stale: bool) -> list[dict[str, Any]]:
+def _snapshots(
+    cli: CliContext, include_stale: bool, skipped: list[dict[str, str]]
+) -> list[dict[str, Any]]:
+    """The snapshots; a malformed (foreign) file is warned about, listed in ``skipped``."""
     from oneiric.lifecycle import read_snapshots
 
-    return read_snapshots(cli.state_path(must_exist=True), include_stale=include_stale)
+    docs = read_snapshots(
+        cli.state_path(must_exist=True), include_stale=include_stale, skipped=skipped
+    )
+    for entry in skipped:
+        warn(f"skipped status snapshot {entry['path']}: {entry['error']}")
+    return docs
 
 
 # ------------------------------------------------------------------- status
@@ -38,12 +46,13 @@ def _snapshots(cli: CliContext, include_stale: bool) -> list[dict[str, Any]]:
 
 def _status_impl(cli: CliContext, domain: str | None, include_stale: bool) -> None:
     state = cli.state_path(must_exist=True)
-    docs = _snapshots(cli, include_stale)
+    skipped: list[dict[str, str]] = []
+    docs = _snapshots(cli, include_stale, skipped)
     if domain is not None:
-        docs = [{**d, "keys": [k for k in d.get("keys", []) if k["domain"] == domain]}
+        docs = [{**d, "keys": [k for k in d.get("keys") or [] if k["domain"] == domain]}
                 for d in docs]
     if cli.json:
-        echo_json({"state_dir": str(state), "processes": docs})
+        echo_json({"state_dir": str(state), "processes": docs, "skipped": skipped})
         return
     if not docs:
         click.echo(
@@ -70,7 +79,7 @@ def _status_impl(cli: CliContext, domain: str | None, include_stale: bool) -> No
                     (k.get("activity") or {}).get("in_flight"), k.get("swaps"),
                     k.get("failures"), k.get("reason") or "",
                 )
-                for k in doc.get("keys", [])
+                for k in doc.get("keys") or []
             ],
         )
         click.echo("")
@@ -82,7 +91,7 @@ def _status_impl(cli: CliContext, domain: str | None, include_stale: bool) -> No
 def _snapshot_checks(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     checks = []
     for doc in docs:
-        for k in doc.get("keys", []):
+        for k in doc.get("keys") or []:
             health = k.get("last_health")
             checks.append({
                 "pid": doc.get("pid"), "domain": k["domain"], "key": k["key"],
@@ -121,18 +130,20 @@ async def _probe_all(cli: CliContext, domain: str | None) -> list[dict[str, Any]
 
 
 def _health_impl(cli: CliContext, probe: bool, domain: str | None, include_stale: bool) -> None:
+    skipped: list[dict[str, str]] = []
     if probe:
         if domain is not None:
             cli.known_domain(domain)
         checks = asyncio.run(_probe_all(cli, domain))
     else:
-        docs = _snapshots(cli, include_stale)
+        docs = _snapshots(cli, include_stale, skipped)
         checks = [
             c for c in _snapshot_checks(docs) if domain is None or c["domain"] == domain
         ]
     failed = [c for c in checks if c["ok"] is False]
     if cli.json:
-        echo_json({"mode": "probe" if probe else "snapshot", "ok": not failed, "checks": checks})
+        echo_json({"mode": "probe" if probe else "snapshot", "ok": not failed, "checks": checks,
+                   "skipped": skipped})
     elif not checks:
         click.echo("nothing to check" + ("" if probe else
                    " (no running application publishes status here; try --probe)"))

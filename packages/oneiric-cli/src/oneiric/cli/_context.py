@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CliContext", "load_app"]
 
-_APP = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*$")
+_APP = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
 OVERLAY_FILE = "selections.json"
 ACTIVITY_FILE = "activity.sqlite"
 
@@ -43,7 +43,7 @@ def load_app(spec: str) -> Callable[[Resolver], Any]:
     Raises ``CliError``: malformed (2), module or attribute missing (3),
     import failed (1), not callable (2).
     """
-    if not _APP.match(spec):
+    if not _APP.fullmatch(spec):  # fullmatch: '$' would accept a trailing newline
         raise CliError(
             f"invalid --app {spec!r}: expected 'module:callable' (e.g. 'myapp.wiring:register'), "
             "called with the resolver",
@@ -180,6 +180,38 @@ class CliContext(dict[str, Any]):
             return True
         return (self.state_path() / OVERLAY_FILE).exists()
 
+    def _check_config_path(self) -> None:
+        """Classify a bad ``--config`` / ``ONEIRIC_CONFIG``: missing is 3, the wrong kind is 4."""
+        given = self["config_dir"]
+        origin = "--config"
+        if given is None:
+            given, origin = os.environ.get("ONEIRIC_CONFIG") or None, "ONEIRIC_CONFIG"
+        if given is None:
+            return
+        path = Path(given).expanduser()
+        try:
+            mode = path.stat().st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            raise CliError(
+                f"config directory {str(path)!r} (from {origin}) does not exist; create it or "
+                f"pass another {origin}",
+                EXIT_NOT_FOUND,
+            ) from None
+        except OSError as exc:
+            raise CliError(
+                f"config directory {str(path)!r} (from {origin}) cannot be read: "
+                f"{exc.strerror or type(exc).__name__}",
+                EXIT_INVALID,
+            ) from None
+        import stat
+
+        if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+            raise CliError(
+                f"{origin} {str(path)!r} is neither a settings directory nor a settings file; "
+                f"pass the directory holding oneiric.toml",
+                EXIT_INVALID,
+            )
+
     @property
     def settings(self) -> Settings | None:
         """The loaded settings (None when there are none to load)."""
@@ -211,6 +243,7 @@ class CliContext(dict[str, Any]):
             # a lazy attribute of oneiric.core: naming it imports pydantic, so only here
             from oneiric.core import load_settings
 
+            self._check_config_path()
             state = self.state_path()
             self._settings = load_settings(self["config_dir"], state_dir=state)
             for text in self._settings.apply(resolver):

@@ -77,7 +77,7 @@ def contributions(reserved: frozenset[str]) -> Contributions:
         plugin = impl.plugin_name
         try:
             returned = _flatten(impl.function())
-        except Exception as exc:
+        except (Exception, SystemExit, GeneratorExit) as exc:  # a plugin must not end the CLI
             text = " ".join(str(exc).split())
             result.errors.append(
                 {"plugin": plugin, "error": f"oneiric_cli_commands raised {type(exc).__name__}: "

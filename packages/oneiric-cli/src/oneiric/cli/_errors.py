@@ -72,6 +72,9 @@ _BY_NAME: Final[tuple[tuple[str, int], ...]] = (
     ("FactoryError", EXIT_INVALID),
     ("PluginError", EXIT_INVALID),
     ("FileNotFoundError", EXIT_NOT_FOUND),
+    # a path of the wrong kind (a file where a directory belongs, or the reverse)
+    ("NotADirectoryError", EXIT_INVALID),
+    ("IsADirectoryError", EXIT_INVALID),
     ("ModuleNotFoundError", EXIT_NOT_FOUND),
     ("ValueError", EXIT_INVALID),
 )
