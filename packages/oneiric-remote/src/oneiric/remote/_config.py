@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from oneiric.core import ConfigError, state_dir, validate_name
 
+from ._metadata import check_patterns
 from ._verify import TrustedKey, trust_fingerprint
 
 __all__ = ["Limits", "RemoteSource", "RetryPolicy", "Timeouts"]
@@ -115,6 +116,7 @@ class RemoteSource:
     cache_dir: str | os.PathLike[str] | None = None
     factory_allowlist: Sequence[str] = ()
     allowed_keys: Sequence[str] | None = None
+    allowed_actions: Sequence[str] = ()
     max_priority: int | None = None
     min_version: int | None = None
     max_lifetime_days: float = 30
@@ -163,6 +165,7 @@ class RemoteSource:
                         "'adapter.*' or '*'"
                     )
             set_(self, "allowed_keys", scopes)
+        set_(self, "allowed_actions", check_patterns(_seq(self.allowed_actions)))
         for name in ("max_priority", "min_version"):
             value = getattr(self, name)
             if value is not None and type(value) is not int:

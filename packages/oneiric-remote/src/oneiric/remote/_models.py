@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ._errors import ExpiredManifestError, FutureIssuedError, ManifestFormatError
+from ._metadata import check_metadata
 
 __all__ = [
     "ArtifactSpec",
@@ -59,6 +60,8 @@ class ComponentSpec(_Strict):
     stack_level: int = 0
     capabilities: list[Annotated[str, Field(min_length=1)]] = []
     description: str = ""
+    #: spec 1.1: a JSON object, shape-checked per domain (``_metadata.check_metadata``)
+    metadata: Any = None
 
     @field_validator("factory")
     @classmethod
@@ -70,9 +73,25 @@ class ComponentSpec(_Strict):
             raise ValueError("no segment may start with '_'")
         return value
 
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _metadata_object(cls, value: Any) -> Any:
+        # runs only when the field is present: an explicit null is refused too
+        if not isinstance(value, dict):
+            raise ValueError(f"metadata must be a JSON object, got {_json_type(value)}")
+        return value
+
     @property
     def module(self) -> str:
         return self.factory.partition(":")[0]
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return {str: "a string", int: "an integer", list: "an array"}.get(type(value), "a value")
 
 
 class Manifest(_Strict):
@@ -112,6 +131,16 @@ class Manifest(_Strict):
                     f"components[{index}]: {'/'.join(ident)} appears more than once"
                 )
             seen.add(ident)
+            if comp.metadata is not None and not _has_metadata(self.spec_version):
+                raise ValueError(
+                    f"components[{index}]: metadata needs spec_version 1.1 or later (this "
+                    f"manifest says {self.spec_version}); set spec_version to 1.1"
+                )
+            if comp.metadata is not None:
+                try:
+                    check_metadata(comp.domain, comp.key, comp.metadata)
+                except ValueError as exc:
+                    raise ValueError(f"components[{index}] {'/'.join(ident)}: {exc}") from None
             if comp.artifact is not None and comp.artifact not in self.artifacts:
                 raise ValueError(
                     f"components[{index}]: artifact {comp.artifact!r} is not in artifacts "
@@ -128,6 +157,11 @@ class Manifest(_Strict):
     @property
     def expiry(self) -> datetime:
         return parse_timestamp(self.expires)
+
+
+def _has_metadata(spec_version: str) -> bool:
+    """Component ``metadata`` exists from spec 1.1 on."""
+    return int(spec_version.split(".")[1]) >= 1
 
 
 def parse_timestamp(value: str) -> datetime:
@@ -153,7 +187,7 @@ def parse_manifest(data: Mapping[str, Any]) -> Manifest:
         return Manifest.model_validate(dict(data))
     except ValidationError as exc:
         first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first.get("loc", ())) or "manifest"
+        loc = ".".join(str(p) for p in first.get("loc", ()))
         kind = first.get("type")
         if kind == "extra_forbidden":
             msg = "unknown field"
@@ -162,8 +196,9 @@ def parse_manifest(data: Mapping[str, Any]) -> Manifest:
         else:
             msg = str(first.get("msg", "invalid")).removeprefix("Value error, ")
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        where = f"manifest field {loc}" if loc else "manifest"
         raise ManifestFormatError(
-            f"manifest field {loc}: {msg}{more}; fix the manifest and sign it again"
+            f"{where}: {msg}{more}; fix the manifest and sign it again"
         ) from None
 
 

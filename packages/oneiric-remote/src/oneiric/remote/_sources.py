@@ -15,6 +15,7 @@
     ]
     mirrors = ["https://mirror.example.net/acme/manifest.json"]
     allowed_keys = ["adapter.*"]          # optional scope
+    allowed_actions = ["http.fetch", "event:orders.*"]   # what delivered metadata may reference
     max_priority = 50                     # optional cap
     min_version = 12                      # optional floor that survives state loss
     factory_allowlist = ["acme"]          # packages factories may use without an artifact
@@ -56,6 +57,7 @@ class SourceSettings(_Strict):
     threshold: int = 1
     mirrors: list[str] = []
     allowed_keys: list[str] | None = None
+    allowed_actions: list[str] = []
     max_priority: int | None = None
     min_version: int | None = None
     factory_allowlist: list[str] = []
@@ -109,6 +111,7 @@ def sources_from_settings(
                 cache_dir=cache_dir,
                 factory_allowlist=src.factory_allowlist,
                 allowed_keys=src.allowed_keys,
+                allowed_actions=src.allowed_actions,
                 max_priority=src.max_priority,
                 min_version=src.min_version,
                 max_lifetime_days=src.max_lifetime_days,

@@ -69,11 +69,12 @@ from ._install import (
     pick_error,
     prune,
 )
+from ._metadata import DISPATCHING_ACTIONS, admitted, freeze, references
 from ._state import HISTORY, State, StateStore, atomic_write, read_json
 from ._verify import Ed25519Verifier, ManifestVerifier, VerifiedPayload
 
 if TYPE_CHECKING:
-    from ._models import Manifest
+    from ._models import ComponentSpec, Manifest
 
 __all__ = ["RemoteSync", "SyncResult", "read_status"]
 
@@ -465,6 +466,14 @@ class RemoteSync:
     def _policy(self, manifest: Manifest) -> None:
         """URL policy, scope and the allowlist for artifact-less factories (pure checks)."""
         source = self.source
+        for comp in manifest.components:
+            if comp.domain == "control":
+                raise ScopeError(
+                    f"manifest {manifest.repository} v{manifest.version} delivers "
+                    f"control/{comp.key}/{comp.provider}: domain control can never be delivered "
+                    "(the control plane comes from local settings only); remove it from the "
+                    "manifest"
+                )
         used = {c.artifact for c in manifest.components if c.artifact is not None}
         for artifact_id in sorted(used):
             for url in manifest.artifacts[artifact_id].urls:
@@ -484,11 +493,27 @@ class RemoteSync:
                     f"{priority}, above this source's max_priority {source.max_priority}; "
                     "lower it in the manifest or raise max_priority"
                 )
+            if comp.metadata is not None:
+                self._check_references(manifest, comp, where)
             if comp.artifact is None and not source.factory_allowed(comp.module):
                 raise FactoryNotAllowedError(
                     f"{where} factory {comp.factory!r}: package {comp.module.split('.')[0]!r} "
                     "is not shipped by an artifact and not in factory_allowlist "
                     f"({', '.join(source.factory_allowlist) or 'empty'}); add it or ship it"
+                )
+
+    def _check_references(self, manifest: Manifest, comp: ComponentSpec, where: str) -> None:
+        """Every action, topic and workflow the metadata names must be in ``allowed_actions``."""
+        allowed = self.source.allowed_actions
+        for ref in references(comp.domain, comp.metadata):
+            if not admitted(allowed, ref):
+                kit = " (a dispatching kit: only an exact pattern admits it)" if (
+                    ref.kind == "action" and ref.name in DISPATCHING_ACTIONS) else ""
+                raise ScopeError(
+                    f"manifest {manifest.repository} v{manifest.version} delivers {where} whose "
+                    f"metadata.{ref.where} references {ref.kind} {ref.name!r}{kit}, outside "
+                    f"this source's allowed_actions ({', '.join(allowed) or 'none'}); add "
+                    f"'{ref}' to allowed_actions or fix the manifest"
                 )
 
     def _check_factories(self, manifest: Manifest, infos: dict[str, ArchiveInfo]) -> None:
@@ -515,7 +540,8 @@ class RemoteSync:
         candidates: list[Candidate] = []
         unavailable: list[str] = []
         for comp in manifest.components:
-            metadata: dict[str, Any] = {"manifest_url": url}
+            metadata: dict[str, Any] = dict(freeze(comp.metadata or {}))
+            metadata["manifest_url"] = url
             if comp.artifact is not None:
                 metadata["artifact"] = comp.artifact
                 metadata["sha256"] = manifest.artifacts[comp.artifact].sha256
