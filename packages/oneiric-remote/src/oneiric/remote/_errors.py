@@ -24,7 +24,9 @@
         │   └── ModuleShadowingError    a top-level name shadows stdlib / installed / another
         │                               artifact
         ├── FactoryNotAllowedError      a factory's package is neither delivered nor allowlisted
-        └── ScopeError                  a component is outside ``allowed_keys``/``max_priority``
+        └── ScopeError                  a component is outside ``allowed_keys``/``max_priority``,
+                                        is in domain ``control``, or its metadata references
+                                        something outside ``allowed_actions``
 
 Every message is one line: what was asked, what exists, what to do.  ``exit_code``
 is what ``oneiric`` exits with when the error reaches the CLI (4 invalid,
@@ -159,6 +161,7 @@ class FactoryNotAllowedError(RemoteError):
 
 
 class ScopeError(RemoteError):
-    """A component is outside the source's ``allowed_keys`` or above its ``max_priority``."""
+    """A component is outside the source's scope: ``allowed_keys``, ``max_priority``, the
+    never-delivered domain ``control``, or metadata references outside ``allowed_actions``."""
 
     exit_code = 6

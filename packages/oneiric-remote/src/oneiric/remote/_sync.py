@@ -8,7 +8,9 @@ One sync, under the cache dir's lock:
    next mirror; it is never retried);
 2. same version and digest as the active one: download nothing, change no
    state, (re-)register the last-good components into *this* resolver;
-3. otherwise check URL policy, scope and factory allowlist, persist the new
+3. otherwise check URL policy, scope (never domain ``control``; ``allowed_keys``,
+   ``max_priority``, what metadata references against ``allowed_actions``) and
+   factory allowlist, persist the new
    highest version (rollback floor), stage every artifact (blob, then vendor
    dir), check shadowing and factories against what the artifacts ship, then
    persist the active version and swap the candidates in one resolver batch and
