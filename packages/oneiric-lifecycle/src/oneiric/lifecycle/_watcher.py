@@ -11,6 +11,14 @@ or when ``use_watchfiles=False``, the watcher polls file contents every
 ``poll_interval`` seconds.  Either way a reload happens only when the content
 of a relevant file changed, and an invalid file is recorded (status, log)
 while the current selections and providers stay as they are.
+
+Hostile input: hashing and parsing run in a worker thread
+(``asyncio.to_thread``), so a huge or slow settings file never blocks the
+application's event loop; only applying the parsed selections runs on it.
+Every failure of a reload cycle - a ``ConfigError``, a parser's
+``RecursionError``, a loader's bug, the config directory deleted - is recorded
+as a one-line ``ConfigError`` and the watcher keeps watching, so the next good
+change (a fixed file, an overlay written by ``oneiric swap``) applies.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from oneiric.core import OneiricError, Resolver, get_logger, state_dir
+from oneiric.core import ConfigError, OneiricError, Resolver, get_logger, state_dir
 
 from ._config import LifecycleConfig
 from ._status import iso
@@ -80,6 +88,8 @@ class SelectionWatcher:
         self._clock = clock
         self.mode = "stopped"
         self.error: str | None = None
+        #: the last reload failure (unknown exceptions wrapped), None after a good reload
+        self.exception: ConfigError | OneiricError | None = None
         self.error_at: float | None = None
         self.applied_at: float | None = None
         self.reloads = 0
@@ -93,14 +103,20 @@ class SelectionWatcher:
     # ----------------------------------------------------------------- files
 
     def _files(self) -> list[Path]:
+        """The files whose content decides the settings (missing or unreadable: still listed)."""
         files: list[Path] = []
-        if self.config_dir.is_file():
+        try:
+            if self.config_dir.is_file():
+                files.append(self.config_dir)
+            elif self.config_dir.is_dir():
+                # a directory named like a settings file is listed too: the
+                # loader decides what it means, the fingerprint sees the change
+                files.extend(
+                    p for p in sorted(self.config_dir.iterdir())
+                    if p.suffix.lower() in _SUFFIXES
+                )
+        except OSError:  # deleted (or made unreadable) while we looked
             files.append(self.config_dir)
-        elif self.config_dir.is_dir():
-            files.extend(
-                p for p in sorted(self.config_dir.iterdir())
-                if p.suffix.lower() in _SUFFIXES and p.is_file()
-            )
         if self.state_dir is not None:
             files.append(self.state_dir / OVERLAY_FILE)
         return files
@@ -110,6 +126,8 @@ class SelectionWatcher:
         for path in self._files():
             try:
                 digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            except IsADirectoryError:
+                digest = "dir"
             except OSError:
                 digest = "-"
             parts.append((str(path), digest))
@@ -130,38 +148,73 @@ class SelectionWatcher:
 
         return load_settings(self.config_dir, state_dir=self.state_dir)
 
+    def _prepare(self) -> Any:
+        """Load and validate the settings; blocking, so callers on a loop run it in a thread."""
+        settings = self._load()
+        if self.lifecycle is not None:
+            LifecycleConfig.from_settings(settings)  # validate before changing anything
+        return settings
+
     def reload(self) -> bool:
         """Load settings now and apply their selections; return whether they applied.
 
-        An invalid file (or settings that fail validation) changes nothing: the
-        error is recorded in ``status()`` and the lifecycle's status.
+        An invalid file (or settings that fail validation, or any other failure
+        of the reload) changes nothing: the error is recorded in ``status()`` and
+        the lifecycle's status.  Blocking: code on the event loop awaits
+        ``areload()`` instead.
         """
         self._fingerprint = self._current_fingerprint()
         try:
-            settings = self._load()
-            if self.lifecycle is not None:
-                LifecycleConfig.from_settings(settings)  # validate before changing anything
+            settings = self._prepare()
+        except Exception as exc:
+            return self._failed(exc)
+        return self._apply(settings)
+
+    async def areload(self) -> bool:
+        """``reload()`` with hashing and parsing off the event loop (in a worker thread)."""
+        try:
+            self._fingerprint = await asyncio.to_thread(self._current_fingerprint)
+            settings = await asyncio.to_thread(self._prepare)
+        except Exception as exc:
+            return self._failed(exc)
+        return self._apply(settings)
+
+    def _apply(self, settings: Any) -> bool:
+        try:
             settings.apply(self.resolver)
-        except (OneiricError, ValueError) as exc:
-            self.failures += 1
-            self.error = str(exc)
-            self.error_at = self._clock()
-            _log.error("settings reload failed; current selections kept", error=self.error)
-            self._notify()
-            return False
-        if self.lifecycle is not None:
-            self.lifecycle.set_settings(settings)
+            if self.lifecycle is not None:
+                self.lifecycle.set_settings(settings)
+        except Exception as exc:
+            return self._failed(exc)
         self.reloads += 1
         self.error = None
+        self.exception = None
         self.error_at = None
         self.applied_at = self._clock()
         _log.info("settings reloaded", config_dir=str(self.config_dir))
         self._notify()
         return True
 
-    def _maybe_reload(self) -> None:
-        if self._current_fingerprint() != self._fingerprint:
-            self.reload()
+    def _failed(self, exc: Exception) -> bool:
+        """Record a failed reload cycle; the current selections and providers keep serving."""
+        error = _as_config_error(exc, self.config_dir)
+        self.failures += 1
+        self.exception = error
+        self.error = " ".join(str(error).split())
+        self.error_at = self._clock()
+        _log.error("settings reload failed; current selections kept", error=self.error)
+        self._notify()
+        return False
+
+    async def _maybe_reload(self) -> None:
+        """Reload if a relevant file changed; never raises (the watch loop must survive)."""
+        try:
+            changed = await asyncio.to_thread(self._current_fingerprint) != self._fingerprint
+        except Exception as exc:
+            self._failed(exc)
+            return
+        if changed:
+            await self.areload()
 
     def _notify(self) -> None:
         if self.lifecycle is not None:
@@ -175,7 +228,7 @@ class SelectionWatcher:
             return
         if self.state_dir is None:
             self.state_dir = state_dir(self._state_dir_arg)
-        self.reload()
+        await self.areload()
         # provisional: _run falls back to polling if watchfiles cannot start
         self.mode = "polling" if self._use_watchfiles is False else "watchfiles"
         self._stop = asyncio.Event()
@@ -212,7 +265,7 @@ class SelectionWatcher:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self.poll_interval)
             if not self._stop.is_set():
-                self._maybe_reload()
+                await self._maybe_reload()
 
     async def _run_watchfiles(self) -> None:
         from watchfiles import awatch  # lazy: only a running watcher needs it
@@ -236,7 +289,7 @@ class SelectionWatcher:
             rust_timeout=int(self.poll_interval * 1000),
             yield_on_timeout=True,
         ):
-            self._maybe_reload()
+            await self._maybe_reload()
 
     async def __aenter__(self) -> SelectionWatcher:
         await self.start()
@@ -265,3 +318,20 @@ class SelectionWatcher:
 
     def __repr__(self) -> str:
         return f"<SelectionWatcher {self.config_dir} mode={self.mode}>"
+
+
+def _as_config_error(exc: Exception, config_dir: Path) -> ConfigError | OneiricError:
+    """``exc`` as a one-line Oneiric error: unknown exceptions become ``ConfigError``."""
+    if isinstance(exc, OneiricError):
+        return exc
+    if isinstance(exc, RecursionError):
+        detail = "settings nested too deeply (RecursionError)"
+    else:
+        text = " ".join(str(exc).split())
+        detail = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    error = ConfigError(
+        f"reloading settings from {config_dir} failed: {detail}; the current selections "
+        "keep serving; fix the files (or the settings loader) and save again"
+    )
+    error.__cause__ = exc
+    return error
