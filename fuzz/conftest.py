@@ -158,9 +158,13 @@ def _key(exc: BaseException) -> str:
     return f"{type(exc).__name__} at {where}"
 
 
+def _clip(text: str, limit: int = 800) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 def _describe(exc: BaseException) -> str:
     """Type, message, the falsifying example Hypothesis attached, the innermost frames."""
-    notes = "\n".join(getattr(exc, "__notes__", []))
+    notes = "\n".join(_clip(n) for n in getattr(exc, "__notes__", []))
     frames = "".join(traceback.format_tb(exc.__traceback__)[-4:])
     message = str(exc).splitlines()[0] if str(exc) else ""
     return f"=== {_key(exc)}: {message[:300]}\n{notes}\n{frames}"
