@@ -5,6 +5,7 @@ Sessions
 tests(package)  each package built as a real wheel and installed *alone* (plus the
                 local wheels of the oneiric siblings it declares), then its own tests
 integration     every package + top-level tests/ (cross-package, examples, layout guard)
+fuzz            the parsers of untrusted input fuzzed for 60 s each (fuzz/, Hypothesis)
 build           every wheel built; none may ship oneiric/__init__.py or oneiric/adapters/__init__.py
 lint            ruff
 typecheck       mypy (strict) on oneiric-core
@@ -27,12 +28,14 @@ import nox
 nox.options.download_python = "never"
 nox.options.default_venv_backend = "venv"
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "typecheck", "build", "tests", "integration", "demo"]
+nox.options.sessions = ["lint", "typecheck", "build", "tests", "integration", "fuzz", "demo"]
 
 ROOT = Path(__file__).parent
 PACKAGES_DIR = ROOT / "packages"
 WHEELS = ROOT / ".wheels"
 REPORTS = ROOT / ".ci-reports"
+FUZZ = ROOT / "fuzz"
+FUZZ_SECONDS = "60"  # per parser (manifest, settings, overlay, archive)
 EXAMPLES = ROOT / "examples"
 PACKAGES = sorted(p.name for p in PACKAGES_DIR.iterdir() if (p / "pyproject.toml").is_file())
 FORBIDDEN_IN_WHEEL = ("oneiric/__init__.py", "oneiric/adapters/__init__.py")
@@ -136,6 +139,20 @@ def integration(session: nox.Session) -> None:
 
 
 @nox.session
+def fuzz(session: nox.Session) -> None:
+    """Fuzz the parsers that read untrusted input, FUZZ_SECONDS per parser.
+
+    Every wheel is installed (as in ``integration``) so the installed code is
+    what gets fuzzed; a failure lists each distinct exception with its
+    shrunk input.
+    """
+    session.install("hatchling>=1.21")
+    wheels = [_build_wheel(session, PACKAGES_DIR / name) for name in PACKAGES]
+    session.install(*map(str, wheels), *_test_requirements(FUZZ))
+    _pytest(session, "fuzz", str(FUZZ), env={"ONEIRIC_FUZZ_SECONDS": FUZZ_SECONDS})
+
+
+@nox.session
 def build(session: nox.Session) -> None:
     """Build every wheel and refuse any that would break the namespace."""
     session.install("hatchling>=1.21")
@@ -155,7 +172,9 @@ def build(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff>=0.6")
-    session.run("ruff", "check", "packages", "tests", "benchmarks", "examples", "noxfile.py")
+    session.run(
+        "ruff", "check", "packages", "tests", "benchmarks", "examples", "fuzz", "noxfile.py"
+    )
 
 
 @nox.session

@@ -38,7 +38,7 @@ def main() -> int:
             name = session.get("name", "")
             result = session.get("result", "")
             has_junit = any(
-                j == "integration" and name == "integration" or j == f"tests-{_param(session)}"
+                j == name or j == f"tests-{_param(session)}"  # integration, fuzz; tests(...)
                 for j in junit_sessions
             )
             if has_junit:

@@ -199,6 +199,7 @@ def _sample(files: list[tuple[str, bytes]], kind: str = "zip") -> tuple[bytes, s
 @example(_sample([("demo.egg-info/entry_points.txt", b"[oneiric]\nx = y\n")]))
 @example(_sample([(f"a{NUL}.py", b"x")]))
 @example((b"PK\x05\x06" + b"\0" * 18, "zip", True))
+@example(_sample([("", b"")]))  # finding: an empty entry name (IndexError in ZipInfo.is_dir)
 def prop_archive(case: tuple[bytes, str, bool]) -> None:
     check_archive(*case)
 

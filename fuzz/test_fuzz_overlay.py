@@ -144,6 +144,8 @@ contents = st.one_of(
 @example(_deep(100_000, b"["))
 @example(b'{"selections": ' + b"9" * 5000 + b"}")
 @example(b'{"tenants": {"adapter": {"": {}}}}')
+@example(b'{"selections": {"adapter": "memory"}}')  # finding: write_overlay TypeError
+@example(b'{"tenants": {"adapter": "memory"}}')  # finding: write_overlay AttributeError
 def prop_overlay(content: bytes | None) -> None:
     check_overlay(content)
 

@@ -313,6 +313,17 @@ def test_fuzz_load_settings_files(fuzz: Any, monkeypatch: Any, tmp_path: Path) -
 @example((deep(3000, "toml-array"), "oneiric.toml"))
 @example((deep(3000, "yaml-flow-list"), "adapters.yaml"))
 @example((alias_bomb(8, 8), "adapters.yaml"))
+# finding: explicit YAML tags on malformed scalars escape PyYAML's constructors raw
+@example((b"selections: {cache: !!timestamp x}\n", "adapters.yaml"))  # AttributeError
+@example((b"selections: {cache: !!int 0x}\n", "adapters.yaml"))  # ValueError
+@example((b"selections: {cache: !!float x}\n", "adapters.yaml"))  # ValueError
+@example((b"selections: {cache: !!int ''}\n", "adapters.yaml"))  # IndexError
+@example((b"selections: {cache: !!bool x}\n", "adapters.yaml"))  # KeyError
+@example((b"selections: {cache: !!map x}\n", "adapters.yaml"))  # ValueError (merge flatten)
+@example((b"selections: {cache: !!timestamp 2020-13-45}\n", "adapters.yaml"))  # ValueError
+# integers longer than sys.get_int_max_str_digits() (4300)
+@example((b"[adapter.provider_settings.c.p]\nx = " + b"9" * 5000 + b"\n", "oneiric.toml"))
+@example((b"selections: {cache: " + b"9" * 5000 + b"}\n", "adapters.yaml"))
 def prop_single_file(case: tuple[bytes, str]) -> None:
     content, name = case
     check_load({name: content})
@@ -339,6 +350,10 @@ _single = st.one_of(
                         _edits), st.just("adapters.yaml")),
     st.tuples(st.builds(lambda tag, value: f"selections: {{cache: {tag} {value}}}\n".encode(),
                         _yaml_tags, _tagged_values), st.just("adapters.yaml")),
+    st.tuples(st.integers(4000, 6000).map(lambda n: b"[adapter.provider_settings.c.p]\nx = "
+                                          + b"9" * n), st.just("oneiric.toml")),
+    st.tuples(st.integers(4000, 6000).map(lambda n: b"x: " + b"9" * n),
+              st.just("adapters.yaml")),
     st.tuples(st.binary(max_size=300), st.sampled_from(["oneiric.toml", "custom.yml"])),
 )
 
