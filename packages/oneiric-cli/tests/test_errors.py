@@ -203,3 +203,43 @@ def test_json_output_redacts_secrets():
     text = dumps({"settings": {"password": SecretStr("hunter2"), "user": "ada"}})
     assert "hunter2" not in text
     assert json.loads(text)["settings"] == {"password": "**********", "user": "ada"}
+
+
+def test_attack_cli_commands_hook_keeps_pluggy_semantics(oneiric_inproc, workspace):
+    """An observing wrapper around oneiric_cli_commands is neither a command nor an error."""
+    from oneiric.cli import _contrib
+    from oneiric.core import get_plugin_manager, hookimpl
+
+    @click.command("wrapped-hello")
+    def hello() -> None:
+        """Say hello."""
+        click.echo("hello")
+
+    class Good:
+        @hookimpl
+        def oneiric_cli_commands(self):
+            return [hello]
+
+    class Observer:
+        seen = 0
+
+        @hookimpl(wrapper=True)
+        def oneiric_cli_commands(self):
+            result = yield
+            Observer.seen += 1
+            return result
+
+    hooks = get_plugin_manager()
+    names = ["test-good-cmd", "test-observer-cmd"]
+    for name, plugin in zip(names, (Good(), Observer()), strict=True):
+        hooks.register(plugin, name=name)
+    _contrib.reset()
+    try:
+        data = oneiric_inproc("plugins", "--json", env={"ONEIRIC_CLI_CACHE": "0"}).json()
+        assert {"name": "wrapped-hello", "plugin": "test-good-cmd"} in data["commands"]
+        assert data["command_errors"] == []
+        assert Observer.seen >= 1
+    finally:
+        for name in names:
+            hooks.unregister(name=name)
+        _contrib.reset()

@@ -1,6 +1,6 @@
 """Hooks called one implementation at a time keep pluggy's semantics.
 
-Before ``call_each`` the resolver called ``impl.function(candidate=..., request=...)``
+Before ``call_hook`` the resolver called ``impl.function(candidate=..., request=...)``
 by hand: an implementation declaring a subset of the spec's arguments raised
 ``TypeError`` (and, failing closed, vetoed every candidate), and an observe-only
 ``wrapper=True`` implementation returned a generator, taken as a veto reason.
@@ -15,7 +15,7 @@ import pluggy
 import pytest
 
 from oneiric.core import Candidate, Resolver, hookimpl, new_plugin_manager
-from oneiric.core._hookcall import HookResult, call_each
+from oneiric.core._hookcall import HookResult, call_hook
 
 
 def cand(provider: str, **kw: Any) -> Candidate:
@@ -108,7 +108,7 @@ def test_veto_returning_a_non_string_fails_closed_with_a_reason() -> None:
     )
 
 
-def test_call_each_isolates_failures_and_keeps_pluggy_order() -> None:
+def test_call_hook_isolates_failures_and_keeps_pluggy_order() -> None:
     calls: list[str] = []
 
     def plugin(name: str, result: Any = None, fail: bool = False) -> object:
@@ -127,7 +127,7 @@ def test_call_each_isolates_failures_and_keeps_pluggy_order() -> None:
         ("two:b", plugin("two", fail=True)),
         ("three:c", plugin("three")),
     )
-    results = call_each(pm, "oneiric_post_swap", transition=object())
+    results = call_hook(pm, "oneiric_post_swap", transition=object())
     assert calls == ["three", "two", "one"]  # pluggy's order: last registered first
     assert [r.plugin for r in results] == ["three:c", "two:b", "one:a"]
     assert results[0] == HookResult("three:c", None, None)
@@ -135,7 +135,7 @@ def test_call_each_isolates_failures_and_keeps_pluggy_order() -> None:
     assert results[2].value == "first" and results[2].distribution == "one"
 
 
-def test_call_each_lets_base_exceptions_through() -> None:
+def test_call_hook_lets_interrupts_through() -> None:
     class Interrupting:
         @hookimpl
         def oneiric_post_swap(self, transition: Any) -> None:
@@ -143,19 +143,40 @@ def test_call_each_lets_base_exceptions_through() -> None:
 
     pm = hooks_with(("x:y", Interrupting()))
     with pytest.raises(KeyboardInterrupt):
-        call_each(pm, "oneiric_post_swap", transition=object())
+        call_hook(pm, "oneiric_post_swap", transition=object())
 
 
-def test_call_each_on_firstresult_hook_returns_the_value() -> None:
+@pytest.mark.parametrize("exit_exc", [SystemExit(0), GeneratorExit()], ids=["exit", "genexit"])
+def test_attack_plugin_exiting_from_a_hook_is_its_own_failure(exit_exc: BaseException) -> None:
+    class Exiting:
+        @hookimpl
+        def oneiric_post_swap(self, transition: Any) -> None:
+            raise exit_exc
+
+    class Fine:
+        @hookimpl
+        def oneiric_post_swap(self, transition: Any) -> str:
+            return "ok"
+
+    pm = hooks_with(("fine:f", Fine()), ("bad:b", Exiting()))
+    results = call_hook(pm, "oneiric_post_swap", transition=object())
+    assert [(r.plugin, type(r.error)) for r in results] == [
+        ("bad:b", type(exit_exc)),
+        ("fine:f", type(None)),
+    ]
+    assert results[1].value == "ok"
+
+
+def test_call_hook_on_firstresult_hook_returns_the_value() -> None:
     class Secret:
         @hookimpl
         def oneiric_secret(self, name: str) -> str | None:
             return "s3cr3t" if name == "db" else None
 
     pm = hooks_with(("vault:v", Secret()))
-    assert call_each(pm, "oneiric_secret", name="db") == [HookResult("vault:v", "s3cr3t")]
-    assert call_each(pm, "oneiric_secret", name="other") == [HookResult("vault:v", None)]
+    assert call_hook(pm, "oneiric_secret", name="db") == [HookResult("vault:v", "s3cr3t")]
+    assert call_hook(pm, "oneiric_secret", name="other") == [HookResult("vault:v", None)]
 
 
-def test_call_each_without_implementations_is_empty() -> None:
-    assert call_each(hooks_with(), "oneiric_post_swap", transition=object()) == []
+def test_call_hook_without_implementations_is_empty() -> None:
+    assert call_hook(hooks_with(), "oneiric_post_swap", transition=object()) == []

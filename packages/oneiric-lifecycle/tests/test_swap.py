@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from oneiric.core import get_plugin_manager, hookimpl
 from oneiric.lifecycle import (
     ActivationError,
     DomainBridge,
@@ -305,3 +306,48 @@ async def test_cleanup_error_is_recorded(make_manager: Any, ledger: Any) -> None
         lambda: any("socket already closed" in e for e in _entry(manager)["component_errors"])
     )
     await manager.shutdown()
+
+
+class _NoArgPostSwap:
+    """Valid for pluggy: an implementation may declare a subset (here none) of the arguments."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    @hookimpl
+    def oneiric_post_swap(self) -> None:
+        self.calls += 1
+
+
+class _ObservingPostSwapWrapper:
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    @hookimpl(wrapper=True)
+    def oneiric_post_swap(self, transition: Any) -> Any:
+        result = yield
+        self.seen.append(transition.new_provider)
+        return result
+
+
+async def test_attack_post_swap_hooks_keep_pluggy_semantics(
+    make_manager: Any, ledger: Any, swap_plugin: Any
+) -> None:
+    """A no-argument implementation and an observing wrapper are not errors; each runs."""
+    manager, old = await _active(make_manager)
+    no_arg, wrapper = _NoArgPostSwap(), _ObservingPostSwapWrapper()
+    hooks = get_plugin_manager()
+    hooks.register(no_arg, name="test-noarg-post")
+    hooks.register(wrapper, name="test-wrapper-post")
+    try:
+        await manager.swap("adapter", "cache", "b")
+        entry = _entry(manager)
+        await apoll_until(lambda: old.cleaned == 1)
+        await manager.shutdown()
+    finally:
+        hooks.unregister(name="test-noarg-post")
+        hooks.unregister(name="test-wrapper-post")
+    assert no_arg.calls == 1 and swap_plugin.post[-1].new_provider == "b"
+    assert wrapper.seen == ["b", "b"]  # it wraps each isolated call
+    assert entry["post_swap_errors"] == []
+    assert ledger.all_cleaned_once()

@@ -9,8 +9,9 @@ distributions and their versions, so ``--help`` imports no plugin unless
 something was installed or upgraded.  Running a contributed command always
 loads the real thing.
 
-Why each implementation is called on its own (not through the hook caller):
-one broken contributor must cost its own commands, not the whole CLI.  A
+Why each implementation is called on its own (``oneiric.core.call_hook``, not
+the plain hook caller): one broken contributor must cost its own commands, not
+the whole CLI.  A
 failure - the hook raising, returning something that is not a click command,
 or a name already taken - becomes one line naming the plugin; the other
 commands work.
@@ -67,24 +68,28 @@ def contributions(reserved: frozenset[str]) -> Contributions:
     global _cache
     if _cache is not None:
         return _cache
-    from oneiric.core import Resolver, check_namespace, get_plugin_manager, load_plugins
+    from oneiric.core import (
+        Resolver,
+        call_hook,
+        check_namespace,
+        get_plugin_manager,
+        load_plugins,
+    )
 
     check_namespace()
     load_plugins(Resolver())  # registers the plugin modules' hooks with the plugin manager
     result = Contributions()
-    hook = get_plugin_manager().hook.oneiric_cli_commands
-    for impl in reversed(hook.get_hookimpls()):  # pluggy calls the last registered first
-        plugin = impl.plugin_name
-        try:
-            returned = _flatten(impl.function())
-        except (Exception, SystemExit, GeneratorExit) as exc:  # a plugin must not end the CLI
+    for outcome in call_hook(get_plugin_manager(), "oneiric_cli_commands"):
+        plugin = outcome.plugin
+        if outcome.error is not None:  # SystemExit/GeneratorExit too: a plugin must not end the CLI
+            exc = outcome.error
             text = " ".join(str(exc).split())
             result.errors.append(
                 {"plugin": plugin, "error": f"oneiric_cli_commands raised {type(exc).__name__}: "
                  f"{text}"}
             )
             continue
-        for command in returned:
+        for command in _flatten(outcome.value):
             if not isinstance(command, click.Command) or not command.name:
                 result.errors.append(
                     {"plugin": plugin, "error": f"oneiric_cli_commands returned {command!r}, "

@@ -29,6 +29,7 @@ from ._errors import (
     SwapVetoed,
 )
 from ._explain import Explanation, RankedCandidate
+from ._hookcall import HookResult, call_hook
 from ._hooks import (
     HOOKSPEC_VERSION,
     ResolutionRequest,
@@ -78,6 +79,7 @@ __all__ = [
     "Explanation",
     "FactoryError",
     "HealthCheckFailed",
+    "HookResult",
     "InvalidCandidateError",
     "NoEligibleProviderError",
     "NotActiveError",
@@ -97,6 +99,7 @@ __all__ = [
     "SwapTransition",
     "SwapVetoed",
     "__version__",
+    "call_hook",
     "check_namespace",
     "configure_logging",
     "discover_entry_points",

@@ -10,7 +10,7 @@ that declares a *subset* of the spec's arguments was called with all of them
 (a ``TypeError``), and a ``wrapper=True`` implementation was called as if it
 were a plain one (a generator object, truthy, taken as a veto reason).
 
-:func:`call_each` keeps both: for each non-wrapper implementation, pluggy's own
+:func:`call_hook` keeps both: for each non-wrapper implementation, pluggy's own
 caller runs a subset of the hook that holds that implementation and every
 wrapper, so argument matching, wrappers and ``tryfirst``/``trylast`` ordering
 are pluggy's.  Wrappers therefore see one call per implementation, which is
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     import pluggy
 
-__all__ = ["HookResult", "call_each"]
+__all__ = ["HookResult", "call_hook"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +40,7 @@ class HookResult:
 
     plugin: str
     value: Any = None
-    error: Exception | None = None
+    error: BaseException | None = None
 
     @property
     def distribution(self) -> str:
@@ -48,15 +48,17 @@ class HookResult:
         return self.plugin.split(":", 1)[0]
 
 
-def call_each(hooks: pluggy.PluginManager, name: str, /, **kwargs: Any) -> list[HookResult]:
+def call_hook(hooks: pluggy.PluginManager, name: str, /, **kwargs: Any) -> list[HookResult]:
     """Call every non-wrapper implementation of hook ``name`` separately, in pluggy's order.
 
     Each call goes through pluggy (argument matching, wrappers); an
     ``Exception`` raised by one implementation (or by a wrapper around it) is
-    returned in its :class:`HookResult` and never stops the others.  A
-    ``BaseException`` that is not an ``Exception`` (``KeyboardInterrupt``,
-    ``SystemExit``, cancellation) propagates.  Hooks with no implementation
-    cost one attribute lookup, so callers need no fast path of their own.
+    returned in its :class:`HookResult` and never stops the others.  So are
+    ``SystemExit`` and ``GeneratorExit``: a plugin must not end the process
+    (or a diagnostic command) through a hook, the rule ``load_plugins`` applies
+    to imports.  ``KeyboardInterrupt`` and cancellation propagate.  Hooks with
+    no implementation cost one attribute lookup, so callers need no fast path
+    of their own.
     """
     caller = getattr(hooks.hook, name)
     impls = caller.get_hookimpls()
@@ -73,7 +75,7 @@ def call_each(hooks: pluggy.PluginManager, name: str, /, **kwargs: Any) -> list[
             subset = hooks.subset_hook_caller(name, remove_plugins=others)
         try:
             returned = subset(**kwargs)
-        except Exception as exc:
+        except (Exception, SystemExit, GeneratorExit) as exc:
             results.append(HookResult(impl.plugin_name, None, exc))
             continue
         value = _single(returned, caller)

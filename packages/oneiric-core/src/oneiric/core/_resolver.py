@@ -32,7 +32,7 @@ from ._errors import (
     SelectionUnavailableError,
 )
 from ._explain import Explanation, RankedCandidate
-from ._hookcall import call_each
+from ._hookcall import call_hook
 from ._hooks import ResolutionRequest
 from ._logging import get_logger
 from ._precedence import Outcome, order, parse_selection, parse_stack_order, rank
@@ -392,7 +392,7 @@ class Resolver:
         request = ResolutionRequest(domain, key, tenant, ())
         vetoes: dict[int, str] = {}
         for candidate, seq, _, _ in rows:
-            for result in call_each(
+            for result in call_hook(
                 hooks, "oneiric_candidate_veto", candidate=candidate, request=request
             ):
                 reason = result.value

@@ -37,6 +37,7 @@ from oneiric.core import (
     SelectionUnavailableError,
     SwapError,
     SwapTransition,
+    call_hook,
     get_logger,
     state_dir,
     validate_name,
@@ -509,19 +510,21 @@ class LifecycleManager:
 
     async def _post_swap(self, slot: Slot, transition: SwapTransition) -> None:
         """Run each ``oneiric_post_swap`` separately; failures are recorded, never raised."""
-        for impl in reversed(self.hooks.hook.oneiric_post_swap.get_hookimpls()):
-            try:
-                await maybe_await(
-                    impl.function(transition=transition), self.config.post_swap_timeout
-                )
-            except Exception as exc:
-                text = (
-                    f"post-swap hook {impl.plugin_name} timed out"
-                    if isinstance(exc, TimeoutError)
-                    else f"post-swap hook {impl.plugin_name} raised {type(exc).__name__}: {exc}"
-                )
-                slot.post_swap_errors.append(text)
-                _log.warning("post-swap hook failed", domain=slot.domain, key=slot.key, error=text)
+        for result in call_hook(self.hooks, "oneiric_post_swap", transition=transition):
+            error = result.error
+            if error is None:
+                try:
+                    await maybe_await(result.value, self.config.post_swap_timeout)
+                    continue
+                except Exception as exc:
+                    error = exc
+            text = (
+                f"post-swap hook {result.plugin} timed out"
+                if isinstance(error, TimeoutError)
+                else f"post-swap hook {result.plugin} raised {type(error).__name__}: {error}"
+            )
+            slot.post_swap_errors.append(text)
+            _log.warning("post-swap hook failed", domain=slot.domain, key=slot.key, error=text)
 
     # ---------------------------------------------------------------- retire
 
