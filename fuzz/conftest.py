@@ -171,15 +171,14 @@ def _describe(exc: BaseException) -> str:
 
 
 @pytest.fixture
-def fuzz(request: pytest.FixtureRequest, record_property: Any) -> Iterator[Fuzzer]:
+def fuzz(request: pytest.FixtureRequest, record_testsuite_property: Any) -> Iterator[Fuzzer]:
     module = request.node.module
     targets = [n for n in dir(module) if n.startswith("test_fuzz_")]
     fuzzer = Fuzzer(request.node.nodeid, budget_seconds() / max(len(targets), 1))
     before = len(_results)
     yield fuzzer
-    for _, count, elapsed in _results[before:]:
-        record_property("examples", count)
-        record_property("seconds", round(elapsed, 1))
+    for name, count, elapsed in _results[before:]:  # in the JUnit file, per test
+        record_testsuite_property(f"examples {name}", f"{count} in {elapsed:.1f} s")
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

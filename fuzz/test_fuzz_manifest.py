@@ -51,9 +51,11 @@ def _one_line(exc: BaseException) -> None:
 def check_verify(data: bytes, threshold: int = 1) -> None:
     """The property: what ``verify_envelope`` and the sync path do with ``data``."""
     try:
-        verify_envelope(data, trusted_keys=TRUSTED, threshold=threshold)
+        payload = verify_envelope(data, trusted_keys=TRUSTED, threshold=threshold)
     except RemoteError as exc:
         _one_line(exc)
+    else:
+        parse_manifest(payload)  # documented: verify_envelope returns schema-valid payloads only
     try:
         verified = Ed25519Verifier(TRUSTED, threshold).verify(data)
         # A verified payload is its own canonical form (what equivocation compares).
@@ -297,6 +299,7 @@ _signers = st.sampled_from([[KEYS[0]], [KEYS[1]], KEYS, [OTHER], [KEYS[0], OTHER
 @example(b"\xff\xfe")
 @example(b"[" * 100_000)
 @example(b'{"payloadType":"x","payload":"","signatures":[],"payloadType":"x"}')
+@example(b'{"\\n":0}')  # finding: an unknown envelope field named "\n" breaks the one-line message
 def prop_random_bytes(data: bytes) -> None:
     check_verify(data)
 
@@ -319,6 +322,8 @@ def test_fuzz_verify_envelope_structure(fuzz: Any) -> None:
 @example(_valid_payload(), [KEYS[0]], ("keyid", "é" * 64), 1)
 @example(_valid_payload(), KEYS, ("dup-sig", None), 2)
 @example({"_type": "oneiric.manifest"}, [KEYS[0]], ("none", None), 1)
+# finding: sign_payload's error names the path with the raw key (a newline splits it)
+@example({"\n": MAX_SAFE + 1}, [KEYS[0]], ("none", None), 1)
 def prop_signed_payload(
     payload: dict[str, Any], signers: list[SigningKey], mutation: tuple[str, Any], threshold: int
 ) -> None:
@@ -340,6 +345,8 @@ def test_fuzz_verify_signed_payloads(fuzz: Any) -> None:
 @example(b'{"a":1}', [KEYS[0]])
 @example(_deep(3000, "obj"), [KEYS[0]])
 @example(b'{"\xc3\xa9":1}', [KEYS[0]])
+# finding: the schema error names an unknown field "\n" raw (message not one line)
+@example(canonical({**_valid_payload(), "\n": None}), [KEYS[0]])
 def prop_signed_raw_bytes(body: bytes, signers: list[SigningKey]) -> None:
     check_verify(sign_raw(body, signers))
 

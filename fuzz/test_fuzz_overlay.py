@@ -78,7 +78,7 @@ def check_overlay(content: bytes | None) -> None:
 # ------------------------------------------------------------------ strategies
 
 _names = st.sampled_from(["adapter", "service", "cache", "db", "t1", "redis", "", "A", "é",
-                          "a" * 65, "selections", "tenants", "x@y"])
+                          "a" * 65, "selections", "tenants", "x@y", "a\nb"])
 _leaf = st.one_of(
     st.sampled_from(["memory", "redis", "redis@entry_point:x", "redis@", "", "@:", "A"]),
     st.text(max_size=10), st.integers(), st.booleans(), st.none(), st.floats(),
@@ -146,6 +146,7 @@ contents = st.one_of(
 @example(b'{"tenants": {"adapter": {"": {}}}}')
 @example(b'{"selections": {"adapter": "memory"}}')  # finding: write_overlay TypeError
 @example(b'{"tenants": {"adapter": "memory"}}')  # finding: write_overlay AttributeError
+@example(b'{"selections": {"adapter": {"\\n": "memory"}}}')  # finding: key "\n" splits the message
 def prop_overlay(content: bytes | None) -> None:
     check_overlay(content)
 

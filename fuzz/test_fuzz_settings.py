@@ -88,7 +88,7 @@ def check_load(files: dict[str, bytes | None], *, as_file: str | None = None) ->
 
 _names = st.sampled_from(
     ["cache", "db", "redis", "memory", "x-1", "a.b", "acme", "t1", "A", "", "é", "a" * 65,
-     "selections", "tenants", "provider_settings", "swap_policy", "remote", "lifecycle"]
+     "selections", "tenants", "provider_settings", "swap_policy", "remote", "lifecycle", "a\nb"]
 )
 _refs = st.sampled_from([
     "${env:HOST}", "${env:PORT}", "${env:NOPE}", "${env:NOPE:-fallback}", "${env:EMPTY}",
