@@ -268,6 +268,7 @@ _tagged_values = st.sampled_from(
 @example({"adapters.toml": None, "oneiric.toml": b"[adapter.selections]\ncache = 1\n"})
 @example({"adapters.toml": b"\xff\xfe"})
 @example({"services.yml": b"->"})
+@example({"oneiric.toml": b'[adapter.selections]\n"a\\nb" = "x"\n'})  # finding: message split
 def prop_files(files: dict[str, bytes | None]) -> None:
     check_load(files)
 
