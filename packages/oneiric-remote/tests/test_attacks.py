@@ -834,3 +834,106 @@ async def test_attack_deep_status_file_is_ignored(kit, resolver, h) -> None:
     from oneiric.remote import read_status
 
     assert [s["version"] for s in read_status(kit.cache)] == [1]
+
+
+# --------------------------------------------- fuzz findings (fuzz/ harness, notes/fuzz.md)
+
+
+@pytest.mark.parametrize("kind", ["zip", "wheel"])
+@pytest.mark.parametrize("others", [[], [("acme_ok/__init__.py", b"x = 1\n")]],
+                         ids=["alone", "with-files"])
+def test_attack_archive_entry_with_empty_name(kit, h, kind, others) -> None:
+    import zipfile
+
+    from oneiric.remote import Limits
+    from oneiric.remote._archive import inspect
+
+    blob = kit.tmp / "empty-name.zip"
+    blob.write_bytes(h.zip_bytes([*others, (zipfile.ZipInfo(""), b"")]))
+    with pytest.raises(UnsafeArchiveError, match="empty name") as info:
+        inspect(blob, kind, Limits())
+    assert "\n" not in str(info.value)
+
+
+async def test_attack_archive_entry_with_empty_name_via_sync(kit, resolver, h, https,
+                                                             unchanged) -> None:
+    import zipfile
+
+    data = h.zip_bytes([("acme_ok/__init__.py", b"def make():\n    return 'ok'\n"),
+                        (zipfile.ZipInfo(""), b"")])
+    with pytest.raises(UnsafeArchiveError):
+        await _sync_artifact(kit, resolver, h, https, data)
+    unchanged()
+
+
+_NEWLINE_NAMES = ["\n", "a\nb", "\r", "\u2028", "\x1c", ""]
+_NEWLINE_IDS = ["lf", "lf-inside", "cr", "line-separator", "file-separator", "empty"]
+
+
+@pytest.mark.parametrize("name", _NEWLINE_NAMES, ids=_NEWLINE_IDS)
+def test_attack_newline_in_unknown_envelope_field(kit, name) -> None:
+    data = json.dumps({name: 0}).encode()
+    with pytest.raises(ManifestFormatError) as info:
+        verify_envelope(data, trusted_keys=kit.trusted[:1])
+    assert len(str(info.value).splitlines()) == 1
+    assert repr(name) in str(info.value)
+
+
+@pytest.mark.parametrize("where", ["payload", "component"])
+@pytest.mark.parametrize("name", ["\n", "a\nb", "\r", "\x1c", ""],  # keys must be ASCII
+                         ids=["lf", "lf-inside", "cr", "file-separator", "empty"])
+def test_attack_newline_in_unknown_payload_field(kit, name, where) -> None:
+    payload = kit.payload(components=[_component()])
+    if where == "payload":
+        payload[name] = 1
+    else:
+        payload["components"][0][name] = 1
+    with pytest.raises(ManifestFormatError, match="unknown field") as info:
+        verify_envelope(kit.envelope(payload), trusted_keys=kit.trusted[:1])
+    assert len(str(info.value).splitlines()) == 1
+    assert repr(name) in str(info.value)
+
+
+@pytest.mark.parametrize("value", [2**53, -(2**53), 1.5, object()],
+                         ids=["too-big", "too-small", "float", "object"])
+@pytest.mark.parametrize("name", _NEWLINE_NAMES, ids=_NEWLINE_IDS)
+def test_attack_newline_in_sign_payload_key(kit, name, value) -> None:
+    from oneiric.remote import sign_payload
+
+    with pytest.raises(ManifestFormatError) as info:
+        sign_payload({"outer": {name: value}}, [kit.keys[0]])
+    assert len(str(info.value).splitlines()) == 1
+    assert repr(name) in str(info.value)
+
+
+@pytest.mark.parametrize("digits", [4301, 5000, 100_000])
+@pytest.mark.parametrize("where", ["envelope", "payload"])
+def test_attack_integer_above_int_max_str_digits(kit, digits, where) -> None:
+    from oneiric.remote._canonical import parse_canonical
+
+    huge = b"9" * digits
+    with pytest.raises(ManifestFormatError, match="outside") as info:
+        if where == "envelope":
+            verify_envelope(b'{"payload":' + huge + b"}", trusted_keys=kit.trusted[:1])
+        else:
+            parse_canonical(b'{"version":' + huge + b"}")
+    assert len(str(info.value)) < 300  # names the problem, does not echo 100 000 digits
+    assert len(str(info.value).splitlines()) == 1
+
+
+async def test_attack_integer_above_int_max_str_digits_in_state_file(kit, h, https) -> None:
+    from oneiric.remote import RetryPolicy
+    from oneiric.testing import free_port
+
+    await _legit_sync(kit, h, https)
+    (state,) = kit.cache.glob("state-*.json")
+    state.write_bytes(b'{"format": 1, "highest_version": ' + b"9" * 5000 + b"}")
+    offline = f"https://127.0.0.1:{free_port()}/m.json"
+
+    async def no_sleep(_: float) -> None:
+        return None
+
+    source = kit.source(offline, verify=str(https.ca_path), retry=RetryPolicy(attempts=1))
+    with pytest.raises(StateError) as info:
+        await RemoteSync(Resolver(), source, now=h.fixed_now, sleep=no_sleep).sync()
+    assert "\n" not in str(info.value)

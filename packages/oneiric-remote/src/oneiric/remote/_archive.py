@@ -94,6 +94,8 @@ def _entries(blob: Path, zf: zipfile.ZipFile, limits: Limits) -> Iterator[
         name = info.filename
         if info.orig_filename != name:  # zipfile truncated a NUL or rewrote a separator
             raise _fail(blob, f"entry {info.orig_filename!r} has a name zipfile had to rewrite")
+        if not name:  # checked first: ZipInfo.is_dir() indexes name[-1]
+            raise _fail(blob, "an entry has an empty name")
         is_dir = info.is_dir()
         parts = _check_name(blob, name, is_dir)
         key = "/".join(parts).casefold()

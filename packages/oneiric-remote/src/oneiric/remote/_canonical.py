@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ._errors import ManifestFormatError
+from ._errors import ManifestFormatError, quote_name
 
 __all__ = ["MAX_SAFE_INT", "canonical", "parse_canonical", "parse_strict"]
 
@@ -31,11 +31,17 @@ def _reject_float(text: str) -> Any:
     )
 
 
+#: 2^53-1 has 16 digits: a longer literal is refused before ``int()`` (which raises a
+#: plain ValueError above ``sys.get_int_max_str_digits()`` and is quadratic below it)
+_MAX_SAFE_DIGITS = len(str(MAX_SAFE_INT))
+
+
 def _check_int(text: str) -> int:
-    value = int(text)
-    if abs(value) > MAX_SAFE_INT:
+    digits = len(text.lstrip("-"))
+    if digits > _MAX_SAFE_DIGITS or abs(value := int(text)) > MAX_SAFE_INT:
+        shown = text if digits <= 40 else f"{text[:20]}... ({digits} digits)"
         raise ManifestFormatError(
-            f"payload integer {text} is outside +-(2^53-1); use a smaller number or a string"
+            f"payload integer {shown} is outside +-(2^53-1); use a smaller number or a string"
         )
     return value
 
@@ -81,7 +87,7 @@ def _check_subset(value: Any, path: str = "$") -> None:
                 raise ManifestFormatError(
                     f"payload key {key!r} at {path} is not an ASCII string; rename it"
                 )
-            _check_subset(item, f"{path}.{key}")
+            _check_subset(item, f"{path}.{quote_name(key)}")
     elif isinstance(value, list):
         for index, item in enumerate(value):
             _check_subset(item, f"{path}[{index}]")

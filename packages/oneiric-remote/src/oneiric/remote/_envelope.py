@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._canonical import parse_strict
-from ._errors import ManifestFormatError
+from ._errors import ManifestFormatError, quote_name
 
 __all__ = [
     "MAX_MANIFEST_BYTES",
@@ -90,7 +90,7 @@ def parse_envelope(data: bytes) -> Envelope:
         raise ManifestFormatError("envelope is not a JSON object; expected a DSSE envelope")
     expected = {"payloadType", "payload", "signatures"}
     if set(doc) != expected:
-        extra = sorted(set(doc) - expected)
+        extra = [quote_name(k) for k in sorted(set(doc) - expected)]
         missing = sorted(expected - set(doc))
         raise ManifestFormatError(
             f"envelope fields must be exactly payloadType, payload, signatures "

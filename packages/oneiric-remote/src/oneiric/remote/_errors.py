@@ -61,6 +61,21 @@ __all__ = [
 ]
 
 
+def quote_name(name: object) -> str:
+    """``name`` as it may appear inside a one-line error message.
+
+    Field names, keys and entry names come from untrusted manifests and archives:
+    a newline (or any other line break, control character or blank) would split
+    the message a log line or the CLI prints.  Plain printable tokens are shown
+    as they are; anything else - including the empty name - as its ``repr``,
+    which escapes every such character.
+    """
+    text = str(name)
+    if text and text.isprintable() and not any(c.isspace() for c in text):
+        return text
+    return repr(text)
+
+
 class RemoteError(OneiricError):
     """Base class: the sync stopped; registered components and ``sys.path`` are unchanged."""
 

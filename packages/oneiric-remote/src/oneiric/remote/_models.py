@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ._errors import ExpiredManifestError, FutureIssuedError, ManifestFormatError
+from ._errors import ExpiredManifestError, FutureIssuedError, ManifestFormatError, quote_name
 from ._metadata import check_metadata
 
 __all__ = [
@@ -187,7 +187,7 @@ def parse_manifest(data: Mapping[str, Any]) -> Manifest:
         return Manifest.model_validate(dict(data))
     except ValidationError as exc:
         first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first.get("loc", ()))
+        loc = ".".join(quote_name(p) for p in first.get("loc", ()))
         kind = first.get("type")
         if kind == "extra_forbidden":
             msg = "unknown field"
@@ -195,6 +195,7 @@ def parse_manifest(data: Mapping[str, Any]) -> Manifest:
             msg = "required field is missing"
         else:
             msg = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+            msg = " ".join(msg.split())  # pydantic's own texts are one line; ours too
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         where = f"manifest field {loc}" if loc else "manifest"
         raise ManifestFormatError(

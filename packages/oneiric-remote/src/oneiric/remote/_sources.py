@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from oneiric.core import ConfigError
 
 from ._config import RemoteSource
+from ._errors import quote_name
 from ._verify import TrustedKey
 
 __all__ = ["RemoteSettings", "sources_from_settings"]
@@ -89,10 +90,10 @@ def sources_from_settings(
         settings = RemoteSettings.model_validate(dict(remote))
     except ValidationError as exc:
         first = exc.errors()[0]
-        loc = ".".join(str(p) for p in ("remote", *first.get("loc", ())))
+        loc = ".".join(quote_name(p) for p in ("remote", *first.get("loc", ())))
         kind = first.get("type")
         msg = {"extra_forbidden": "unknown setting", "missing": "required setting is missing"}.get(
-            str(kind), str(first.get("msg"))
+            str(kind), " ".join(str(first.get("msg")).split())
         )
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise ConfigError(f"{loc}: {msg}{more}; fix the [remote] section") from None
