@@ -29,7 +29,7 @@ import functools
 import json
 import os
 import re
-import tomllib
+import threading
 import weakref
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -43,7 +43,10 @@ from ._loading import resolve_settings_model
 from ._logging import get_logger
 from ._precedence import parse_selection
 from ._redact import redact, register_secret, scrub_text
-from ._statedir import default_state_dir
+from ._safeload import limited_loader_namespace, load_json, load_toml, load_yaml, read_text
+from ._filelock import exclusive_lock
+from ._statedir import make_private_dirs
+from ._statedir import state_dir as _state_dir
 
 if TYPE_CHECKING:
     import pluggy
@@ -162,7 +165,9 @@ def _yaml_loader() -> Any:
         return mapping
 
     # Built with type() so that mypy accepts it with and without types-PyYAML.
-    loader: Any = type("StrictLoader", (yaml.SafeLoader,), {"__doc__": _yaml_loader.__doc__})
+    # It counts expanded nodes and depth while composing (oneiric.core._safeload).
+    namespace = {"__doc__": _yaml_loader.__doc__, **limited_loader_namespace()}
+    loader: Any = type("StrictLoader", (yaml.SafeLoader,), namespace)
     loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
     return loader
 
@@ -170,17 +175,11 @@ def _yaml_loader() -> Any:
 def _parse_file(path: Path) -> _Doc:
     fmt = _FORMATS[path.suffix.lower()]
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read settings file: {exc}") from None
+        text = read_text(path, "settings file", "fix the file or its permissions")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: settings file disappeared while loading; retry") from None
     if fmt == "toml":
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            match = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
-            where = f"{path}:{match.group(1)}" if match else str(path)
-            message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
-            raise ConfigError(f"{where}: invalid TOML: {message}; fix the file") from None
+        data: Any = load_toml(text, path)
     else:
         loader = _yaml_loader()
         if loader is None:
@@ -188,15 +187,7 @@ def _parse_file(path: Path) -> _Doc:
                 f"{path}: YAML settings need PyYAML; run 'pip install \"oneiric-core[yaml]\"' "
                 "or use TOML"
             )
-        import yaml
-
-        try:
-            data = yaml.load(text, Loader=loader)  # a SafeLoader subclass
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            raise ConfigError(f"{where}: invalid YAML: {problem}; fix the file") from None
+        data = load_yaml(text, path, loader)
         if data is None:
             data = {}
     if not isinstance(data, dict):
@@ -320,22 +311,14 @@ def _reveal(value: Any) -> Any:
 def read_overlay(state_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """Read ``<state dir>/selections.json`` (empty if absent); ConfigError if malformed."""
     path = Path(state_dir) / OVERLAY_FILE
+    fix = "fix or delete the file (it is written by 'oneiric swap')"
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(
+            path, "selection overlay", "check its permissions or set ONEIRIC_STATE_DIR"
+        )
     except FileNotFoundError:
         return {"selections": {}, "tenants": {}}
-    except OSError as exc:
-        raise ConfigError(
-            f"{path}: cannot read selection overlay: {exc.strerror or exc}; "
-            "check its permissions or set ONEIRIC_STATE_DIR"
-        ) from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"{path}:{exc.lineno}: invalid JSON in selection overlay: {exc.msg}; "
-            "fix or delete the file (it is written by 'oneiric swap')"
-        ) from None
+    data = load_json(text, path, "selection overlay", fix)
     if (
         not isinstance(data, dict)
         or not isinstance(data.get("selections", {}), dict)
@@ -360,8 +343,11 @@ def write_overlay(
 ) -> Path:
     """Set (or with ``provider=None`` clear) one selection in the overlay, atomically.
 
-    Written to a temporary file and renamed, so a running application's
-    watcher never reads half a file.
+    Read, changed and written under an exclusive lock (``.selections.json.lock``
+    beside it), so concurrent ``oneiric swap`` commands each keep their
+    selection; written to a temporary file, fsynced and renamed (then the
+    directory fsynced), so a running application's watcher never reads half
+    a file and a crash never loses an acknowledged write.
     """
     directory = Path(state_dir)
     validate_name(domain, "domain")
@@ -370,19 +356,35 @@ def write_overlay(
         validate_name(parse_selection(provider)[0], "provider")
     if tenant is not None and (not isinstance(tenant, str) or not tenant):
         raise ConfigError(f"invalid tenant {tenant!r}: expected a non-empty string")
-    data = read_overlay(directory)
-    if tenant is None:
-        scope = data["selections"].setdefault(domain, {})
-    else:
-        scope = data["tenants"].setdefault(domain, {}).setdefault(tenant, {})
-    if provider is None:
-        scope.pop(key, None)
-    else:
-        scope[key] = provider
     target = directory / OVERLAY_FILE
-    tmp = target.with_name(f".{OVERLAY_FILE}.{os.getpid()}.tmp")
+    fix = "set ONEIRIC_STATE_DIR to a writable directory"
     try:
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_private_dirs(directory)
+        with exclusive_lock(directory / f".{OVERLAY_FILE}.lock"):
+            # Read, change, replace - all under the lock, so no concurrent writer's
+            # selection is lost (a rename alone makes writes atomic, not updates).
+            # Inside, only ConfigError is raised: the OSError below is the lock's.
+            data = read_overlay(directory)
+            if tenant is None:
+                scope = data["selections"].setdefault(domain, {})
+            else:
+                scope = data["tenants"].setdefault(domain, {}).setdefault(tenant, {})
+            if provider is None:
+                scope.pop(key, None)
+            else:
+                scope[key] = provider
+            _replace_json(target, data, fix)
+    except OSError as exc:
+        raise ConfigError(
+            f"{target}: cannot lock selection overlay: {exc.strerror or exc}; {fix}"
+        ) from None
+    return target
+
+
+def _replace_json(target: Path, data: Any, fix: str) -> None:
+    """Write ``data`` to ``target`` atomically and durably (temp file, fsync, rename, dir fsync)."""
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
         with open(tmp, "w", encoding="utf-8") as fh:
             json.dump(data, fh, indent=2, sort_keys=True)
             fh.write("\n")
@@ -395,10 +397,18 @@ def write_overlay(
         except OSError:
             pass
         raise ConfigError(
-            f"{target}: cannot write selection overlay: {exc.strerror or exc}; "
-            "set ONEIRIC_STATE_DIR to a writable directory"
+            f"{target}: cannot write selection overlay: {exc.strerror or exc}; {fix}"
         ) from None
-    return target
+    try:
+        dir_fd = os.open(target.parent, os.O_RDONLY)
+    except OSError:  # e.g. Windows cannot open a directory; the rename is done
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
 
 
 # ----------------------------------------------------------------- settings
@@ -602,14 +612,23 @@ def load_settings(
     docs: list[tuple[_Doc, str]] = []  # (doc, domain) of the per-domain files
     main: _Doc | None = None
     if directory is not None:
-        if directory.is_file():
+        if not directory.is_dir():
             if directory.suffix.lower() not in _FORMATS:
                 raise ConfigError(f"{directory}: expected a .toml, .yaml or .yml settings file")
             main = _parse_file(directory)
         else:
             per_domain: dict[str, Path] = {}
-            for file in sorted(directory.iterdir()):
-                if file.suffix.lower() not in _FORMATS or not file.is_file():
+            try:
+                entries = sorted(directory.iterdir())
+            except OSError as exc:
+                raise ConfigError(
+                    f"{directory}: cannot list the config directory: {exc.strerror or exc}; "
+                    "check its permissions"
+                ) from None
+            for file in entries:
+                # Not only regular files: a directory or FIFO named like a settings
+                # file is an error (read_text says so), never silently skipped.
+                if file.suffix.lower() not in _FORMATS:
                     continue
                 if file.stem == "oneiric":
                     if file.suffix.lower() != ".toml":
@@ -688,7 +707,8 @@ def load_settings(
         domains[domain] = ds
         origins[domain] = (doc, prefix)
 
-    overlay_dir = Path(state_dir) if state_dir is not None else default_state_dir()
+    # An existing state dir must be private: its overlay chooses providers.
+    overlay_dir = _state_dir(state_dir, create=False)
     overlay = read_overlay(overlay_dir)
     _check_overlay(overlay, overlay_dir / OVERLAY_FILE)
     files = tuple(d.path for d, _ in docs) + ((main.path,) if main else ())

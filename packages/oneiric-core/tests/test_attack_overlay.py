@@ -1,0 +1,90 @@
+"""Attack: concurrent ``oneiric swap`` commands lose selections (lost updates on the overlay).
+
+Real processes, each writing through the public ``write_overlay``; every write
+that returned must be in the file afterwards.  A start barrier (a file the
+test creates once every process is ready) maximises the overlap.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from oneiric.core import read_overlay, write_overlay
+
+WRITER = r"""
+import os, sys, time
+from oneiric.core import write_overlay
+state, go, name, count, tenant = sys.argv[1:6]
+count = int(count)
+open(os.path.join(state, "ready-" + name), "w").close()
+deadline = time.monotonic() + 60
+while not os.path.exists(go) and time.monotonic() < deadline:
+    time.sleep(0.001)
+for i in range(count):
+    write_overlay(state, "adapter", f"{name}-k{i}", f"{name}-p{i}", tenant=tenant or None)
+print("ok")
+"""
+
+
+def _run_writers(state: Path, names: list[str], count: int, tenant: str = "") -> None:
+    go = state / "go"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(state), str(go), name, str(count), tenant],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in names
+    ]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not all(
+        (state / f"ready-{n}").exists() for n in names
+    ):
+        time.sleep(0.01)
+    go.touch()
+    for proc in procs:
+        out, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0 and out.strip() == "ok", err
+
+
+@pytest.mark.parametrize("tenant", ["", "acme"], ids=["global", "tenant"])
+def test_attack_eight_concurrent_swaps_each_keep_their_selection(
+    tmp_path: Path, tenant: str
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    names = [f"w{i}" for i in range(8)]
+    _run_writers(state, names, 1, tenant)
+    overlay = read_overlay(state)
+    scope = overlay["tenants"]["adapter"]["acme"] if tenant else overlay["selections"]["adapter"]
+    assert scope == {f"{n}-k0": f"{n}-p0" for n in names}
+
+
+def test_attack_two_processes_fifty_writes_each_lose_nothing(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    _run_writers(state, ["a", "b"], 50)
+    selections = read_overlay(state)["selections"]["adapter"]
+    expected = {f"{n}-k{i}": f"{n}-p{i}" for n in ("a", "b") for i in range(50)}
+    assert selections == expected
+
+
+def test_overlay_shape_and_lock_file_stay_private(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    write_overlay(state, "adapter", "cache", "redis")
+    write_overlay(state, "adapter", "cache", "memory", tenant="acme")
+    data = json.loads((state / "selections.json").read_text(encoding="utf-8"))
+    assert data == {
+        "selections": {"adapter": {"cache": "redis"}},
+        "tenants": {"adapter": {"acme": {"cache": "memory"}}},
+    }
+    lock = state / ".selections.json.lock"
+    assert lock.is_file() and (lock.stat().st_mode & 0o777) == 0o600
+    assert not list(state.glob("*.tmp")) and not list(state.glob(".*.tmp"))

@@ -1,0 +1,208 @@
+"""Attack: hostile settings files and overlays (alias bombs, deep nesting, non-files, junk bytes).
+
+Every case must end in a one-line ``ConfigError`` naming the file and the
+limit or the problem - never ``RecursionError``, ``UnicodeDecodeError``,
+``IsADirectoryError``, a hang or minutes of work.  Work is bounded by counting
+expanded nodes: the counters are checked exactly (no timing assertions).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from oneiric.core import ConfigError, _safeload, load_settings, read_overlay, write_overlay
+
+BOMB = """
+a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]
+b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
+d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
+e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
+f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
+g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]
+h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]
+i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]
+"""
+
+
+@pytest.fixture(autouse=True)
+def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    for name in list(os.environ):
+        if name.startswith("ONEIRIC_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("ONEIRIC_STATE_DIR", str(tmp_path / "state"))
+    yield
+
+
+@pytest.fixture
+def cfg(tmp_path: Path) -> Path:
+    path = tmp_path / "config"
+    path.mkdir()
+    return path
+
+
+def one_line_error(call: object, *fragments: str) -> str:
+    with pytest.raises(ConfigError) as error:
+        call()  # type: ignore[operator]
+    message = str(error.value)
+    assert "\n" not in message, message
+    for fragment in fragments:
+        assert fragment in message, (fragment, message)
+    return message
+
+
+def nested(kind: str, depth: int) -> str:
+    """A document with ``depth`` nested containers under the top-level mapping."""
+    if kind == "toml":
+        return "[adapter.provider_settings.cache.redis]\nx = " + "[" * depth + "]" * depth + "\n"
+    if kind == "yaml":
+        return "provider_settings:\n  cache:\n    redis:\n      x: " + "[" * depth + "]" * depth
+    return json.dumps({"selections": {}, "x": "PLACEHOLDER"}).replace(
+        '"PLACEHOLDER"', "[" * depth + "]" * depth
+    )
+
+
+# ------------------------------------------------------------------ alias bomb
+
+
+@pytest.mark.parametrize("name", ["adapters.yaml", "services.yml"])
+def test_attack_yaml_billion_laughs_is_refused_by_node_count(cfg: Path, name: str) -> None:
+    path = cfg / name
+    path.write_text("provider_settings:\n  cache:\n    redis:\n" + "".join(
+        f"      {line}\n" for line in BOMB.strip().splitlines()
+    ), encoding="utf-8")
+    assert path.stat().st_size < 1024
+    one_line_error(lambda: load_settings(cfg), str(path), "more than 10000 values")
+
+
+@pytest.mark.parametrize(
+    ("document", "expanded"),
+    [
+        ("a: [1, 2]\n", 5),  # mapping, key a, list, 1, 2
+        ("a: &x [1, 2]\nb: *x\n", 9),  # the alias adds the 3 values it names
+        ("a: &x [1, 2]\nb: [*x, *x]\nc: *x\n", 17),
+        ("base: &b {k: 1}\nm:\n  <<: *b\n  j: 2\n", 13),
+    ],
+    ids=["plain", "alias", "aliases_in_list", "merge_key"],
+)
+def test_attack_yaml_node_counter_counts_expanded_nodes_exactly(
+    cfg: Path, monkeypatch: pytest.MonkeyPatch, document: str, expanded: int
+) -> None:
+    path = cfg / "custom.yaml"
+    path.write_text(document, encoding="utf-8")
+    loader = __import__("oneiric.core._settings", fromlist=["_yaml_loader"])._yaml_loader()
+    monkeypatch.setattr(_safeload, "MAX_NODES", expanded)
+    _safeload.load_yaml(document, path, loader)  # exactly at the limit: fine
+    monkeypatch.setattr(_safeload, "MAX_NODES", expanded - 1)
+    with pytest.raises(ConfigError, match=f"more than {expanded - 1} values"):
+        _safeload.load_yaml(document, path, loader)
+
+
+def test_attack_yaml_recursive_alias(cfg: Path) -> None:
+    path = cfg / "adapters.yaml"
+    path.write_text("selections: &s\n  loop: [*s]\n", encoding="utf-8")
+    one_line_error(lambda: load_settings(cfg), str(path), "recursive alias")
+
+
+# ---------------------------------------------------------------------- depth
+
+
+@pytest.mark.parametrize("kind", ["toml", "yaml"])
+@pytest.mark.parametrize("depth", [65, 500, 100_000], ids=["just_over", "deep", "absurd"])
+def test_attack_deeply_nested_settings_file(
+    cfg: Path, kind: str, depth: int
+) -> None:
+    path = cfg / ("oneiric.toml" if kind == "toml" else "adapters.yaml")
+    path.write_text(nested(kind, depth), encoding="utf-8")
+    one_line_error(lambda: load_settings(cfg), str(path), "nested more than 64 levels")
+
+
+@pytest.mark.parametrize(("kind", "lists"), [("toml", 59), ("yaml", 60)])
+def test_nesting_at_the_limit_loads(cfg: Path, kind: str, lists: int) -> None:
+    # The mappings above the lists are levels too: 5 in oneiric.toml, 4 in adapters.yaml.
+    path = cfg / ("oneiric.toml" if kind == "toml" else "adapters.yaml")
+    path.write_text(nested(kind, lists), encoding="utf-8")
+    settings = load_settings(cfg)
+    value = settings.raw_provider_settings("adapter", "cache", "redis")["x"]
+    depth = 0
+    while isinstance(value, list):
+        depth += 1
+        value = value[0] if value else None
+    assert depth == lists
+    path.write_text(nested(kind, lists + 1), encoding="utf-8")
+    one_line_error(lambda: load_settings(cfg), "nested more than 64 levels")
+
+
+@pytest.mark.parametrize("depth", [65, 100_000], ids=["just_over", "absurd"])
+def test_attack_deeply_nested_overlay(tmp_path: Path, depth: int) -> None:
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    (state / "selections.json").write_text(nested("json", depth), encoding="utf-8")
+    path = str(state / "selections.json")
+    one_line_error(lambda: read_overlay(state), path, "nested more than 64 levels")
+    one_line_error(lambda: load_settings(None), path, "nested more than 64 levels")
+    one_line_error(lambda: write_overlay(state, "adapter", "cache", "x"), path)
+
+
+def test_shape_counter_counts_shared_objects_each_time() -> None:
+    shared = [1, 2]
+    assert _safeload.check_shape({"a": shared, "b": shared}, "x") == 7
+
+
+# ------------------------------------------------------ not a file, junk, size
+
+
+def _make(path: Path, what: str) -> None:
+    if what == "directory":
+        path.mkdir()
+    elif what == "fifo":
+        os.mkfifo(path)
+    elif what == "undecodable":
+        path.write_bytes(b"[adapter]\nselections = { cache = \"\xff\xfe\" }\n")
+    elif what == "too_large":
+        path.write_bytes(b"# " + b"x" * (2 << 20) + b"\n")
+    elif what == "nul_bytes":
+        path.write_bytes(b"\x00" * 64)
+
+
+CASES = ["directory", "fifo", "undecodable", "too_large", "nul_bytes"]
+EXPECT = {
+    "directory": "is a directory",
+    "fifo": "not a regular file",
+    "undecodable": "not UTF-8 text",
+    "too_large": "larger than 1 MiB",
+    "nul_bytes": "invalid",
+}
+
+
+@pytest.mark.parametrize("what", CASES)
+@pytest.mark.parametrize("name", ["oneiric.toml", "adapters.yaml"])
+def test_attack_hostile_settings_file(cfg: Path, what: str, name: str) -> None:
+    path = cfg / name
+    _make(path, what)
+    one_line_error(lambda: load_settings(cfg), str(path), EXPECT[what])
+
+
+@pytest.mark.parametrize("what", CASES)
+def test_attack_hostile_overlay_file(tmp_path: Path, what: str) -> None:
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    path = state / "selections.json"
+    _make(path, what)
+    one_line_error(lambda: read_overlay(state), str(path), EXPECT[what])
+    one_line_error(lambda: write_overlay(state, "adapter", "cache", "x"), str(path))
+
+
+@pytest.mark.parametrize("what", ["directory", "fifo", "undecodable", "too_large"])
+def test_attack_hostile_file_as_the_config_path(tmp_path: Path, what: str) -> None:
+    path = tmp_path / "oneiric.toml"
+    _make(path, what)
+    if what == "directory":  # a directory is a config directory: empty settings
+        assert load_settings(path).domains == {}
+        return
+    one_line_error(lambda: load_settings(path), str(path), EXPECT[what])
