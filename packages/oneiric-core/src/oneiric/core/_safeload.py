@@ -81,7 +81,7 @@ def read_text(path: Path, what: str, fix: str) -> str:
     if len(data) > MAX_FILE_BYTES:
         raise ConfigError(
             f"{path}: {what} is larger than {MAX_FILE_BYTES // (1 << 20)} MiB "
-            f"(the limit); {fix}"
+            "(the limit); make it smaller"
         )
     try:
         return data.decode("utf-8")
@@ -148,7 +148,9 @@ def load_json(text: str, path: Path, what: str, fix: str) -> Any:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}:{exc.lineno}: invalid JSON in {what}: {exc.msg}; {fix}") from None
+        raise ConfigError(
+            f"{path}:{exc.lineno}: invalid JSON in {what}: {exc.msg}; {fix}"
+        ) from None
     except RecursionError:  # the C scanner refuses deep nesting this way
         raise _too_deep(str(path)) from None
     check_shape(data, str(path))

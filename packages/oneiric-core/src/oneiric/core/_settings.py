@@ -39,12 +39,12 @@ from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
 from ._candidate import Candidate, validate_name
 from ._errors import ConfigError
+from ._filelock import exclusive_lock
 from ._loading import resolve_settings_model
 from ._logging import get_logger
 from ._precedence import parse_selection
 from ._redact import redact, register_secret, scrub_text
 from ._safeload import limited_loader_namespace, load_json, load_toml, load_yaml, read_text
-from ._filelock import exclusive_lock
 from ._statedir import make_private_dirs
 from ._statedir import state_dir as _state_dir
 
