@@ -105,3 +105,43 @@ def test_attack_status_prints_str_dsn_secret(
     if as_json:
         keys = [k for doc in json.loads(result.out)["processes"] for k in doc["keys"]]
         assert any(k["domain"] == "adapter" and k["key"] == "cache" for k in keys), result.out
+
+
+LEAKY_APP = '''
+from pydantic import BaseModel
+
+from oneiric.core import Candidate
+
+
+class DsnSettings(BaseModel):
+    dsn: str
+
+
+def refuse(settings):
+    raise ConnectionError(f"connection refused by {settings.dsn}")
+
+
+def register(resolver):
+    resolver.register(Candidate("notify", "leaky", "smtp", refuse, settings_model=DsnSettings))
+'''
+
+
+def test_attack_swap_validate_error_line_prints_str_dsn_secret(
+    workspace: Any, oneiric_inproc: Callable[..., Any], secret_source: str
+) -> None:
+    """The one-line ``Error:`` of a failed ``swap --validate`` quotes the factory's message."""
+    (workspace.cwd / "leakyapp.py").write_text(LEAKY_APP, encoding="utf-8")
+    (workspace.config / "oneiric.toml").write_text(
+        "[notify.provider_settings.leaky.smtp]\n"
+        'dsn = "smtp://:${secret:redis_pw}@host/0"\n',
+        encoding="utf-8",
+    )
+    result = oneiric_inproc(
+        "--state-dir", str(workspace.state), "--config", str(workspace.config),
+        "--app", "leakyapp:register", "swap", "notify", "leaky", "smtp", "--validate",
+        base=False,
+    )
+    assert result.code != 0
+    (line,) = [ln for ln in result.err.splitlines() if ln.startswith("Error: ")]
+    assert "connection refused by" in line and "nothing was bound" in line
+    assert SECRET not in result.err and SECRET not in result.out

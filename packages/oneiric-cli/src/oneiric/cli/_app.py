@@ -25,6 +25,7 @@ import click
 
 from ._context import CliContext
 from ._errors import EXIT_UNEXPECTED, exit_code_for, one_line
+from ._output import scrubbed
 
 __all__ = ["BUILTIN_COMMANDS", "LazyGroup", "cli", "main"]
 
@@ -146,7 +147,7 @@ class LazyGroup(click.Group):
             message = " ".join(exc.format_message().split())
             if isinstance(exc, click.UsageError) and exc.ctx is not None:
                 message += f" ({_USAGE_HINT.format(path=exc.ctx.command_path)})"
-            click.echo(f"Error: {message}", err=True)
+            click.echo(f"Error: {scrubbed(message)}", err=True)
             code = exc.exit_code
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
@@ -164,7 +165,7 @@ class LazyGroup(click.Group):
                 traceback.print_exc()
             code = exit_code_for(exc)
             hint = "" if debug or code != EXIT_UNEXPECTED else " (run with --debug for details)"
-            click.echo(f"Error: {one_line(exc)}{hint}", err=True)
+            click.echo(f"Error: {scrubbed(one_line(exc))}{hint}", err=True)
         if standalone_mode:
             sys.exit(code)
         return code

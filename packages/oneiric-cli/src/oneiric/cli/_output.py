@@ -36,6 +36,20 @@ def redacted(data: Any) -> Any:
     return redact(data)
 
 
+def scrubbed(text: str) -> str:
+    """``text`` with each secret value inside it replaced, the rest kept (for error lines).
+
+    An error line must stay useful ("connection refused by redis://:***@host"),
+    so only the secret itself goes, unlike :func:`redacted`, which blanks the
+    whole value that holds one.
+    """
+    if "pydantic" not in sys.modules:
+        return text
+    from oneiric.core._redact import scrub_text
+
+    return scrub_text(text)
+
+
 def dumps(data: Any) -> str:
     """The JSON text of ``data``: redacted, sorted keys, two-space indent."""
     return json.dumps(
