@@ -88,3 +88,55 @@ def test_overlay_shape_and_lock_file_stay_private(tmp_path: Path) -> None:
     lock = state / ".selections.json.lock"
     assert lock.is_file() and (lock.stat().st_mode & 0o777) == 0o600
     assert not list(state.glob("*.tmp")) and not list(state.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize(
+    ("overlay", "tenant"),
+    [
+        ({"selections": {"adapter": "memory"}}, None),
+        ({"selections": {"adapter": ["memory"]}}, None),
+        ({"selections": {"adapter": None}}, None),
+        ({"tenants": {"adapter": "memory"}}, "t1"),
+        ({"tenants": {"adapter": ["t1"]}}, "t1"),
+        ({"tenants": {"adapter": {"t1": "memory"}}}, "t1"),
+        ({"tenants": {"adapter": {"t1": 3}}}, "t1"),
+    ],
+    ids=[
+        "domain_str",
+        "domain_list",
+        "domain_null",
+        "tenant_domain_str",
+        "tenant_domain_list",
+        "tenant_str",
+        "tenant_int",
+    ],
+)
+def test_attack_write_overlay_over_non_object_domain_entry(
+    tmp_path: Path, overlay: dict[str, object], tenant: str | None
+) -> None:
+    from oneiric.core import ConfigError
+
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    target = state / "selections.json"
+    before = json.dumps(overlay)
+    target.write_text(before)
+    with pytest.raises(ConfigError) as error:
+        write_overlay(state, "adapter", "cache", "redis", tenant=tenant)
+    message = str(error.value)
+    assert "\n" not in message, message
+    assert str(target) in message and "fix or delete the file" in message, message
+    assert "--clear" in message or "delete" in message, message
+    assert target.read_text() == before  # nothing written
+    assert [p.name for p in state.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_write_overlay_over_other_domains_bad_entry_is_refused_too(tmp_path: Path) -> None:
+    """A malformed entry anywhere is refused: rewriting the file would keep it silently."""
+    from oneiric.core import ConfigError
+
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    (state / "selections.json").write_text(json.dumps({"selections": {"service": 5}}))
+    with pytest.raises(ConfigError, match=r"selections\.service"):
+        write_overlay(state, "adapter", "cache", "redis")

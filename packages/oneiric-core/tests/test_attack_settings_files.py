@@ -206,3 +206,137 @@ def test_attack_hostile_file_as_the_config_path(tmp_path: Path, what: str) -> No
         assert load_settings(path).domains == {}
         return
     one_line_error(lambda: load_settings(path), str(path), EXPECT[what])
+
+
+# --- fuzz findings: raw exceptions and multi-line messages ---------------------------------
+
+MALFORMED_TAGS = [
+    "!!timestamp x",
+    "!!timestamp 2020-13-45",
+    "!!int 0x",
+    "!!int 0b",
+    "!!int 0o",
+    "!!int ':'",
+    "!!int ''",
+    "!!int -",
+    "!!float x",
+    "!!float ''",
+    "!!bool x",
+    "!!map x",
+]
+
+
+@pytest.mark.parametrize("tag", MALFORMED_TAGS)
+def test_attack_yaml_explicit_tag_on_malformed_scalar(cfg: Path, tag: str) -> None:
+    (cfg / "adapters.yaml").write_text(f"# comment\nselections: {{cache: {tag}}}\n")
+    one_line_error(lambda: load_settings(cfg), "adapters.yaml:2", "invalid YAML", "fix the file")
+
+
+@pytest.mark.parametrize("tag", ["!!python/object:os.system x", "!custom x"])
+def test_attack_yaml_unknown_tag_stays_a_config_error(cfg: Path, tag: str) -> None:
+    (cfg / "adapters.yaml").write_text(f"selections: {{cache: {tag}}}\n")
+    one_line_error(lambda: load_settings(cfg), "adapters.yaml:1", "invalid YAML")
+
+
+def test_yaml_well_formed_explicit_tags_still_load(cfg: Path) -> None:
+    (cfg / "adapters.yaml").write_text(
+        "selections: {cache: !!str memory}\n"
+        "provider_settings: {cache: {memory: {a: !!int '0x1f', b: !!float '1.5', "
+        "c: !!bool 'yes', d: !!timestamp 2020-01-02}}}\n"
+    )
+    settings = load_settings(cfg)
+    assert settings.selections("adapter") == {"cache": "memory"}
+    raw = settings.raw_provider_settings("adapter", "cache", "memory")
+    assert (raw["a"], raw["b"], raw["c"], str(raw["d"])) == (31, 1.5, True, "2020-01-02")
+
+
+HUGE = "9" * 5000
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("oneiric.toml", f"[adapter.provider_settings.c.p]\nx = {HUGE}\n"),
+        ("oneiric.toml", f"[adapter.provider_settings.c.p]\nx = -{HUGE}\n"),
+        ("adapters.yaml", f"selections: {{cache: {HUGE}}}\n"),
+        ("adapters.yaml", f"provider_settings:\n  c:\n    p:\n      x: !!int {HUGE}\n"),
+    ],
+    ids=["toml", "toml_negative", "yaml", "yaml_tagged"],
+)
+def test_attack_integer_too_long_in_settings_file(cfg: Path, name: str, text: str) -> None:
+    (cfg / name).write_text(text)
+    one_line_error(lambda: load_settings(cfg), name, "integer too long")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"selections": ' + HUGE + "}",
+        '{"selections": {"adapter": {"cache": ' + HUGE + "}}}",
+        '{"selections": {}, "tenants": {}, "x": [1, -' + HUGE + "]}",
+    ],
+    ids=["top", "nested", "negative_in_list"],
+)
+def test_attack_integer_too_long_in_overlay(tmp_path: Path, text: str) -> None:
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    (state / "selections.json").write_text(text)
+    one_line_error(lambda: read_overlay(state), "selections.json", "integer too long")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[adapter.selections]\n"a\\nb" = "x"\n',
+        '[adapter.selections]\ncache = "mem\\nory"\n',
+        '[adapter.tenants."t\\n1".selections]\ncache = "Not A Provider"\n',
+        '[adapter.provider_settings."c\\nx".memory]\nx = 1\n',
+        '[adapter.provider_settings.cache."m\\ny"]\nx = 1\n',
+        '["ad\\napter".selections]\ncache = "memory"\n',
+        '[adapter.tenants.""]\nselections = {}\n',
+    ],
+    ids=[
+        "selection_key",
+        "selection_value",
+        "tenant",
+        "provider_settings_key",
+        "provider_settings_provider",
+        "section",
+        "empty_tenant",
+    ],
+)
+def test_attack_newline_in_settings_name_keeps_error_one_line(cfg: Path, text: str) -> None:
+    (cfg / "oneiric.toml").write_text(text)
+    one_line_error(lambda: load_settings(cfg), "oneiric.toml")
+
+
+@pytest.mark.parametrize(
+    "overlay",
+    [
+        {"selections": {"adapter": {"\n": "memory"}}},
+        {"selections": {"adapter": {"cache": "mem\nory"}}},
+        {"selections": {"ad\napter": {"cache": "memory"}}},
+        {"selections": {"ad\napter": "memory"}},
+        {"tenants": {"adapter": {"t\n1": {"\n": "memory"}}}},
+        {"tenants": {"adapter": {"t\n1": "memory"}}},
+        {"tenants": {"ad\napter": "memory"}},
+        {"tenants": {"ad\napter": {"t1": {"cache": "memory"}}}},
+    ],
+    ids=[
+        "key",
+        "value",
+        "domain",
+        "domain_not_object",
+        "tenant_and_key",
+        "tenant_not_object",
+        "tenant_domain_not_object",
+        "tenant_domain",
+    ],
+)
+def test_attack_newline_in_overlay_name_keeps_error_one_line(
+    tmp_path: Path, cfg: Path, overlay: dict[str, object]
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    (state / "selections.json").write_text(json.dumps(overlay))
+    one_line_error(lambda: load_settings(cfg), "selections.json", "fix or delete the file")

@@ -27,6 +27,7 @@ import json
 import os
 import re
 import stat
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -130,16 +131,57 @@ def check_shape(data: Any, where: str) -> int:
     return nodes
 
 
+def _max_digits() -> int:
+    """Python's limit on decimal digits converted by ``int()`` (0: no limit)."""
+    get = getattr(sys, "get_int_max_str_digits", None)
+    return int(get()) if get is not None else 0
+
+
+def _too_long_int(
+    path: Path, text: str, what: str, fix: str = "shorten the number or write it as a string"
+) -> ConfigError:
+    """The error for an integer beyond Python's digit limit, at its line when it can be found.
+
+    Why: ``int()`` refuses more than 4300 decimal digits (CVE-2020-10735) with a
+    plain ``ValueError`` that tomllib, PyYAML and ``json`` let through.
+    """
+    limit = _max_digits()
+    where = str(path)
+    if limit:
+        match = re.search(rf"[0-9](?:_?[0-9]){{{limit},}}", text)
+        if match is not None:
+            where = f"{path}:{text.count(chr(10), 0, match.start()) + 1}"
+    return ConfigError(
+        f"{where}: invalid {what}: integer too long (more than {limit or 'the allowed'} "
+        f"digits); {fix}"
+    )
+
+
+def _is_too_long_int(exc: BaseException) -> bool:
+    return isinstance(exc, ValueError) and "digits" in str(exc) and "int" in str(exc)
+
+
+def _one_line(text: str) -> str:
+    """``text`` with line breaks escaped, for parser messages quoted in an error."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 def load_toml(text: str, path: Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
         where = f"{path}:{match.group(1)}" if match else str(path)
-        message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        message = _one_line(re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc)))
         raise ConfigError(f"{where}: invalid TOML: {message}; fix the file") from None
     except RecursionError:  # tomllib recurses per nesting level
         raise _too_deep(str(path)) from None
+    except ValueError as exc:  # not a TOMLDecodeError: int() past its digit limit
+        if _is_too_long_int(exc):
+            raise _too_long_int(path, text, "TOML") from None
+        raise ConfigError(
+            f"{path}: invalid TOML: {_one_line(str(exc))}; fix the file"
+        ) from None
     check_shape(data, str(path))
     return data
 
@@ -153,6 +195,12 @@ def load_json(text: str, path: Path, what: str, fix: str) -> Any:
         ) from None
     except RecursionError:  # the C scanner refuses deep nesting this way
         raise _too_deep(str(path)) from None
+    except ValueError as exc:  # not a JSONDecodeError: int() past its digit limit
+        if _is_too_long_int(exc):
+            raise _too_long_int(path, text, f"JSON in {what}", fix) from None
+        raise ConfigError(
+            f"{path}: invalid JSON in {what}: {_one_line(str(exc))}; {fix}"
+        ) from None
     check_shape(data, str(path))
     return data
 
@@ -209,6 +257,48 @@ def _limited_compose_node(self: Any, parent: Any, index: Any) -> Any:
     return node
 
 
+# What PyYAML's SafeLoader constructors raise on a malformed explicitly tagged
+# scalar (``!!int 0x``, ``!!timestamp x``, ``!!bool x``, ``!!map x``, ...) or an
+# integer past ``int()``'s digit limit, instead of a ``YAMLError``.
+_CONSTRUCTOR_BUGS = (ValueError, TypeError, LookupError, AttributeError, ArithmeticError)
+
+
+class _YamlValueError(Exception):
+    """A constructor failed on one node; converted to ConfigError by ``load_yaml``."""
+
+    def __init__(self, problem: str, line: int | None) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.line = line
+
+
+def _guarded_construct_object(self: Any, node: Any, deep: bool = False) -> Any:
+    """``BaseConstructor.construct_object`` whose raw exceptions name the node.
+
+    The innermost failing node is converted (outer calls let it pass), so the
+    error carries the line of the offending value.
+    """
+    import yaml
+
+    try:
+        return yaml.constructor.BaseConstructor.construct_object(self, node, deep=deep)
+    except _CONSTRUCTOR_BUGS as exc:
+        line = node.start_mark.line + 1 if node.start_mark is not None else None
+        value = node.value if isinstance(node, yaml.nodes.ScalarNode) else None
+        if _is_too_long_int(exc):
+            limit = _max_digits()
+            problem = (
+                f"integer too long (more than {limit or 'the allowed'} digits); "
+                "shorten the number or write it as a string"
+            )
+        elif isinstance(value, str):
+            shown = value if len(value) <= 40 else value[:40] + "..."
+            problem = f"malformed {node.tag!r} value {shown!r}"
+        else:
+            problem = f"cannot construct a {node.tag!r} value from a {node.id}"
+        raise _YamlValueError(problem, line) from None
+
+
 def _limited_init(self: Any, stream: Any) -> None:
     import yaml
 
@@ -220,7 +310,11 @@ def _limited_init(self: Any, stream: Any) -> None:
 
 def limited_loader_namespace() -> dict[str, Any]:
     """Class attributes that make a ``yaml.SafeLoader`` subclass count its work."""
-    return {"__init__": _limited_init, "compose_node": _limited_compose_node}
+    return {
+        "__init__": _limited_init,
+        "compose_node": _limited_compose_node,
+        "construct_object": _guarded_construct_object,
+    }
 
 
 def load_yaml(text: str, path: Path, loader: Any) -> Any:
@@ -239,12 +333,23 @@ def load_yaml(text: str, path: Path, loader: Any) -> Any:
                 "remove the alias"
             ) from None
         raise _too_many(where) from None
+    except _YamlValueError as exc:
+        where = f"{path}:{exc.line}" if exc.line else str(path)
+        fix = "" if "; " in exc.problem else "; fix the file"
+        raise ConfigError(f"{where}: invalid YAML: {exc.problem}{fix}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{where}: invalid YAML: {problem}; fix the file") from None
+        raise ConfigError(f"{where}: invalid YAML: {_one_line(problem)}; fix the file") from None
     except RecursionError:  # defence in depth: the composer is capped above
         raise _too_deep(str(path)) from None
+    except _CONSTRUCTOR_BUGS as exc:  # defence in depth: raised outside construct_object
+        if _is_too_long_int(exc):
+            raise _too_long_int(path, text, "YAML") from None
+        raise ConfigError(
+            f"{path}: invalid YAML: a value cannot be constructed "
+            f"({type(exc).__name__}); fix the file"
+        ) from None
     check_shape(data, str(path))
     return data

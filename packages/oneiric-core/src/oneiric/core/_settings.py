@@ -76,6 +76,30 @@ _INTERP = re.compile(r"\$\{(env|secret):([A-Za-z0-9_.\-]+)(?::-([^}]*))?\}")
 _REF = re.compile(r"\$\{\s*(?:env|secret)\b[^}]*\}?", re.I)
 
 
+def _q(name: object) -> str:
+    """``name`` as it may appear inside a one-line error message.
+
+    Keys, tenant and provider names come from files: a newline (or any other
+    line break or control character) would split the message.  Printable
+    names are shown as they are; anything else - the empty name too - as its
+    ``repr``, which escapes every such character.
+    """
+    text = str(name)
+    if text and text.isprintable():
+        return text
+    return repr(text)
+
+
+def _dotted(*parts: object) -> str:
+    """A key path for an error message, each part quoted by ``_q``."""
+    return ".".join(_q(p) for p in parts)
+
+
+def _msg(text: str) -> str:
+    """A quoted message (a validator's, a parser's) kept on one line."""
+    return scrub_text(text).replace("\r", "\\r").replace("\n", "\\n")
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -258,7 +282,7 @@ class _Interpolator:
             ]
         if not isinstance(value, str) or "${" not in value:
             return value
-        where = f"{doc.where(parts)}: {'.'.join(keypath)}"
+        where = f"{doc.where(parts)}: {_dotted(*keypath)}"
         for ref in _REF.finditer(value):
             if not _INTERP.fullmatch(ref.group(0)):
                 raise ConfigError(
@@ -365,6 +389,10 @@ def write_overlay(
             # selection is lost (a rename alone makes writes atomic, not updates).
             # Inside, only ConfigError is raised: the OSError below is the lock's.
             data = read_overlay(directory)
+            # The whole file is checked before it is changed: a domain entry that is
+            # not an object would crash the update, and rewriting the file would
+            # keep any other malformed entry.  Nothing is written on error.
+            _check_overlay(data, target)
             if tenant is None:
                 scope = data["selections"].setdefault(domain, {})
             else:
@@ -511,9 +539,9 @@ class Settings:
             elif kind == "extra_forbidden":
                 msg = "unknown setting; remove it or check the spelling"
             else:
-                msg = f"{scrub_text(first['msg'])}; fix the value"
+                msg = f"{_msg(first['msg'])}; fix the value"
             more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-            raise ConfigError(f"{where}: {'.'.join(path + loc)}: {msg}{more}") from None
+            raise ConfigError(f"{where}: {_dotted(*path, *loc)}: {msg}{more}") from None
 
     # applying -------------------------------------------------------------
 
@@ -692,7 +720,7 @@ def load_settings(
             first = exc.errors()[0]
             loc = tuple(str(p) for p in first.get("loc", ()))
             more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-            msg = f"{scrub_text(first['msg'])}; fix the value"
+            msg = f"{_msg(first['msg'])}; fix the value"
             if first.get("type") == "extra_forbidden":
                 msg = (
                     "unknown setting; expected selections, provider_settings, tenants or "
@@ -701,7 +729,7 @@ def load_settings(
                     else "unknown setting; remove it or check the spelling"
                 )
             raise ConfigError(
-                f"{doc.where(prefix + loc)}: {'.'.join((domain, *loc))}: {msg}{more}"
+                f"{doc.where(prefix + loc)}: {_dotted(domain, *loc)}: {msg}{more}"
             ) from None
         _check_names(domain, ds, doc, prefix)
         domains[domain] = ds
@@ -737,7 +765,7 @@ def _check_selection_map(
             provider, _ = parse_selection(value)
             validate_name(provider, "provider")
         except (ValueError, ConfigError) as exc:
-            raise ConfigError(f"{locate(key)}: {path}.{key}: {exc}") from None
+            raise ConfigError(f"{locate(key)}: {path}.{_q(key)}: {_msg(str(exc))}") from None
 
 
 def _where_key(doc: _Doc, scope: tuple[str, ...], key: str) -> str:
@@ -760,7 +788,7 @@ def _check_names(domain: str, ds: DomainSettings, doc: _Doc, prefix: tuple[str, 
         _check_selection_map(
             ts.selections,
             functools.partial(_where_key, doc, scope),
-            f"{domain}.tenants.{tenant}.selections",
+            _dotted(domain, "tenants", tenant, "selections"),
         )
     for key, providers in ds.provider_settings.items():
         for provider in providers:
@@ -770,7 +798,7 @@ def _check_names(domain: str, ds: DomainSettings, doc: _Doc, prefix: tuple[str, 
             except ValueError as exc:
                 where = doc.where((*prefix, "provider_settings", key, provider))
                 raise ConfigError(
-                    f"{where}: {domain}.provider_settings.{key}.{provider}: {exc}"
+                    f"{where}: {_dotted(domain, 'provider_settings', key, provider)}: {exc}"
                 ) from None
 
 
@@ -789,20 +817,20 @@ def _check_overlay_content(overlay: Mapping[str, Any], path: Path, fix: str) -> 
 
     for domain, mapping in overlay["selections"].items():
         if not isinstance(mapping, dict):
-            raise ConfigError(f"{path}: selections.{domain} must be an object; {fix}")
+            raise ConfigError(f"{path}: selections.{_q(domain)} must be an object; {fix}")
         _check_overlay_domain(domain, path, fix)
-        _check_selection_map(mapping, here, f"selections.{domain}")
+        _check_selection_map(mapping, here, _dotted("selections", domain))
     for domain, tenants in overlay["tenants"].items():
         if not isinstance(tenants, dict):
-            raise ConfigError(f"{path}: tenants.{domain} must be an object; {fix}")
+            raise ConfigError(f"{path}: tenants.{_q(domain)} must be an object; {fix}")
         _check_overlay_domain(domain, path, fix)
         for tenant, mapping in tenants.items():
             if not tenant or not isinstance(mapping, dict):
                 raise ConfigError(
-                    f"{path}: tenants.{domain}.{tenant} must be an object under a non-empty "
-                    f"tenant name; {fix}"
+                    f"{path}: {_dotted('tenants', domain, tenant)} must be an object under a "
+                    f"non-empty tenant name; {fix}"
                 )
-            _check_selection_map(mapping, here, f"tenants.{domain}.{tenant}")
+            _check_selection_map(mapping, here, _dotted("tenants", domain, tenant))
 
 
 def _check_overlay_domain(domain: str, path: Path, fix: str) -> None:
