@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from .__about__ import __version__
 from ._candidate import NAME_PATTERN, Candidate, Source, validate_name
 from ._errors import (
+    EXIT_CODES,
     ActivationError,
     ComponentDraining,
     ComponentPaused,
@@ -27,6 +28,8 @@ from ._errors import (
     SwapError,
     SwapTimeout,
     SwapVetoed,
+    error_category,
+    exit_code_for,
 )
 from ._explain import Explanation, RankedCandidate
 from ._hookcall import HookResult, call_hook
@@ -66,6 +69,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_PRIORITIES",
+    "EXIT_CODES",
     "HOOKSPEC_VERSION",
     "NAME_PATTERN",
     "ActivationError",
@@ -103,6 +107,8 @@ __all__ = [
     "check_namespace",
     "configure_logging",
     "discover_entry_points",
+    "error_category",
+    "exit_code_for",
     "get_logger",
     "get_plugin_manager",
     "hookimpl",

@@ -27,7 +27,21 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["make_private_dirs", "state_dir"]
+__all__ = [
+    "ACTIVITY_FILE",
+    "OVERLAY_FILE",
+    "REMOTE_CACHE_DIR",
+    "STATUS_DIR",
+    "make_private_dirs",
+    "state_dir",
+]
+
+#: What lives in the state directory: one home for the names every package and
+#: the CLI use, so a reader in one process finds what a writer in another wrote.
+OVERLAY_FILE = "selections.json"  # the machine-owned selection overlay (``oneiric swap``)
+ACTIVITY_FILE = "activity.sqlite"  # pause/drain/resume (SQLite, WAL)
+STATUS_DIR = "status"  # one ``<pid>.json`` snapshot per running application
+REMOTE_CACHE_DIR = "remote"  # oneiric-remote's blobs, vendor dirs and state
 
 _FIX = "set ONEIRIC_STATE_DIR to a writable directory"
 

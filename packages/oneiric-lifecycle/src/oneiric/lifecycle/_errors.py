@@ -32,3 +32,5 @@ class ActivityStoreError(OneiricError):
     Raised for a file that is not a SQLite database, a database locked by
     another process beyond the busy timeout, or a path that cannot be opened.
     """
+
+    category = "unavailable"

@@ -28,9 +28,9 @@
                                         is in domain ``control``, or its metadata references
                                         something outside ``allowed_actions``
 
-Every message is one line: what was asked, what exists, what to do.  ``exit_code``
-is what ``oneiric`` exits with when the error reaches the CLI (4 invalid,
-5 unavailable, 6 refused by policy).
+Every message is one line: what was asked, what exists, what to do.  ``category``
+(core's error categories) decides what ``oneiric`` exits with when the error
+reaches the CLI: ``invalid`` 4, ``unavailable`` 5, ``refused`` (by policy) 6.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def quote_name(name: object) -> str:
 class RemoteError(OneiricError):
     """Base class: the sync stopped; registered components and ``sys.path`` are unchanged."""
 
-    exit_code = 4
+    category = "invalid"
 
 
 class FetchError(RemoteError):
@@ -89,7 +89,7 @@ class FetchError(RemoteError):
     503, 504); ``retry_after`` is the server's Retry-After in seconds, if any.
     """
 
-    exit_code = 5
+    category = "unavailable"
 
     def __init__(
         self, message: str, *, transient: bool = False, retry_after: float | None = None,
@@ -108,7 +108,7 @@ class CircuitOpenError(FetchError):
 class DownloadTooLargeError(FetchError):
     """The response exceeded its byte limit; the download was aborted at limit + 1 bytes."""
 
-    exit_code = 4
+    category = "invalid"
 
 
 class DeadlineExceeded(FetchError):
@@ -150,7 +150,7 @@ class StateError(RemoteError):
 class InsecureURLError(RemoteError):
     """A URL or redirect uses a scheme the policy forbids (only https for artifacts)."""
 
-    exit_code = 6
+    category = "refused"
 
 
 class ArtifactDigestError(RemoteError):
@@ -172,11 +172,11 @@ class ModuleShadowingError(UnsafeArchiveError):
 class FactoryNotAllowedError(RemoteError):
     """A factory's top-level package is neither in its artifact nor in ``factory_allowlist``."""
 
-    exit_code = 6
+    category = "refused"
 
 
 class ScopeError(RemoteError):
     """A component is outside the source's scope: ``allowed_keys``, ``max_priority``, the
     never-delivered domain ``control``, or metadata references outside ``allowed_actions``."""
 
-    exit_code = 6
+    category = "refused"

@@ -1,0 +1,57 @@
+"""UTC timestamps: one format in every JSON output, one strict parser.
+
+Status snapshots, the activity store, the CLI and remote state each formatted
+time their own way (``+00:00`` with microseconds, with seconds, ``Z``), so a
+script comparing ``status --json`` with ``activity --json`` had to parse three
+shapes.  The one format is RFC 3339 UTC with milliseconds and ``Z``
+(``2026-11-30T06:00:55.123Z``): sortable as text, exact enough to order the
+events of one second, and a subset of what the manifest format (REMOTE.md)
+accepts.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+__all__ = ["format_timestamp", "parse_timestamp", "utc_now"]
+
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z")
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+def format_timestamp(moment: datetime | float | None = None) -> str:
+    """``moment`` (an aware ``datetime`` or POSIX seconds; default now) as ``...T..:..:..mmmZ``.
+
+    A naive ``datetime`` is refused: guessing its zone is how off-by-hours
+    bugs enter a control plane.
+    """
+    if moment is None:
+        moment = utc_now()
+    elif isinstance(moment, (int, float)):
+        moment = datetime.fromtimestamp(moment, UTC)
+    elif moment.tzinfo is None:
+        raise ValueError(f"naive datetime {moment.isoformat()}; pass an aware datetime (UTC)")
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_timestamp(text: str) -> datetime:
+    """An aware UTC ``datetime`` from an RFC 3339 UTC string ending in ``Z``; strict.
+
+    Accepts what :func:`format_timestamp` writes and what manifests carry
+    (seconds, optionally 1-6 fraction digits).  Anything else - an offset, a
+    naive time, a trailing newline - is a ``ValueError`` naming the text.
+    """
+    if not isinstance(text, str) or not _TIMESTAMP.fullmatch(text):
+        raise ValueError(
+            f"timestamp {text!r} is not RFC 3339 UTC like 2026-01-31T12:00:00Z"
+        )
+    try:
+        return datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
+    except ValueError:
+        raise ValueError(f"timestamp {text!r} is not a valid date and time") from None

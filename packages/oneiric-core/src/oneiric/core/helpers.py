@@ -1,0 +1,62 @@
+"""The shared mechanisms every Oneiric package (and a third-party kit) builds on.
+
+One home per concept, so a new package does not grow its own copy - and the
+copies do not drift apart (one durability for file writes, one timestamp format
+in every JSON output, one path from an error to an exit code):
+
+=====================================  =================================================
+mechanism                              names
+=====================================  =================================================
+calling a hook per implementation      :func:`call_hook`, :class:`HookResult`
+error categories and exit codes        :data:`EXIT_CODES`, :func:`error_category`,
+                                       :func:`exit_code_for` (and ``OneiricError.category``)
+one-line error text                    :func:`one_line`, :func:`quote_name`
+UTC timestamps                         :func:`utc_now`, :func:`format_timestamp`,
+                                       :func:`parse_timestamp`
+atomic, durable file writes            :func:`atomic_write`, :func:`exclusive_lock`
+state-directory names                  :func:`state_dir`, :data:`OVERLAY_FILE`,
+                                       :data:`ACTIVITY_FILE`, :data:`STATUS_DIR`,
+                                       :data:`REMOTE_CACHE_DIR`
+``"module:attr"`` references           :func:`import_reference`
+redaction of secrets                   :func:`redact`, :func:`scrub_text`
+=====================================  =================================================
+
+Importing this module costs what its parts cost: they are small and none
+imports pydantic, PyYAML or pluggy.
+"""
+
+from __future__ import annotations
+
+from ._errors import EXIT_CODES, error_category, exit_code_for
+from ._filelock import exclusive_lock
+from ._fs import atomic_write
+from ._hookcall import HookResult, call_hook
+from ._loading import import_reference
+from ._redact import redact, scrub_text
+from ._statedir import ACTIVITY_FILE, OVERLAY_FILE, REMOTE_CACHE_DIR, STATUS_DIR, state_dir
+from ._text import one_line, quote_name
+from ._time import format_timestamp, parse_timestamp, utc_now
+
+__all__ = [
+    "ACTIVITY_FILE",
+    "EXIT_CODES",
+    "OVERLAY_FILE",
+    "REMOTE_CACHE_DIR",
+    "STATUS_DIR",
+    "HookResult",
+    "atomic_write",
+    "call_hook",
+    "error_category",
+    "exclusive_lock",
+    "exit_code_for",
+    "format_timestamp",
+    "import_reference",
+    "one_line",
+    "parse_timestamp",
+    "quote_name",
+    "redact",
+    "scrub_text",
+    "state_dir",
+    "utc_now",
+]
+

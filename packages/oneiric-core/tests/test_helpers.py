@@ -1,0 +1,175 @@
+"""The shared mechanisms in ``oneiric.core.helpers``: one home each, exercised for real."""
+
+from __future__ import annotations
+
+import os
+import stat
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from oneiric.core import (
+    ComponentPaused,
+    ConfigError,
+    FactoryError,
+    NotRegisteredError,
+    OneiricError,
+    SelectionUnavailableError,
+    SwapVetoed,
+)
+from oneiric.core.helpers import (
+    EXIT_CODES,
+    atomic_write,
+    error_category,
+    exit_code_for,
+    format_timestamp,
+    one_line,
+    parse_timestamp,
+    quote_name,
+)
+
+# ------------------------------------------------------------------ one line
+
+
+def test_one_line_folds_every_line_break() -> None:
+    assert one_line(ValueError("first\nsecond\r\n\tthird  ")) == "first second third"
+    assert one_line("a\u2028b") == "a b"
+
+
+def test_one_line_names_os_errors_by_file_and_empty_messages_by_type() -> None:
+    assert one_line(FileNotFoundError(2, "No such file or directory", "/x")) == (
+        "No such file or directory: /x"
+    )
+    assert one_line(KeyError()) == "KeyError"
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        ("adapter.cache", "adapter.cache"),
+        ("a\nb", "'a\\nb'"),
+        ("", "''"),
+        ("a b", "'a b'"),
+        ("x\u2028y", "'x\\u2028y'"),
+        (42, "42"),
+    ],
+)
+def test_quote_name_keeps_plain_names_and_quotes_the_rest(name: object, shown: str) -> None:
+    assert quote_name(name) == shown
+
+
+# ----------------------------------------------------------------- timestamps
+
+
+def test_one_timestamp_format_from_datetimes_and_posix_seconds() -> None:
+    moment = datetime(2026, 11, 30, 6, 0, 55, 123456, tzinfo=UTC)
+    assert format_timestamp(moment) == "2026-11-30T06:00:55.123Z"
+    assert format_timestamp(moment.timestamp()) == "2026-11-30T06:00:55.123Z"
+    other_zone = moment.astimezone(timezone(timedelta(hours=-5)))
+    assert format_timestamp(other_zone) == "2026-11-30T06:00:55.123Z"
+
+
+def test_naive_datetime_is_refused() -> None:
+    with pytest.raises(ValueError, match="naive datetime"):
+        format_timestamp(datetime(2026, 1, 1))
+
+
+def test_parse_timestamp_round_trips_and_accepts_manifest_shapes() -> None:
+    text = format_timestamp(datetime(2026, 1, 31, 12, 0, 0, 250000, tzinfo=UTC))
+    assert parse_timestamp(text) == datetime(2026, 1, 31, 12, 0, 0, 250000, tzinfo=UTC)
+    assert parse_timestamp("2026-01-31T12:00:00Z").tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-01-31T12:00:00Z\n",
+        "2026-01-31T12:00:00+00:00",
+        "2026-01-31T12:00:00",
+        "2026-13-31T12:00:00Z",
+        "2026-01-31 12:00:00Z",
+        "",
+    ],
+)
+def test_attack_parse_timestamp_is_strict(text: str) -> None:
+    with pytest.raises(ValueError, match="timestamp"):
+        parse_timestamp(text)
+
+
+# ------------------------------------------------------------- atomic writes
+
+
+def test_atomic_write_replaces_whole_file_private_and_leaves_no_temp(tmp_path: Path) -> None:
+    target = tmp_path / "state.json"
+    target.write_text("old")
+    old_umask = os.umask(0)
+    try:
+        atomic_write(target, b"new content")
+    finally:
+        os.umask(old_umask)
+    assert target.read_bytes() == b"new content"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["state.json"]
+
+
+def test_atomic_write_never_writes_through_a_symlink_at_the_target(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.write_text("keep me")
+    target = tmp_path / "status.json"
+    target.symlink_to(outside)
+    atomic_write(target, b"snapshot", durable=False)
+    assert outside.read_text() == "keep me"
+    assert not target.is_symlink() and target.read_bytes() == b"snapshot"
+
+
+def test_atomic_write_failure_keeps_old_content_and_removes_temp(tmp_path: Path) -> None:
+    target = tmp_path / "dir-in-the-way"
+    target.mkdir()
+    (target / "child").write_text("x")
+    with pytest.raises(OSError):
+        atomic_write(target, b"data")
+    assert target.is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir-in-the-way"]
+
+
+# --------------------------------------------------------- error categories
+
+
+@pytest.mark.parametrize(
+    ("exc", "category"),
+    [
+        (NotRegisteredError("adapter", "cache"), "not_found"),
+        (SelectionUnavailableError("adapter", "cache", "redis", "not registered"), "not_found"),
+        (SelectionUnavailableError("adapter", "cache", "redis", "vetoed by p: no"), "refused"),
+        (ConfigError("bad"), "invalid"),
+        (FactoryError("bad"), "invalid"),
+        (SwapVetoed("no"), "refused"),
+        (ComponentPaused("paused"), "unavailable"),
+        (OneiricError("?"), "unexpected"),
+        (FileNotFoundError("x"), "not_found"),
+        (ModuleNotFoundError("x"), "not_found"),
+        (IsADirectoryError("x"), "invalid"),
+        (ValueError("x"), "invalid"),
+        (KeyError("x"), "unexpected"),
+    ],
+)
+def test_every_error_has_one_category_and_exit_code(exc: BaseException, category: str) -> None:
+    assert error_category(exc) == category
+    assert exit_code_for(exc) == EXIT_CODES[category]
+    if isinstance(exc, OneiricError):
+        assert exc.exit_code == EXIT_CODES[category]
+
+
+def test_a_package_declares_its_category_where_it_defines_the_error() -> None:
+    class Throttled(OneiricError):
+        category = "unavailable"
+
+    assert exit_code_for(Throttled("slow down")) == 5
+
+
+def test_a_foreign_exit_code_is_honoured_but_not_for_oneiric_errors() -> None:
+    class UsageProblem(Exception):
+        exit_code = 2
+
+    assert exit_code_for(UsageProblem()) == 2
