@@ -567,3 +567,12 @@ def test_value_objects_are_immutable_and_replace_checks_fields() -> None:
         c.replace(nope=1)
     with pytest.raises(InvalidCandidateError, match="invalid priority"):
         c.replace(priority="high")
+
+
+def test_extension_state_lives_with_its_resolver() -> None:
+    first, second = Resolver(stack_order=""), Resolver(stack_order="")
+    loaded = first.extension("acme.loader", dict)
+    loaded["x"] = 1
+    assert first.extension("acme.loader", dict) is loaded
+    assert second.extension("acme.loader", dict) == {}
+    assert first.extension("other", list) == []

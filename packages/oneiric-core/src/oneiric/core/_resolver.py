@@ -21,7 +21,7 @@ import itertools
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from ._candidate import Candidate, validate_name
 from ._errors import (
@@ -49,6 +49,7 @@ Identity = tuple[str, str, str, tuple[str, str]]
 KeyRef = tuple[str, str]
 Scope = tuple[str | None, str]  # (tenant or None, domain)
 Callback = Callable[[frozenset[KeyRef]], Any]
+_T = TypeVar("_T")
 
 
 class NoEligibleProviderError(NotRegisteredError):
@@ -119,6 +120,8 @@ class Resolver:
         self._staged_selections: dict[Scope, dict[str, str]] = {}
         self._origin_keys: dict[tuple[str, str], set[KeyRef]] = {}
         self._subscribers: list[Callback] = []
+        # state other parts keep per resolver (plugins loaded, settings applied, ...)
+        self._extensions: dict[str, Any] = {}
         # The hot path as a closure over the winners dict: no method binding,
         # no attribute lookups.  Shadows the documented method of the same name.
         self.resolve = self._make_resolve()  # type: ignore[method-assign]
@@ -265,6 +268,22 @@ class Resolver:
 
             self._hooks = get_plugin_manager()
         return self._hooks
+
+    def extension(self, owner: str, factory: Callable[[], _T]) -> _T:
+        """State that ``owner`` (a module or package name) keeps for this resolver.
+
+        Created by ``factory()`` on first use and kept as long as the resolver:
+        which plugins were loaded into it, which selections settings applied,
+        which manifests a sync registered.  Held here rather than in module-level
+        weak dictionaries keyed by resolver, so the state lives and dies with
+        the resolver it describes and any package finds it the same way.
+        """
+        with self._lock:
+            try:
+                return cast("_T", self._extensions[owner])
+            except KeyError:
+                value = self._extensions[owner] = factory()
+                return value
 
     @property
     def stack_order(self) -> dict[str, int]:
