@@ -95,7 +95,7 @@ def test_attack_yaml_node_counter_counts_expanded_nodes_exactly(
 ) -> None:
     path = cfg / "custom.yaml"
     path.write_text(document, encoding="utf-8")
-    loader = __import__("oneiric.core._settings", fromlist=["_yaml_loader"])._yaml_loader()
+    loader = _safeload.strict_yaml_loader()
     monkeypatch.setattr(_safeload, "MAX_NODES", expanded)
     _safeload.load_yaml(document, path, loader)  # exactly at the limit: fine
     monkeypatch.setattr(_safeload, "MAX_NODES", expanded - 1)

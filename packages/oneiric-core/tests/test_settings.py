@@ -459,10 +459,10 @@ def test_yaml_must_be_a_mapping_and_may_be_empty(cfg: Path) -> None:
 
 
 def test_yaml_without_pyyaml(cfg: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from oneiric.core import _settings
+    from oneiric.core import _safeload
 
     write(cfg, "adapters.yaml", "selections: {}\n")
-    _settings._yaml_loader.cache_clear()
+    _safeload.strict_yaml_loader.cache_clear()
     monkeypatch.setitem(sys.modules, "yaml", None)
     try:
         config_error(
@@ -473,7 +473,7 @@ def test_yaml_without_pyyaml(cfg: Path, monkeypatch: pytest.MonkeyPatch) -> None
             path=cfg,
         )
     finally:
-        _settings._yaml_loader.cache_clear()
+        _safeload.strict_yaml_loader.cache_clear()
 
 
 @pytest.mark.parametrize(

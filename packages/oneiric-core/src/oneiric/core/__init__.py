@@ -7,7 +7,7 @@ oneiric.core`` stays cheap.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .__about__ import __version__
 from ._candidate import NAME_PATTERN, Candidate, Source, validate_name
@@ -58,14 +58,10 @@ from ._resolver import NoEligibleProviderError, Resolver
 from ._statedir import state_dir
 
 if TYPE_CHECKING:
-    from ._settings import (
-        DomainSettings,
-        Settings,
-        load_settings,
-        read_overlay,
-        redact,
-        write_overlay,
-    )
+    from ._overlay import read_overlay, write_overlay
+    from ._redact import redact
+    from ._settings import Settings, load_settings
+    from ._settings_model import DomainSettings
 
 __all__ = [
     "DEFAULT_PRIORITIES",
@@ -126,12 +122,24 @@ __all__ = [
     "write_overlay",
 ]
 
-_LAZY = {"DomainSettings", "Settings", "load_settings", "read_overlay", "redact", "write_overlay"}
+#: Public names imported on first use, by the module that defines them: settings
+#: bring pydantic, which ``import oneiric.core`` must not pay for.
+_LAZY = {
+    "DomainSettings": "_settings_model",
+    "Settings": "_settings",
+    "load_settings": "_settings",
+    "read_overlay": "_overlay",
+    "redact": "_redact",
+    "write_overlay": "_overlay",
+}
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        from . import _settings
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is not None:
+        from importlib import import_module
 
-        return getattr(_settings, name)
+        value = getattr(import_module(f"{__name__}.{module}"), name)
+        globals()[name] = value  # next access skips this function
+        return value
     raise AttributeError(f"module 'oneiric.core' has no attribute {name!r}")

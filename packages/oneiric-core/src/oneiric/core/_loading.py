@@ -9,12 +9,24 @@ says whether the module is missing (install something) or broken (fix it).
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from ._candidate import is_reference
 from ._errors import FactoryError
+from ._text import one_line
 
-__all__ = ["import_reference", "resolve_factory", "resolve_settings_model"]
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from ._candidate import Candidate
+
+__all__ = [
+    "describe_exception",
+    "import_reference",
+    "resolve_factory",
+    "resolve_settings_model",
+]
 
 
 def import_reference(reference: str, *, what: str = "reference") -> Any:
@@ -43,7 +55,7 @@ def import_reference(reference: str, *, what: str = "reference") -> Any:
     except Exception as exc:  # an import may raise anything; report it on one line
         raise FactoryError(
             f"cannot import {what} {reference!r}: importing module {module_name!r} raised "
-            f"{_one_line(exc)}; fix that module or its configuration"
+            f"{describe_exception(exc)}; fix that module or its configuration"
         ) from exc
     done: list[str] = []
     for part in attr_path.split("."):
@@ -59,7 +71,7 @@ def import_reference(reference: str, *, what: str = "reference") -> Any:
     return obj
 
 
-def resolve_factory(candidate: Any) -> Any:
+def resolve_factory(candidate: Candidate) -> Callable[..., object]:
     """Return the callable behind ``candidate.factory`` (importing it if a string)."""
     factory = candidate.factory
     what = f"factory of {candidate.domain}/{candidate.key}/{candidate.provider}"
@@ -73,7 +85,7 @@ def resolve_factory(candidate: Any) -> Any:
     return factory
 
 
-def resolve_settings_model(candidate: Any) -> Any:
+def resolve_settings_model(candidate: Candidate) -> type[BaseModel] | None:
     """Return the settings model class of ``candidate`` (or None).
 
     The model is checked to be a pydantic model class (duck-typed, so that this
@@ -94,7 +106,12 @@ def resolve_settings_model(candidate: Any) -> Any:
     return model
 
 
-def _one_line(exc: BaseException) -> str:
-    """``Type: message`` on one line."""
-    text = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+def describe_exception(exc: BaseException) -> str:
+    """``Type: message`` on one line, the message's lines joined by ``"; "``.
+
+    For failures of foreign code (a plugin, a factory's module), where the type
+    is part of the diagnosis and a multi-line message (pluggy's validation
+    errors) reads best as a list; ``Type`` alone if the message is empty.
+    """
+    text = "; ".join(one_line(line) for line in str(exc).splitlines() if line.strip())
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -23,6 +23,7 @@ The limits are module attributes so tests can check the counters exactly.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import ConfigError
+from ._text import one_line
 
 __all__ = [
     "MAX_DEPTH",
@@ -43,6 +45,7 @@ __all__ = [
     "load_toml",
     "load_yaml",
     "read_text",
+    "strict_yaml_loader",
 ]
 
 MAX_FILE_BYTES = 1 << 20
@@ -161,18 +164,13 @@ def _is_too_long_int(exc: BaseException) -> bool:
     return isinstance(exc, ValueError) and "digits" in str(exc) and "int" in str(exc)
 
 
-def _one_line(text: str) -> str:
-    """``text`` with line breaks escaped, for parser messages quoted in an error."""
-    return text.replace("\r", "\\r").replace("\n", "\\n")
-
-
 def load_toml(text: str, path: Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
         where = f"{path}:{match.group(1)}" if match else str(path)
-        message = _one_line(re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc)))
+        message = one_line(re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc)))
         raise ConfigError(f"{where}: invalid TOML: {message}; fix the file") from None
     except RecursionError:  # tomllib recurses per nesting level
         raise _too_deep(str(path)) from None
@@ -180,7 +178,7 @@ def load_toml(text: str, path: Path) -> dict[str, Any]:
         if _is_too_long_int(exc):
             raise _too_long_int(path, text, "TOML") from None
         raise ConfigError(
-            f"{path}: invalid TOML: {_one_line(str(exc))}; fix the file"
+            f"{path}: invalid TOML: {one_line(str(exc))}; fix the file"
         ) from None
     check_shape(data, str(path))
     return data
@@ -199,7 +197,7 @@ def load_json(text: str, path: Path, what: str, fix: str) -> Any:
         if _is_too_long_int(exc):
             raise _too_long_int(path, text, f"JSON in {what}", fix) from None
         raise ConfigError(
-            f"{path}: invalid JSON in {what}: {_one_line(str(exc))}; {fix}"
+            f"{path}: invalid JSON in {what}: {one_line(str(exc))}; {fix}"
         ) from None
     check_shape(data, str(path))
     return data
@@ -341,7 +339,7 @@ def load_yaml(text: str, path: Path, loader: Any) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{where}: invalid YAML: {_one_line(problem)}; fix the file") from None
+        raise ConfigError(f"{where}: invalid YAML: {one_line(problem)}; fix the file") from None
     except RecursionError:  # defence in depth: the composer is capped above
         raise _too_deep(str(path)) from None
     except _CONSTRUCTOR_BUGS as exc:  # defence in depth: raised outside construct_object
@@ -353,3 +351,41 @@ def load_yaml(text: str, path: Path, loader: Any) -> Any:
         ) from None
     check_shape(data, str(path))
     return data
+
+
+@functools.cache
+def strict_yaml_loader() -> Any:
+    """A bounded ``yaml.SafeLoader`` subclass that refuses duplicate keys (None without PyYAML).
+
+    PyYAML keeps the last of two equal keys; a silently ignored selection is
+    exactly the kind of surprise settings must not have.
+    """
+    try:
+        import yaml
+    except ImportError:
+        return None
+
+    def construct_mapping(loader: Any, node: Any, deep: bool = False) -> dict[Any, Any]:
+        loader.flatten_mapping(node)  # YAML merge keys (<<: *base)
+        mapping: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in mapping
+            except TypeError:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"unhashable key {key!r}", key_node.start_mark
+                ) from None
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            mapping[key] = loader.construct_object(value_node, deep=deep)
+        return mapping
+
+    # Built with type() so that mypy accepts it with and without types-PyYAML;
+    # it counts expanded nodes and depth while composing (limited_loader_namespace).
+    namespace = {"__doc__": strict_yaml_loader.__doc__, **limited_loader_namespace()}
+    loader: Any = type("StrictLoader", (yaml.SafeLoader,), namespace)
+    loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    return loader

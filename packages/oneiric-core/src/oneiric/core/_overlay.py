@@ -1,0 +1,116 @@
+"""The machine-owned selection overlay ``<state dir>/selections.json``.
+
+Written by ``oneiric swap``, read by ``load_settings`` and the watcher; it
+takes precedence over the user's files, which are never rewritten.  Shape:
+``{"selections": {domain: {key: provider}}, "tenants": {domain: {tenant: {key:
+provider}}}}``.  No pydantic here: a swap does not load it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from ._candidate import validate_name
+from ._errors import ConfigError
+from ._filelock import exclusive_lock
+from ._fs import atomic_write
+from ._precedence import parse_selection
+from ._safeload import load_json, read_text
+from ._settings_checks import OVERLAY_FIX, check_overlay
+from ._statedir import OVERLAY_FILE, make_private_dirs
+
+__all__ = ["Overlay", "read_overlay", "write_overlay"]
+
+#: ``{"selections": {...}, "tenants": {...}}`` as read from the file.  The inner
+#: values are JSON of any shape until ``check_overlay`` has accepted them.
+Overlay = dict[str, dict[str, Any]]
+
+_WRITE_FIX = "set ONEIRIC_STATE_DIR to a writable directory"
+
+
+def read_overlay(state_dir: str | os.PathLike[str]) -> Overlay:
+    """Read ``<state dir>/selections.json`` (empty if absent); ConfigError if malformed."""
+    path = Path(state_dir) / OVERLAY_FILE
+    try:
+        text = read_text(
+            path, "selection overlay", "check its permissions or set ONEIRIC_STATE_DIR"
+        )
+    except FileNotFoundError:
+        return {"selections": {}, "tenants": {}}
+    data = load_json(text, path, "selection overlay", OVERLAY_FIX)
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("selections", {}), dict)
+        or not isinstance(data.get("tenants", {}), dict)
+    ):
+        raise ConfigError(
+            f"{path}: selection overlay must be an object with 'selections' and 'tenants' "
+            "mappings; fix or delete the file"
+        )
+    data.setdefault("selections", {})
+    data.setdefault("tenants", {})
+    return data
+
+
+def write_overlay(
+    state_dir: str | os.PathLike[str],
+    domain: str,
+    key: str,
+    provider: str | None,
+    *,
+    tenant: str | None = None,
+) -> Path:
+    """Set (or with ``provider=None`` clear) one selection in the overlay, atomically.
+
+    Read, changed and written under an exclusive lock (``.selections.json.lock``
+    beside it), so concurrent ``oneiric swap`` commands each keep their
+    selection; written with ``atomic_write`` (temp file, fsync, rename, directory
+    fsync), so a running application's watcher never reads half a file and a
+    crash never loses an acknowledged write.
+    """
+    directory = Path(state_dir)
+    validate_name(domain, "domain")
+    validate_name(key, "key")
+    if provider is not None:
+        validate_name(parse_selection(provider)[0], "provider")
+    if tenant is not None and (not isinstance(tenant, str) or not tenant):
+        raise ConfigError(f"invalid tenant {tenant!r}: expected a non-empty string")
+    target = directory / OVERLAY_FILE
+    try:
+        make_private_dirs(directory)
+        with exclusive_lock(directory / f".{OVERLAY_FILE}.lock"):
+            # Read, change, replace - all under the lock, so no concurrent writer's
+            # selection is lost (a rename alone makes writes atomic, not updates).
+            # Inside, only ConfigError is raised: the OSError below is the lock's.
+            data = read_overlay(directory)
+            # The whole file is checked before it is changed: a domain entry that is
+            # not an object would crash the update, and rewriting the file would
+            # keep any other malformed entry.  Nothing is written on error.
+            check_overlay(data, target)
+            if tenant is None:
+                scope = data["selections"].setdefault(domain, {})
+            else:
+                scope = data["tenants"].setdefault(domain, {}).setdefault(tenant, {})
+            if provider is None:
+                scope.pop(key, None)
+            else:
+                scope[key] = provider
+            _write(target, data)
+    except OSError as exc:
+        raise ConfigError(
+            f"{target}: cannot lock selection overlay: {exc.strerror or exc}; {_WRITE_FIX}"
+        ) from None
+    return target
+
+
+def _write(target: Path, data: Overlay) -> None:
+    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+    try:
+        atomic_write(target, text.encode("utf-8"))
+    except OSError as exc:
+        raise ConfigError(
+            f"{target}: cannot write selection overlay: {exc.strerror or exc}; {_WRITE_FIX}"
+        ) from None
