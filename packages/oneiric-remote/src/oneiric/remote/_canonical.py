@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ._errors import ManifestFormatError, quote_name
+from oneiric.core.helpers import quote_name
+
+from ._errors import ManifestFormatError
 
 __all__ = ["MAX_SAFE_INT", "canonical", "parse_canonical", "parse_strict"]
 

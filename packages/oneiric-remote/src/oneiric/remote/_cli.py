@@ -1,74 +1,59 @@
 """``oneiric manifest ...`` and ``oneiric remote ...``: click commands, imported only by the CLI.
 
 click is the CLI's dependency, not oneiric-remote's: ``_plugin.oneiric_cli_commands``
-imports this module when the CLI asks.  Errors are one line on stderr with the
-contract's exit codes (0 ok, 1 unexpected, 2 usage, 3 not found, 4 invalid,
-5 unavailable, 6 refused); results go to stdout (``--json`` for machines).
+imports this module when the CLI asks.  Commands raise; the error reaches the
+one path from error to exit code (``oneiric.core.exit_code_for``, from each
+error's ``category``): under ``oneiric`` its main prints the one line, and when
+a group runs on its own (``StandaloneGroup``: tests, an embedding tool) the group
+does the same.  Results go to stdout (``--json`` for machines).
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
 import json
 import os
 import sys
-from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from oneiric.core import ConfigError, OneiricError
+from oneiric.core import ConfigError
+from oneiric.core.helpers import exit_code_for, one_line, scrub_text
 
-from ._errors import FetchError, ManifestFormatError, RemoteError
+from ._errors import ManifestFormatError, RemoteError
 
-__all__ = ["manifest", "remote"]
+if TYPE_CHECKING:
+    from ._config import RemoteSource
+    from ._verify import TrustedKey
 
-F = TypeVar("F", bound=Callable[..., Any])
-EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_INVALID = 0, 1, 2, 3, 4
-EXIT_UNAVAILABLE, EXIT_REFUSED = 5, 6
-
-
-def exit_code_for(exc: BaseException) -> int:
-    """The contract's exit code for an error."""
-    if isinstance(exc, FetchError) and exc.status == 404:
-        return EXIT_NOT_FOUND
-    if isinstance(exc, RemoteError):
-        return int(exc.exit_code)
-    if isinstance(exc, FileNotFoundError):
-        return EXIT_NOT_FOUND
-    if isinstance(exc, ConfigError | ValueError):
-        return EXIT_INVALID
-    return EXIT_UNEXPECTED
+__all__ = ["StandaloneGroup", "manifest", "remote"]
 
 
-def _fail(exc: BaseException) -> None:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    if isinstance(exc, OSError) and exc.filename:
-        text = f"{exc.strerror or 'cannot access'}: {exc.filename}"
-    click.echo(f"Error: {text}", err=True)
-    sys.exit(exit_code_for(exc))
+class StandaloneGroup(click.Group):
+    """A group that, when it is the root command, turns an error into one line and its code.
 
+    Under ``oneiric`` (the group has a parent context) errors propagate to the
+    CLI's main, which does exactly this (plus ``--debug``); click's own
+    exceptions (usage 2, ``Exit``, ``Abort``) keep click's handling either way.
+    """
 
-def _errors(func: F) -> F:
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def invoke(self, ctx: click.Context) -> Any:
+        if ctx.parent is not None:
+            return super().invoke(ctx)
         try:
-            return func(*args, **kwargs)
-        except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
-        except (OneiricError, OSError, ValueError) as exc:
-            _fail(exc)
-        except Exception as exc:  # one line even for the unexpected; --debug is the CLI's
-            _fail(exc)
-
-    return wrapper  # type: ignore[return-value]
+        except Exception as exc:
+            click.echo(f"Error: {scrub_text(one_line(exc))}", err=True)
+            ctx.exit(exit_code_for(exc))
 
 
-def _emit(data: Any, as_json: bool, text: str) -> None:
+def _emit(data: object, as_json: bool, text: str) -> None:
     if as_json:
         click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
     else:
@@ -78,7 +63,7 @@ def _emit(data: Any, as_json: bool, text: str) -> None:
 # ================================================================= manifest
 
 
-@click.group(name="manifest")
+@click.group(name="manifest", cls=StandaloneGroup)
 def manifest() -> None:
     """Author, sign and verify remote manifests (publisher side)."""
 
@@ -87,7 +72,6 @@ def manifest() -> None:
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Where to write the private key file (created 0600).")
 @click.option("--json", "as_json", is_flag=True, help="Print the public part as JSON.")
-@_errors
 def keygen(out: Path, as_json: bool) -> None:
     """Create an Ed25519 signing key; print its keyid and public key for trusted_keys."""
     from nacl.signing import SigningKey
@@ -222,7 +206,6 @@ def author_payload(path: Path, *, expires_in_days: float, now: datetime | None =
 @click.option("--expires-in", "expires_in", type=float, default=7.0, show_default=True,
               help="Days until expiry when the manifest sets no 'expires'.")
 @click.option("--json", "as_json", is_flag=True)
-@_errors
 def sign(source: Path, keys: tuple[Path, ...], out: Path | None, expires_in: float,
          as_json: bool) -> None:
     """Sign a YAML (or JSON) manifest: canonical JSON payload in a DSSE envelope."""
@@ -241,7 +224,7 @@ def sign(source: Path, keys: tuple[Path, ...], out: Path | None, expires_in: flo
                          f"with {len(seeds)} key(s) -> {target}")
 
 
-def _trusted(values: tuple[str, ...]) -> list[Any]:
+def _trusted(values: tuple[str, ...]) -> list[TrustedKey]:
     from ._verify import TrustedKey
 
     keys = []
@@ -262,7 +245,6 @@ def _trusted(values: tuple[str, ...]) -> list[Any]:
 @click.option("--threshold", type=int, default=1, show_default=True)
 @click.option("--repository", default=None, help="Also require this repository.")
 @click.option("--json", "as_json", is_flag=True)
-@_errors
 def verify(envelope: Path, trusted: tuple[str, ...], threshold: int, repository: str | None,
            as_json: bool) -> None:
     """Verify an envelope: signatures, canonical form, schema, repository, time."""
@@ -290,7 +272,6 @@ def verify(envelope: Path, trusted: tuple[str, ...], threshold: int, repository:
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--url-prefix", required=True, help="https URL the files will be served under.")
 @click.option("--json", "as_json", is_flag=True)
-@_errors
 def pack(files: tuple[Path, ...], url_prefix: str, as_json: bool) -> None:
     """Print artifact entries (sha256, size, kind, urls) to paste under 'artifacts:'."""
     if not url_prefix.startswith("https://"):
@@ -315,7 +296,7 @@ def pack(files: tuple[Path, ...], url_prefix: str, as_json: bool) -> None:
 # =================================================================== remote
 
 
-def _sources(config: Path | None, only: str | None) -> dict[str, Any]:
+def _sources(config: Path | None, only: str | None) -> dict[str, RemoteSource]:
     from oneiric.core import load_settings
 
     from ._sources import sources_from_settings
@@ -324,7 +305,12 @@ def _sources(config: Path | None, only: str | None) -> dict[str, Any]:
     sources = sources_from_settings(settings.remote, settings.config_dir)
     if only is not None:
         if only not in sources:
-            raise click.exceptions.Exit(_not_found(only, sources))
+            missing = ConfigError(
+                f"no remote source {only!r}; configured: {', '.join(sorted(sources)) or 'none'}"
+                "; pass one of those to --source"
+            )
+            missing.category = "not_found"  # a name that does not exist, not a bad file
+            raise missing
         return {only: sources[only]}
     if not sources:
         raise ConfigError(
@@ -333,18 +319,12 @@ def _sources(config: Path | None, only: str | None) -> dict[str, Any]:
     return sources
 
 
-def _not_found(name: str, sources: dict[str, Any]) -> int:
-    click.echo(f"Error: no remote source {name!r}; configured: "
-               f"{', '.join(sorted(sources)) or 'none'}", err=True)
-    return EXIT_NOT_FOUND
-
-
 _config_option = click.option(
     "--config", "config", type=click.Path(path_type=Path), default=None,
     help="Config directory (default: ONEIRIC_CONFIG or ./settings).")
 
 
-@click.group(name="remote")
+@click.group(name="remote", cls=StandaloneGroup)
 def remote() -> None:
     """Sync signed remote manifests into the cache and show their status."""
 
@@ -355,7 +335,6 @@ def remote() -> None:
 @click.option("--watch", "watch", type=float, default=None, metavar="SECONDS",
               help="Keep syncing every SECONDS until interrupted.")
 @click.option("--json", "as_json", is_flag=True)
-@_errors
 def sync_cmd(config: Path | None, only: str | None, watch: float | None, as_json: bool) -> None:
     """Fetch, verify and install every configured source (exit 4/5/6 on failure)."""
     ctx_config = config or _ctx_config()
@@ -375,7 +354,7 @@ def _ctx_config() -> Path | None:
     return Path(value) if value else None
 
 
-async def _sync_all(sources: dict[str, Any], as_json: bool) -> int:
+async def _sync_all(sources: dict[str, RemoteSource], as_json: bool) -> int:
     from oneiric.core import Resolver
 
     from ._sync import RemoteSync
@@ -415,7 +394,6 @@ async def _sync_all(sources: dict[str, Any], as_json: bool) -> int:
 @click.option("--watch", "watch", type=float, default=None, metavar="SECONDS",
               help="Print again every SECONDS until interrupted.")
 @click.option("--json", "as_json", is_flag=True)
-@_errors
 def status_cmd(config: Path | None, only: str | None, watch: float | None, as_json: bool) -> None:
     """Show each source's last attempt, last success, version, counts and last error."""
     import time

@@ -15,8 +15,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from oneiric.core.helpers import quote_name
+
 from ._canonical import parse_strict
-from ._errors import ManifestFormatError, quote_name
+from ._errors import ManifestFormatError
 
 __all__ = [
     "MAX_MANIFEST_BYTES",

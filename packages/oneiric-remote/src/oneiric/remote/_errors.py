@@ -30,7 +30,9 @@
 
 Every message is one line: what was asked, what exists, what to do.  ``category``
 (core's error categories) decides what ``oneiric`` exits with when the error
-reaches the CLI: ``invalid`` 4, ``unavailable`` 5, ``refused`` (by policy) 6.
+reaches the CLI: ``invalid`` 4, ``unavailable`` 5, ``refused`` (by policy) 6,
+``not_found`` 3 for a fetch answered 404.  Names from manifests and archives are
+quoted in messages with ``oneiric.core.helpers.quote_name``.
 """
 
 from __future__ import annotations
@@ -61,21 +63,6 @@ __all__ = [
 ]
 
 
-def quote_name(name: object) -> str:
-    """``name`` as it may appear inside a one-line error message.
-
-    Field names, keys and entry names come from untrusted manifests and archives:
-    a newline (or any other line break, control character or blank) would split
-    the message a log line or the CLI prints.  Plain printable tokens are shown
-    as they are; anything else - including the empty name - as its ``repr``,
-    which escapes every such character.
-    """
-    text = str(name)
-    if text and text.isprintable() and not any(c.isspace() for c in text):
-        return text
-    return repr(text)
-
-
 class RemoteError(OneiricError):
     """Base class: the sync stopped; registered components and ``sys.path`` are unchanged."""
 
@@ -86,7 +73,8 @@ class FetchError(RemoteError):
     """Transport failure after retries and mirrors (connection, timeout, HTTP status).
 
     ``transient`` marks failures worth retrying (connect errors, timeouts, 429, 502,
-    503, 504); ``retry_after`` is the server's Retry-After in seconds, if any.
+    503, 504); ``retry_after`` is the server's Retry-After in seconds, if any.  A URL
+    answered 404 is ``not_found`` (exit 3): the URL is wrong, the server is not down.
     """
 
     category = "unavailable"
@@ -99,6 +87,8 @@ class FetchError(RemoteError):
         self.transient = transient
         self.retry_after = retry_after
         self.status = status
+        if status == 404:
+            self.category = "not_found"
 
 
 class CircuitOpenError(FetchError):

@@ -15,7 +15,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ._errors import ExpiredManifestError, FutureIssuedError, ManifestFormatError, quote_name
+from oneiric.core.helpers import quote_name
+
+from ._errors import ExpiredManifestError, FutureIssuedError, ManifestFormatError
 from ._metadata import check_metadata
 
 __all__ = [

@@ -34,9 +34,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from oneiric.core import ConfigError
+from oneiric.core.helpers import quote_name
 
 from ._config import RemoteSource
-from ._errors import quote_name
 from ._verify import TrustedKey
 
 __all__ = ["RemoteSettings", "sources_from_settings"]
