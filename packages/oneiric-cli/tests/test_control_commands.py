@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 
 def test_swap_writes_the_overlay_and_the_resolver_follows(oneiric, workspace):
@@ -119,6 +120,24 @@ def test_pause_drain_resume_and_activity(oneiric, workspace):
     activity = oneiric("activity", "--json").json()
     assert [r["state"] for r in activity["records"]] == ["draining"]
     assert [h["state"] for h in activity["history"]] == ["draining", "paused"]
+
+    human = oneiric("activity")
+    assert human.code == 0, human.err
+    assert activity["records"][0]["at"] in human.out  # one format, tables and JSON alike
+
+
+def test_json_timestamps_are_the_one_core_format(oneiric, workspace):
+    """pause/drain/resume --json and activity --json: ``at`` in format_timestamp's shape."""
+    from oneiric.core.helpers import parse_timestamp
+
+    paused = oneiric("pause", "notify", "mailer", "--json")
+    assert paused.code == 0, paused.err
+    stamps = [paused.json()["at"]]
+    activity = oneiric("activity", "--json").json()
+    stamps += [r["at"] for r in activity["records"] + activity["history"]]
+    for stamp in stamps:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", stamp), stamp
+        parse_timestamp(stamp)
 
     assert oneiric("resume", "notify", "mailer").code == 0
     activity = oneiric("activity", "--json").json()

@@ -16,15 +16,16 @@ without importing this package.
 
 from __future__ import annotations
 
-import importlib
 import os
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._errors import EXIT_INVALID, EXIT_NOT_FOUND, EXIT_UNEXPECTED, EXIT_USAGE, CliError
+from oneiric.core import FactoryError
+from oneiric.core.helpers import ACTIVITY_FILE, OVERLAY_FILE, import_reference
+
+from ._errors import EXIT_INVALID, EXIT_NOT_FOUND, EXIT_UNEXPECTED, EXIT_USAGE, CliError, typed
 
 if TYPE_CHECKING:
     from oneiric.core import DiscoveryReport, Resolver, Settings
@@ -32,66 +33,43 @@ if TYPE_CHECKING:
 
 __all__ = ["CliContext", "load_app"]
 
-_APP = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
-OVERLAY_FILE = "selections.json"
-ACTIVITY_FILE = "activity.sqlite"
 
-
-def load_app(spec: str) -> Callable[[Resolver], Any]:
+def load_app(spec: str) -> Callable[[Resolver], object]:
     """Import ``"module:callable"`` (the current directory first on the path, like flask).
 
-    Raises ``CliError``: malformed (2), module or attribute missing (3),
-    import failed (1), not callable (2).
+    The import is ``oneiric.core.helpers.import_reference``; its ``FactoryError``
+    is classified here by what failed, because ``--app`` is an option (a
+    malformed one is a usage error) and a missing module means "run from the
+    application's directory".  Raises ``CliError``: malformed (2), module or
+    attribute missing (3), import failed (1), not callable (2).
     """
-    if not _APP.fullmatch(spec):  # fullmatch: '$' would accept a trailing newline
-        raise CliError(
-            f"invalid --app {spec!r}: expected 'module:callable' (e.g. 'myapp.wiring:register'), "
-            "called with the resolver",
-            EXIT_USAGE,
-        )
-    module_name, _, attr_path = spec.partition(":")
     cwd = os.getcwd()
     added = cwd not in sys.path
     if added:
         sys.path.insert(0, cwd)
     try:
-        try:
-            module: Any = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            missing = exc.name or module_name
-            if module_name == missing or module_name.startswith(missing + "."):
-                raise CliError(
-                    f"cannot import --app module {module_name!r}: no module named {missing!r}; "
-                    "run from the application's directory or add it to PYTHONPATH",
-                    EXIT_NOT_FOUND,
-                ) from None
+        obj = import_reference(spec, what="--app")
+    except FactoryError as exc:
+        cause = exc.__cause__
+        if cause is None:  # refused before importing: not a 'module:attr' reference
             raise CliError(
-                f"--app module {module_name!r} needs {missing!r}, which is not installed",
-                EXIT_NOT_FOUND,
-            ) from exc
-        except CliError:
-            raise
-        except Exception as exc:
-            text = " ".join(str(exc).split())
-            raise CliError(
-                f"importing --app module {module_name!r} raised {type(exc).__name__}: {text}",
-                EXIT_UNEXPECTED,
-            ) from exc
+                f"invalid --app {spec!r}: expected 'module:callable' "
+                "(e.g. 'myapp.wiring:register'), called with the resolver",
+                EXIT_USAGE,
+            ) from None
+        if isinstance(cause, ModuleNotFoundError):
+            code, hint = EXIT_NOT_FOUND, "; or run from the application's directory"
+        elif isinstance(cause, AttributeError):
+            code, hint = EXIT_NOT_FOUND, ""
+        else:  # the module raised while importing: a bug in the application
+            code, hint = EXIT_UNEXPECTED, ""
+        raise CliError(f"{exc}{hint}", code) from cause
     finally:
         if added:
             try:
                 sys.path.remove(cwd)
             except ValueError:
                 pass
-    obj = module
-    for part in attr_path.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise CliError(
-                f"--app {spec!r}: module {module_name!r} has no attribute {part!r}",
-                EXIT_NOT_FOUND,
-            ) from None
     if not callable(obj):
         raise CliError(
             f"--app {spec!r} is a {type(obj).__name__}, not a callable taking the resolver",
@@ -255,9 +233,8 @@ class CliContext(dict[str, Any]):
             except Exception as exc:
                 if exc.__class__.__module__.startswith("oneiric."):
                     raise
-                text = " ".join(str(exc).split())
                 raise CliError(
-                    f"--app {self['app']!r} raised {type(exc).__name__}: {text}", EXIT_UNEXPECTED
+                    f"--app {self['app']!r} raised {typed(exc)}", EXIT_UNEXPECTED
                 ) from exc
         self._resolver = resolver
         from ._output import warn

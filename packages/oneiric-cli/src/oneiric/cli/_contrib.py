@@ -29,6 +29,8 @@ from typing import Any
 
 import click
 
+from ._errors import typed
+
 __all__ = ["Contributions", "contributions", "report", "reset", "summaries"]
 
 
@@ -82,11 +84,8 @@ def contributions(reserved: frozenset[str]) -> Contributions:
     for outcome in call_hook(get_plugin_manager(), "oneiric_cli_commands"):
         plugin = outcome.plugin
         if outcome.error is not None:  # SystemExit/GeneratorExit too: a plugin must not end the CLI
-            exc = outcome.error
-            text = " ".join(str(exc).split())
             result.errors.append(
-                {"plugin": plugin, "error": f"oneiric_cli_commands raised {type(exc).__name__}: "
-                 f"{text}"}
+                {"plugin": plugin, "error": f"oneiric_cli_commands raised {typed(outcome.error)}"}
             )
             continue
         for command in _flatten(outcome.value):
@@ -151,11 +150,12 @@ def _store(result: Contributions) -> None:
         ],
         "errors": result.errors,
     }
+    from oneiric.core.helpers import atomic_write
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data), encoding="utf-8")
-        os.replace(tmp, path)
+        # not durable: a lost cache is rebuilt on the next run; atomic: never half a file
+        atomic_write(path, json.dumps(data).encode("utf-8"), durable=False)
     except OSError:
         pass
 

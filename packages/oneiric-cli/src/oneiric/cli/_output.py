@@ -14,11 +14,14 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-__all__ = ["dumps", "echo_json", "iso", "kv", "redacted", "table", "warn"]
+if TYPE_CHECKING:
+    from oneiric.lifecycle import ActivityRecord
+
+__all__ = ["dumps", "echo_json", "iso", "kv", "record_json", "redacted", "table", "warn"]
 
 
 def redacted(data: Any) -> Any:
@@ -45,7 +48,7 @@ def scrubbed(text: str) -> str:
     """
     if "pydantic" not in sys.modules:
         return text
-    from oneiric.core._redact import scrub_text
+    from oneiric.core.helpers import scrub_text
 
     return scrub_text(text)
 
@@ -67,13 +70,24 @@ def warn(message: str) -> None:
     click.echo(f"warning: {redacted(message)}", err=True)
 
 
-def iso(at: float | None) -> str | None:
-    """Epoch seconds as ISO-8601 UTC (how every time is shown)."""
-    if at is None:
-        return None
-    from datetime import UTC, datetime
+def iso(at: float | str | None) -> str | None:
+    """Epoch seconds in the one timestamp format (``oneiric.core.helpers.format_timestamp``).
 
-    return datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds")
+    Text is taken as already formatted (a snapshot's times), so tables and
+    JSON show a moment the same way whichever store it came from.
+    """
+    if at is None or isinstance(at, str):
+        return at
+    from oneiric.core.helpers import format_timestamp
+
+    return format_timestamp(at)
+
+
+def record_json(record: ActivityRecord) -> dict[str, Any]:
+    """An activity record as the CLI's JSON shows it: ``at`` in the one timestamp format."""
+    data = record.as_dict()
+    data["at"] = iso(data.get("at"))
+    return data
 
 
 def _cell(value: Any) -> str:
@@ -88,7 +102,7 @@ def _use_rich() -> bool:
     if not sys.stdout.isatty():
         return False
     try:
-        import rich  # type: ignore[import-not-found]  # noqa: F401
+        import rich  # type: ignore[import-not-found, unused-ignore]  # noqa: F401
     except ImportError:
         return False
     return True
@@ -100,8 +114,8 @@ def table(
     """Print ``rows`` under ``headers`` as an aligned table (nothing but the title if empty)."""
     cells = [[_cell(redacted(v)) for v in row] for row in rows]
     if _use_rich():
-        from rich.console import Console  # type: ignore[import-not-found]
-        from rich.table import Table  # type: ignore[import-not-found]
+        from rich.console import Console  # type: ignore[import-not-found, unused-ignore]
+        from rich.table import Table  # type: ignore[import-not-found, unused-ignore]
 
         grid = Table(*headers, title=title, title_justify="left")
         for row in cells:
