@@ -13,11 +13,14 @@ Schema (``PRAGMA user_version = 1``)::
     history(id, domain, key, state, note, actor, at) every decision, append-only
 
 ``state`` is ``active`` (resumed), ``paused`` or ``draining``; ``at`` is epoch
-seconds.  A key without a row is active.
+seconds in the file and on ``ActivityRecord.at``; ``as_dict()`` (what JSON
+output shows) formats it with ``oneiric.core.helpers.format_timestamp``.  A key
+without a row is active.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import os
 import socket
@@ -28,18 +31,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Literal
+from typing import Literal
 
 from oneiric.core import get_logger, state_dir, validate_name
+from oneiric.core.helpers import ACTIVITY_FILE, format_timestamp, one_line
 
 from ._errors import ActivityStoreError
 
-__all__ = ["ACTIVITY_FILE", "ActivityRecord", "ActivityState", "ActivityStore"]
+__all__ = ["ActivityRecord", "ActivityState", "ActivityStore"]
 
 _log = get_logger("oneiric.lifecycle.activity")
 
-ACTIVITY_FILE = "activity.sqlite"
 SCHEMA_VERSION = 1
 ActivityState = Literal["active", "paused", "draining"]
 _ACTIONS = {"active": "resume", "paused": "pause", "draining": "drain"}
@@ -77,15 +79,10 @@ class ActivityRecord:
     actor: str = ""
     at: float | None = None
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "domain": self.domain,
-            "key": self.key,
-            "state": self.state,
-            "note": self.note,
-            "actor": self.actor,
-            "at": self.at,
-        }
+    def as_dict(self) -> dict[str, str | None]:
+        """The record for JSON output: ``at`` as the one timestamp format (None: never)."""
+        at = format_timestamp(self.at) if self.at is not None else None
+        return {**dataclasses.asdict(self), "at": at}
 
 
 def default_actor() -> str:
@@ -121,7 +118,7 @@ class ActivityStore:
         self._connections: list[sqlite3.Connection] = []
         self._conn_lock = threading.Lock()
         self._closed = False
-        self._subscribers: list[Callable[[ActivityRecord], Any]] = []
+        self._subscribers: list[Callable[[ActivityRecord], object]] = []
         with self._errors("open"):
             conn = self._connection()
             version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -258,7 +255,8 @@ class ActivityStore:
             try:
                 callback(record)
             except Exception as exc:
-                _log.error("activity subscriber failed", error=f"{type(exc).__name__}: {exc}")
+                text = f"{type(exc).__name__}: {one_line(exc)}"
+                _log.error("activity subscriber failed", error=text)
         return record
 
     # ------------------------------------------------------------------ reads
@@ -296,7 +294,7 @@ class ActivityStore:
         with self._errors("read"):
             return int(self._connection().execute("PRAGMA data_version").fetchone()[0])
 
-    def subscribe(self, callback: Callable[[ActivityRecord], Any]) -> Callable[[], None]:
+    def subscribe(self, callback: Callable[[ActivityRecord], object]) -> Callable[[], None]:
         """Call ``callback(record)`` after each write *through this object*; return unsubscribe."""
         self._subscribers = [*self._subscribers, callback]
 
@@ -322,12 +320,7 @@ class ActivityStore:
     def __enter__(self) -> ActivityStore:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def __repr__(self) -> str:

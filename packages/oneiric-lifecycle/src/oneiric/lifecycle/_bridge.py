@@ -11,10 +11,11 @@ for anything that spans an ``await`` (or a blocking call in a thread); use
 
 from __future__ import annotations
 
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
-from oneiric.core import NotActiveError, validate_name
+from oneiric.core import validate_name
+
+from ._handle import Handle
 
 if TYPE_CHECKING:
     from ._manager import LifecycleManager
@@ -23,42 +24,6 @@ if TYPE_CHECKING:
 __all__ = ["DomainBridge", "Handle", "Lease", "SyncLease"]
 
 T = TypeVar("T")
-
-
-class Handle(Generic[T]):
-    """A stable reference to whatever provider is bound to ``(domain, key, tenant)``.
-
-    The lifecycle assigns ``instance`` on every bind; nothing else happens on a
-    read.  After ``shutdown()`` ``instance`` is a placeholder that raises
-    ``NotActiveError`` on any attribute access.
-    """
-
-    __slots__ = ("domain", "instance", "key", "tenant")
-
-    def __init__(self, domain: str, key: str, tenant: str | None, instance: T) -> None:
-        self.domain = domain
-        self.key = key
-        self.tenant = tenant
-        self.instance: T = instance
-
-    def __repr__(self) -> str:
-        scope = f" tenant={self.tenant}" if self.tenant else ""
-        return f"<Handle {self.domain}/{self.key}{scope} -> {type(self.instance).__name__}>"
-
-
-class Inactive:
-    """Placeholder bound after shutdown: any use raises ``NotActiveError``."""
-
-    __slots__ = ("_message",)
-
-    def __init__(self, message: str) -> None:
-        object.__setattr__(self, "_message", message)
-
-    def __getattr__(self, name: str) -> Any:
-        raise NotActiveError(object.__getattribute__(self, "_message"))
-
-    def __repr__(self) -> str:
-        return "<inactive>"
 
 
 class Lease(Generic[T]):
@@ -83,14 +48,9 @@ class Lease(Generic[T]):
     def __enter__(self) -> T:
         binding = self._manager._acquire(self._domain, self._key, self._tenant)
         self._binding = binding
-        return binding.instance  # type: ignore[no-any-return]
+        return cast("T", binding.instance)  # the application's word (DomainBridge[T])
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         binding, self._binding = self._binding, None
         if binding is not None:
             binding.release()
@@ -98,13 +58,8 @@ class Lease(Generic[T]):
     async def __aenter__(self) -> T:
         return self.__enter__()
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.__exit__(exc_type, exc, tb)
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.__exit__()
 
 
 #: Kept as a public name: what ``lease_sync()`` returns.
@@ -115,7 +70,10 @@ class DomainBridge(Generic[T]):
     """Access to the bound providers of one domain, for any domain.
 
     ``DomainBridge("adapter", lifecycle).handle("cache")`` — the bridge holds no
-    state of its own; every call goes to the lifecycle's slots.
+    state of its own; every call goes to the lifecycle's slots.  ``T`` is the
+    type the application declares for the domain's components
+    (``DomainBridge[Cache]``); the lifecycle builds whatever the factory
+    returns, so the parameter is the caller's claim, not a runtime check.
     """
 
     __slots__ = ("domain", "lifecycle")
@@ -126,7 +84,7 @@ class DomainBridge(Generic[T]):
 
     def handle(self, key: str, *, tenant: str | None = None) -> Handle[T]:
         """The handle of ``key``; raises ``NotActiveError`` before activation."""
-        return self.lifecycle._handle(self.domain, key, tenant)
+        return cast("Handle[T]", self.lifecycle._handle(self.domain, key, tenant))
 
     def lease(self, key: str, *, tenant: str | None = None) -> Lease[T]:
         """``async with bridge.lease(key) as obj``; refused while paused or draining."""

@@ -12,21 +12,27 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import dataclasses
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from oneiric.core import Candidate
+from oneiric.core.helpers import format_timestamp
 
 from ._component import HealthReport
 
 if TYPE_CHECKING:
-    from ._bridge import Handle
+    from ._handle import Handle
 
-__all__ = ["Binding", "Failure", "LatencyStats", "Slot"]
+__all__ = ["Binding", "Failure", "KeyRef", "LatencyStats", "Slot", "SlotKey"]
 
+#: ``(domain, key, tenant)``: one slot (tenant None: the global instance).
 SlotKey = tuple[str, str, "str | None"]
+#: ``(domain, key)``: what pause/drain decisions and resolver changes name.
+KeyRef = tuple[str, str]
 
 
 class Binding:
@@ -47,10 +53,10 @@ class Binding:
 
     def __init__(
         self,
-        instance: Any,
+        instance: object,
         candidate: Candidate | None,
         *,
-        settings: Any = None,
+        settings: object = None,
         bound_at: float = 0.0,
         override: bool = False,
     ) -> None:
@@ -92,30 +98,19 @@ class Binding:
             return self.leases == 0
 
 
+@dataclass(slots=True, kw_only=True)
 class Failure:
     """One failed swap or activation, as status shows it."""
 
-    __slots__ = ("at", "error", "error_type", "kind", "provider", "reason")
+    at: float
+    provider: str
+    kind: str  # SwapVetoed, HealthCheckFailed, ActivationError, SwapTimeout, cancelled
+    error_type: str  # the underlying cause, e.g. FactoryError
+    error: str
+    reason: str  # what asked for the swap: activate, manual, selection changed
 
-    def __init__(
-        self, *, at: float, provider: str, kind: str, error_type: str, error: str, reason: str
-    ) -> None:
-        self.at = at
-        self.provider = provider
-        self.kind = kind  # SwapVetoed, HealthCheckFailed, ActivationError, SwapTimeout, cancelled
-        self.error_type = error_type  # the underlying cause, e.g. FactoryError
-        self.error = error
-        self.reason = reason  # what asked for the swap: activate, manual, selection changed
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "at": self.at,
-            "provider": self.provider,
-            "kind": self.kind,
-            "error_type": self.error_type,
-            "error": self.error,
-            "reason": self.reason,
-        }
+    def as_dict(self) -> dict[str, str]:
+        return {**dataclasses.asdict(self), "at": format_timestamp(self.at)}
 
 
 class LatencyStats:
@@ -146,7 +141,7 @@ class LatencyStats:
         index = min(len(data) - 1, max(0, round(q * (len(data) - 1))))
         return data[index]
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         labels = [f"le_{b:g}" for b in self.BOUNDS] + ["le_inf"]
         return {
             "count": self.count,
@@ -161,7 +156,9 @@ class LatencyStats:
 class Slot:
     """One ``(domain, key, tenant)`` the manager holds an instance for."""
 
-    def __init__(self, domain: str, key: str, tenant: str | None, handle: Handle[Any]) -> None:
+    def __init__(
+        self, domain: str, key: str, tenant: str | None, handle: Handle[object]
+    ) -> None:
         self.domain = domain
         self.key = key
         self.tenant = tenant
@@ -187,13 +184,24 @@ class Slot:
         self.component_errors: deque[str] = deque(maxlen=20)
 
     @property
-    def ref(self) -> tuple[str, str, str | None]:
+    def ref(self) -> SlotKey:
         return (self.domain, self.key, self.tenant)
 
     @property
     def current(self) -> Binding | None:
         """What leases and the handle serve: an override if any, else the bound binding."""
         return self.override if self.override is not None else self.bound
+
+    def lease(self) -> Binding | None:
+        """Take a lease on what is served now; None when nothing is.
+
+        A binding retired between the read and the acquire refuses the lease;
+        the next read sees the binding that replaced it.
+        """
+        while True:
+            binding = self.current
+            if binding is None or binding.acquire():
+                return binding
 
     def in_flight(self) -> int:
         total = sum(b.leases for b in self.retiring)

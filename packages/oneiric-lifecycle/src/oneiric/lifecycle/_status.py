@@ -2,7 +2,8 @@
 
 ``LifecycleManager.status()`` returns it and the manager writes it, atomically,
 to ``<state dir>/status/<pid>.json`` so that ``oneiric status`` (another
-process) can read it.  Shape (version 1; times are ISO-8601 UTC strings)::
+process) can read it.  Shape (version 1; times are ``oneiric.core.helpers.format_timestamp``
+strings, e.g. ``"2026-11-30T06:00:55.123Z"``; ``StatusDocument`` types it)::
 
     {
       "version": 1, "pid": 1234, "host": "web-1", "started_at": ..., "written_at": ...,
@@ -38,32 +39,109 @@ import os
 import socket
 import stat
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from oneiric.core import Candidate, get_logger
+from oneiric.core.helpers import STATUS_DIR, atomic_write, format_timestamp, one_line
 
 if TYPE_CHECKING:
     from ._activity import ActivityRecord
     from ._slot import Slot
 
-__all__ = ["STATUS_DIR", "iso", "key_status", "read_snapshots", "snapshot_path", "write_snapshot"]
+__all__ = [
+    "KeyStatus",
+    "StatusDocument",
+    "WatcherStatus",
+    "document",
+    "key_status",
+    "read_snapshots",
+    "snapshot_path",
+    "timestamp",
+    "write_snapshot",
+]
 
 _log = get_logger("oneiric.lifecycle.status")
 
-STATUS_DIR = "status"
 STATUS_VERSION = 1
 
 
-def iso(at: float | None) -> str | None:
-    """Epoch seconds as an ISO-8601 UTC string."""
-    if at is None:
-        return None
-    return datetime.fromtimestamp(at, UTC).isoformat()
+class WatcherStatus(TypedDict):
+    """``SelectionWatcher.status()``: one entry of the document's ``config``."""
+
+    config_dir: str
+    state_dir: str | None
+    mode: str
+    error: str | None
+    error_at: str | None
+    applied_at: str | None
+    reloads: int
+    failures: int
 
 
-def _redacted(settings: Any) -> Any:
+class StoreStatus(TypedDict):
+    """The document's ``activity``: the store this process polls and its last error."""
+
+    path: str | None
+    error: str | None
+
+
+class KeyActivity(TypedDict):
+    """The operator decision in force for a key, and the leases still held."""
+
+    state: str
+    note: str
+    actor: str
+    at: str | None
+    in_flight: int
+    drained: bool | None
+
+
+class KeyStatus(TypedDict):
+    """One ``(domain, key, tenant)`` the manager holds: what runs, what should, and why."""
+
+    domain: str
+    key: str
+    tenant: str | None
+    winner: str | None
+    winner_source: str | None
+    winner_error: str | None
+    bound: str | None
+    bound_source: str | None
+    bound_at: str | None
+    differs: bool
+    reason: str | None
+    activity: KeyActivity
+    deferred: str | None
+    swaps: int
+    failures: int
+    recent_failures: list[dict[str, str]]
+    swap_latency: dict[str, object]
+    last_health: dict[str, object] | None
+    post_swap_errors: list[str]
+    component_errors: list[str]
+    settings: object
+
+
+class StatusDocument(TypedDict):
+    """What ``LifecycleManager.status()`` returns and the snapshot file holds (version 1)."""
+
+    version: int
+    pid: int
+    host: str
+    started_at: str
+    written_at: str
+    config: list[WatcherStatus]
+    activity: StoreStatus
+    keys: list[KeyStatus]
+
+
+def timestamp(at: float | None) -> str | None:
+    """``format_timestamp(at)``, or None for a time that never happened (not "now")."""
+    return format_timestamp(at) if at is not None else None
+
+
+def _redacted(settings: object) -> object:
     if settings is None:
         return None
     from oneiric.core import redact  # pydantic is loaded already if settings exist
@@ -71,7 +149,7 @@ def _redacted(settings: Any) -> Any:
     return json.loads(json.dumps(redact(settings), default=lambda v: redact(str(v))))
 
 
-def _redacted_doc(doc: Any) -> Any:
+def _redacted_doc(doc: StatusDocument) -> StatusDocument:
     """``doc`` with every secret redacted (oneiric.core.redact).
 
     Without pydantic imported no secret exists in this process (only the
@@ -82,7 +160,7 @@ def _redacted_doc(doc: Any) -> Any:
         return doc
     from oneiric.core import redact
 
-    return redact(doc)
+    return cast("StatusDocument", redact(doc))
 
 
 def _reason(
@@ -112,14 +190,15 @@ def _reason(
         return True, f"{state}: swap deferred until resume ({slot.deferred})"
     failure = slot.auto_failure
     if failure is not None and winner is not None and failure.provider == winner.provider:
-        return True, f"failed swap to {failure.provider} at {iso(failure.at)}: {failure.error}"
+        when = format_timestamp(failure.at)
+        return True, f"failed swap to {failure.provider} at {when}: {failure.error}"
     if slot.manual is not None:
         provider, at = slot.manual
-        return True, f"manual swap to {provider} at {iso(at)}"
+        return True, f"manual swap to {provider} at {format_timestamp(at)}"
     if slot.sticky_since is not None:
         return True, (
-            f"sticky since {iso(slot.sticky_since)}: swap_policy is sticky, so a better "
-            "candidate does not replace the bound one (swap explicitly or set greedy)"
+            f"sticky since {format_timestamp(slot.sticky_since)}: swap_policy is sticky, so a "
+            "better candidate does not replace the bound one (swap explicitly or set greedy)"
         )
     return True, "bound candidate differs from the winner"
 
@@ -131,7 +210,7 @@ def key_status(
     winner_error: str | None,
     registered: bool,
     activity: ActivityRecord | None,
-) -> dict[str, Any]:
+) -> KeyStatus:
     """The status entry of one slot (JSON-serializable, secrets redacted)."""
     bound = slot.current
     differs, reason = _reason(slot, winner, winner_error, registered, activity)
@@ -149,26 +228,26 @@ def key_status(
         "bound_source": (
             str(bound.candidate.source) if bound is not None and bound.candidate else None
         ),
-        "bound_at": iso(bound.bound_at) if bound is not None else None,
+        "bound_at": format_timestamp(bound.bound_at) if bound is not None else None,
         "differs": differs,
         "reason": reason,
         "activity": {
             "state": state,
             "note": activity.note if activity is not None else "",
             "actor": activity.actor if activity is not None else "",
-            "at": iso(activity.at) if activity is not None else None,
+            "at": timestamp(activity.at) if activity is not None else None,
             "in_flight": in_flight,
             "drained": (in_flight == 0) if state == "draining" else None,
         },
         "deferred": slot.deferred,
         "swaps": slot.swaps,
         "failures": slot.failure_count,
-        "recent_failures": [
-            {**f.as_dict(), "at": iso(f.at)} for f in slot.failures
-        ],
+        "recent_failures": [f.as_dict() for f in slot.failures],
         "swap_latency": slot.latency.as_dict(),
         "last_health": (
-            {**health[0].as_dict(), "at": iso(health[1])} if health is not None else None
+            {**health[0].as_dict(), "at": format_timestamp(health[1])}
+            if health is not None
+            else None
         ),
         "post_swap_errors": list(slot.post_swap_errors),
         "component_errors": list(slot.component_errors),
@@ -177,19 +256,20 @@ def key_status(
 
 
 def document(
-    keys: list[dict[str, Any]],
+    keys: list[KeyStatus],
     *,
     started_at: float,
     written_at: float,
-    config: list[dict[str, Any]],
-    activity: dict[str, Any],
-) -> dict[str, Any]:
+    config: list[WatcherStatus],
+    activity: StoreStatus,
+) -> StatusDocument:
+    """The whole document around ``keys``, secrets redacted."""
     return _redacted_doc({
         "version": STATUS_VERSION,
         "pid": os.getpid(),
         "host": socket.gethostname(),
-        "started_at": iso(started_at),
-        "written_at": iso(written_at),
+        "started_at": format_timestamp(started_at),
+        "written_at": format_timestamp(written_at),
         "config": config,
         "activity": activity,
         "keys": keys,
@@ -201,14 +281,15 @@ def snapshot_path(state_dir: Path, pid: int | None = None) -> Path:
     return state_dir / STATUS_DIR / f"{pid if pid is not None else os.getpid()}.json"
 
 
-def write_snapshot(path: Path, doc: dict[str, Any]) -> None:
-    """Write ``doc`` to ``path`` atomically (temp file + rename): readers never see half."""
+def write_snapshot(path: Path, doc: StatusDocument) -> None:
+    """Write ``doc`` to ``path`` atomically: readers never see half of it.
+
+    Not durable (no fsync): the snapshot is rewritten after every change and
+    only observed, and the next write replaces a lost one.  Raises ``OSError``.
+    """
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(_redacted_doc(doc), fh, indent=1, sort_keys=True, default=str)
-        fh.write("\n")
-    os.replace(tmp, path)
+    text = json.dumps(_redacted_doc(doc), indent=1, sort_keys=True, default=str)
+    atomic_write(path, (text + "\n").encode("utf-8"), durable=False)
 
 
 def _alive(pid: int) -> bool:
@@ -314,7 +395,7 @@ def read_snapshots(
         try:
             doc = _read_snapshot(file)
         except (OSError, ValueError) as exc:
-            error = " ".join(str(exc).split()) or type(exc).__name__
+            error = one_line(exc)
             _log.warning("unreadable status snapshot", path=str(file), error=error)
             if skipped is not None:
                 skipped.append({"path": str(file), "error": error})

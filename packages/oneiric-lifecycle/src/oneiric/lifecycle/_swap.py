@@ -4,15 +4,20 @@ Everything before *bind* lives here, with one rule: whatever this module
 built, it cleans up if any later step fails or the task is cancelled, and it
 never touches the instance that is currently bound.  Failures come out as the
 ``SwapError`` subclass that names the step; ``error_type`` on the exception
-keeps the underlying cause (e.g. ``FactoryError``) for status.
+keeps the underlying cause (e.g. ``FactoryError``) for status, and an
+``ActivationError`` caused by wrong configuration or code (``ConfigError``,
+``FactoryError``, pydantic's ``ValidationError``, ``ImportError``) carries
+``category = "invalid"``, so the exit code follows from the error alone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from oneiric.core import (
     ActivationError,
@@ -27,9 +32,13 @@ from oneiric.core import (
     get_logger,
     resolve_factory,
 )
+from oneiric.core.helpers import one_line
 
 from ._component import HealthReport, call_optional, maybe_await, to_health
 from ._config import LifecycleConfig
+
+if TYPE_CHECKING:
+    import pluggy
 
 __all__ = ["Prepared", "SwapResult", "cleanup_instance", "prepare"]
 
@@ -40,8 +49,8 @@ _log = get_logger("oneiric.lifecycle.swap")
 class Prepared:
     """A new instance that passed every check and may be bound."""
 
-    instance: Any
-    settings: Any
+    instance: object
+    settings: object
     health: HealthReport | None
 
 
@@ -60,38 +69,34 @@ class SwapResult:
     reason: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "domain": self.domain,
-            "key": self.key,
-            "tenant": self.tenant,
-            "old_provider": self.old_provider,
-            "new_provider": self.new_provider,
-            "forced": self.forced,
-            "health": self.health.as_dict() if self.health is not None else None,
-            "duration_s": self.duration_s,
-            "reason": self.reason,
-        }
+        """JSON-ready (``health`` as its own dict)."""
+        return dataclasses.asdict(self)
 
 
-def _one_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
+def _wrong_input(cause: BaseException | None) -> bool:
+    """Whether ``cause`` says the configuration or code is wrong (not a passing outage)."""
+    if isinstance(cause, (ConfigError, FactoryError, ImportError)):
+        return True
+    pydantic = sys.modules.get("pydantic")  # no pydantic loaded: no ValidationError exists
+    return pydantic is not None and isinstance(cause, pydantic.ValidationError)
 
 
 def _fail(cls: type[SwapError], message: str, cause: BaseException | None) -> SwapError:
     error = cls(message)
     error.error_type = type(cause).__name__ if cause is not None else cls.__name__  # type: ignore[attr-defined]
+    if cls is ActivationError and _wrong_input(cause):
+        error.category = "invalid"
     return error
 
 
-async def cleanup_instance(instance: Any, name: str, timeout: float) -> str | None:
+async def cleanup_instance(instance: object, name: str, timeout: float) -> str | None:
     """Run ``instance.cleanup()``; return an error text instead of raising."""
     try:
         await call_optional(instance, "cleanup", timeout)
     except TimeoutError:
         text = f"cleanup() of {name} did not finish within {timeout:g} s"
     except Exception as exc:
-        text = f"cleanup() of {name} raised {type(exc).__name__}: {_one_line(exc)}"
+        text = f"cleanup() of {name} raised {type(exc).__name__}: {one_line(exc)}"
     else:
         return None
     _log.warning("cleanup failed", component=name, error=text)
@@ -101,10 +106,10 @@ async def cleanup_instance(instance: Any, name: str, timeout: float) -> str | No
 async def prepare(
     candidate: Candidate,
     *,
-    settings_for: Callable[[Candidate], Any],
+    settings_for: Callable[[Candidate], object],
     config: LifecycleConfig,
-    hooks: Any,
-    transition: Callable[[Any], SwapTransition],
+    hooks: pluggy.PluginManager,
+    transition: Callable[[object], SwapTransition],
     force: bool,
     track: Callable[[asyncio.Task[Any]], None],
 ) -> Prepared:
@@ -125,7 +130,7 @@ async def prepare(
         raise _fail(ActivationError, f"cannot build {name}: {exc}", exc) from exc
 
     built = False
-    instance: Any = None
+    instance: object = None
     try:
         try:
             result = factory(settings) if candidate.settings_model is not None else factory()
@@ -140,7 +145,7 @@ async def prepare(
         except Exception as exc:
             raise _fail(
                 ActivationError,
-                f"factory of {name} raised {type(exc).__name__}: {_one_line(exc)}",
+                f"factory of {name} raised {type(exc).__name__}: {one_line(exc)}",
                 exc,
             ) from exc
         built = True
@@ -157,7 +162,7 @@ async def prepare(
         except Exception as exc:
             raise _fail(
                 ActivationError,
-                f"init() of {name} raised {type(exc).__name__}: {_one_line(exc)}",
+                f"init() of {name} raised {type(exc).__name__}: {one_line(exc)}",
                 exc,
             ) from exc
 
@@ -177,7 +182,7 @@ async def prepare(
 
 
 async def _health(
-    instance: Any, name: str, config: LifecycleConfig, force: bool
+    instance: object, name: str, config: LifecycleConfig, force: bool
 ) -> HealthReport | None:
     """Check health; a failure raises unless ``force`` (which binds anyway)."""
     error: SwapError
@@ -192,7 +197,7 @@ async def _health(
             exc,
         )
     except Exception as exc:
-        report = HealthReport(False, f"health() raised {type(exc).__name__}: {_one_line(exc)}")
+        report = HealthReport(False, f"health() raised {type(exc).__name__}: {one_line(exc)}")
         error = _fail(HealthCheckFailed, f"health check of {name} failed: {report.detail}", exc)
     else:
         if not present:
@@ -212,19 +217,19 @@ async def _health(
 
 
 async def _pre_swap(
-    hooks: Any, transition: SwapTransition, name: str, config: LifecycleConfig
+    hooks: pluggy.PluginManager, transition: SwapTransition, name: str, config: LifecycleConfig
 ) -> None:
     """Run ``oneiric_pre_swap``; any exception is a refusal (fail closed)."""
-    results: list[Any] = []
+    results: list[object] = []
     try:
         results = list(hooks.hook.oneiric_pre_swap(transition=transition))
         while results:
             await maybe_await(results.pop(0), config.pre_swap_timeout)
     except SwapVetoed as exc:
         error = _fail(
-            SwapVetoed, f"swap to {name} vetoed by a pre-swap hook: {_one_line(exc)}", exc
+            SwapVetoed, f"swap to {name} vetoed by a pre-swap hook: {one_line(exc)}", exc
         )
-        error.reason = _one_line(exc)  # type: ignore[attr-defined]
+        error.reason = one_line(exc)  # type: ignore[attr-defined]
         raise error from exc
     except TimeoutError as exc:
         raise _fail(
@@ -236,7 +241,7 @@ async def _pre_swap(
     except Exception as exc:
         raise _fail(
             SwapVetoed,
-            f"a pre-swap hook for {name} raised {type(exc).__name__}: {_one_line(exc)} "
+            f"a pre-swap hook for {name} raised {type(exc).__name__}: {one_line(exc)} "
             "(treated as a veto)",
             exc,
         ) from exc

@@ -30,15 +30,17 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from oneiric.core import ConfigError, OneiricError, Resolver, get_logger, state_dir
+from oneiric.core.helpers import OVERLAY_FILE, one_line
 
 from ._config import LifecycleConfig
-from ._status import iso
+from ._status import WatcherStatus, timestamp
 
 if TYPE_CHECKING:
+    from oneiric.core import Settings
+
     from ._manager import LifecycleManager
 
 __all__ = ["SelectionWatcher"]
@@ -46,7 +48,6 @@ __all__ = ["SelectionWatcher"]
 _log = get_logger("oneiric.lifecycle.watcher")
 
 _SUFFIXES = (".toml", ".yaml", ".yml")
-OVERLAY_FILE = "selections.json"
 
 
 class SelectionWatcher:
@@ -62,7 +63,7 @@ class SelectionWatcher:
     def __init__(
         self,
         config_dir: str | os.PathLike[str],
-        settings_loader: Callable[[Path], Any] | None,
+        settings_loader: Callable[[Path], Settings] | None,
         resolver: Resolver,
         *,
         lifecycle: LifecycleManager | None = None,
@@ -133,7 +134,7 @@ class SelectionWatcher:
             parts.append((str(path), digest))
         return tuple(parts)
 
-    def _relevant(self, _change: Any, path: str) -> bool:
+    def _relevant(self, _change: object, path: str) -> bool:
         target = Path(path)
         if target.name == OVERLAY_FILE:
             return True
@@ -141,14 +142,14 @@ class SelectionWatcher:
 
     # ---------------------------------------------------------------- reload
 
-    def _load(self) -> Any:
+    def _load(self) -> Settings:
         if self._loader is not None:
             return self._loader(self.config_dir)
         from oneiric.core import load_settings
 
         return load_settings(self.config_dir, state_dir=self.state_dir)
 
-    def _prepare(self) -> Any:
+    def _prepare(self) -> Settings:
         """Load and validate the settings; blocking, so callers on a loop run it in a thread."""
         settings = self._load()
         if self.lifecycle is not None:
@@ -179,7 +180,7 @@ class SelectionWatcher:
             return self._failed(exc)
         return self._apply(settings)
 
-    def _apply(self, settings: Any) -> bool:
+    def _apply(self, settings: Settings) -> bool:
         try:
             settings.apply(self.resolver)
             if self.lifecycle is not None:
@@ -200,7 +201,7 @@ class SelectionWatcher:
         error = _as_config_error(exc, self.config_dir)
         self.failures += 1
         self.exception = error
-        self.error = " ".join(str(error).split())
+        self.error = one_line(error)
         self.error_at = self._clock()
         _log.error("settings reload failed; current selections kept", error=self.error)
         self._notify()
@@ -295,23 +296,18 @@ class SelectionWatcher:
         await self.start()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> WatcherStatus:
         """The watcher's part of the lifecycle status."""
         return {
             "config_dir": str(self.config_dir),
             "state_dir": str(self.state_dir) if self.state_dir is not None else None,
             "mode": self.mode,
             "error": self.error,
-            "error_at": iso(self.error_at),
-            "applied_at": iso(self.applied_at),
+            "error_at": timestamp(self.error_at),
+            "applied_at": timestamp(self.applied_at),
             "reloads": self.reloads,
             "failures": self.failures,
         }
@@ -327,8 +323,8 @@ def _as_config_error(exc: Exception, config_dir: Path) -> ConfigError | OneiricE
     if isinstance(exc, RecursionError):
         detail = "settings nested too deeply (RecursionError)"
     else:
-        text = " ".join(str(exc).split())
-        detail = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        text = one_line(exc)
+        detail = f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text
     error = ConfigError(
         f"reloading settings from {config_dir} failed: {detail}; the current selections "
         "keep serving; fix the files (or the settings loader) and save again"

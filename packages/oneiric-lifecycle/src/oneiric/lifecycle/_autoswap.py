@@ -1,0 +1,107 @@
+"""The manager's auto-swap job: which keys a resolver change swaps, and when.
+
+The resolver calls back on the writer's thread; the manager hops to its loop
+and, per bound key, decides: a changed *selection* swaps to the new winner
+whatever the policy; a better candidate swaps only under ``greedy`` (under
+``sticky`` status says since when it waits).  A swap of a paused or draining
+key is deferred (``slot.deferred``) until resume; ``ActivityJob`` reschedules
+it.  Each key has at most one swap task; a later reason replaces a pending one.
+"""
+
+from __future__ import annotations
+
+from oneiric.core import Candidate, OneiricError, SwapError, get_logger
+
+from ._install import InstallJob
+from ._slot import KeyRef, Slot
+
+__all__ = ["AutoSwapJob"]
+
+_log = get_logger("oneiric.lifecycle.manager")
+
+
+class AutoSwapJob(InstallJob):
+    """The resolver subscription: evaluate changed keys, schedule and run their swaps."""
+
+    def _on_resolver_change(self, changes: frozenset[KeyRef]) -> None:
+        """Resolver callback, on the writer's thread: hop to the manager's loop."""
+        loop = self._loop
+        if loop is None or self._closed:
+            return
+        try:
+            loop.call_soon_threadsafe(self._handle_changes, changes)
+        except RuntimeError:  # loop closed
+            pass
+
+    def _handle_changes(self, changes: frozenset[KeyRef]) -> None:
+        if self._closed:
+            return
+        for slot in list(self._slots.values()):
+            if (slot.domain, slot.key) in changes and slot.bound is not None:
+                self._evaluate(slot)
+        self._dirty()
+
+    def _evaluate(self, slot: Slot) -> None:
+        """Decide whether a resolver change swaps ``slot`` (selection, or greedy policy)."""
+        assert slot.bound is not None
+        bound = slot.bound.candidate
+        selection = self._selection_of(slot)
+        try:
+            winner: Candidate | None = self.resolver.resolve(
+                slot.domain, slot.key, tenant=slot.tenant
+            )
+        except OneiricError as exc:
+            winner = None
+            _log.warning(
+                "winner unavailable; bound provider keeps serving",
+                domain=slot.domain, key=slot.key, error=str(exc),
+            )
+        if selection != slot.selection_seen:
+            slot.selection_seen = selection
+            if winner is not None and winner != bound:
+                what = f"selection changed to {selection}" if selection else "selection removed"
+                self._schedule(slot, what)
+            return
+        if winner is None or winner == bound:
+            slot.sticky_since = None
+            return
+        if self._policy(slot.domain, slot.key) == "greedy":
+            self._schedule(slot, f"greedy: better candidate {winner.provider} ({winner.source})")
+        elif slot.sticky_since is None:
+            slot.sticky_since = self._clock()
+
+    def _schedule(self, slot: Slot, reason: str) -> None:
+        slot.pending = reason
+        if slot.auto_task is None or slot.auto_task.done():
+            slot.auto_task = self._spawn(
+                self._auto_swap(slot), f"oneiric-swap-{slot.domain}-{slot.key}"
+            )
+
+    async def _auto_swap(self, slot: Slot) -> None:
+        while slot.pending is not None and not self._closed:
+            reason, slot.pending = slot.pending, None
+            record = self._blocked.get((slot.domain, slot.key))
+            if record is not None:
+                slot.deferred = reason
+                _log.info(
+                    "swap deferred", domain=slot.domain, key=slot.key, state=record.state,
+                    reason=reason,
+                )
+                self._dirty()
+                return
+            async with slot.lock:
+                if slot.bound is None or self._closed:
+                    return
+                try:
+                    target = self.resolver.resolve(slot.domain, slot.key, tenant=slot.tenant)
+                except OneiricError:
+                    self._dirty()
+                    continue
+                if target == slot.bound.candidate:
+                    slot.deferred = None
+                    self._dirty()
+                    continue
+                try:
+                    await self._install(slot, target, force=False, reason=reason, manual=False)
+                except SwapError:
+                    pass  # recorded in status by _install; the old instance keeps serving
