@@ -6,10 +6,11 @@ one costs nothing; ``as_dict()`` is the stable JSON shape the CLI prints.
 
 from __future__ import annotations
 
-from collections import namedtuple
+from dataclasses import dataclass
+from typing import NamedTuple
 
 from ._candidate import Candidate
-from ._frozen import Frozen
+from ._value import Value, readable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -18,14 +19,7 @@ if TYPE_CHECKING:
 __all__ = ["Explanation", "RankedCandidate"]
 
 
-_RankedBase = namedtuple(
-    "_RankedBase",
-    ["candidate", "reason", "priority", "priority_origin", "registered", "selected", "eligible"],
-    defaults=(False, True),
-)
-
-
-class RankedCandidate(_RankedBase):
+class RankedCandidate(NamedTuple):
     """One candidate's place in a ranking and the rule that put it there.
 
     ``priority_origin`` is ``"stack_order"``, ``"declared"`` or ``"default"``;
@@ -33,14 +27,13 @@ class RankedCandidate(_RankedBase):
     A named tuple: a cache fill builds one per candidate, so construction cost matters.
     """
 
-    __slots__ = ()
     candidate: Candidate
     reason: str
     priority: int
     priority_origin: str
     registered: int
-    selected: bool
-    eligible: bool
+    selected: bool = False
+    eligible: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         c = self.candidate
@@ -56,11 +49,11 @@ class RankedCandidate(_RankedBase):
         }
 
 
-class Explanation(Frozen):
+@readable
+@dataclass(frozen=True, slots=True)
+class Explanation(Value):
     """The outcome of resolving ``(domain, key)`` and the full ranking behind it."""
 
-    __slots__ = ("domain", "key", "ranking", "require", "selected", "tenant", "why")
-    _fields = ("domain", "key", "tenant", "require", "selected", "ranking", "why")
     domain: str
     key: str
     tenant: str | None
@@ -68,25 +61,6 @@ class Explanation(Frozen):
     selected: Candidate | None
     ranking: tuple[RankedCandidate, ...]
     why: str
-
-    def __init__(
-        self,
-        domain: str,
-        key: str,
-        tenant: str | None,
-        require: tuple[str, ...],
-        selected: Candidate | None,
-        ranking: tuple[RankedCandidate, ...],
-        why: str,
-    ) -> None:
-        _set = object.__setattr__
-        _set(self, "domain", domain)
-        _set(self, "key", key)
-        _set(self, "tenant", tenant)
-        _set(self, "require", tuple(require))
-        _set(self, "selected", selected)
-        _set(self, "ranking", tuple(ranking))
-        _set(self, "why", why)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-serializable form; the shape is documented in docs/cli.md and stable.

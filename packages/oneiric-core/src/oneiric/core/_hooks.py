@@ -1,4 +1,4 @@
-"""Hook markers, the values hooks receive, and the process-wide plugin manager.
+"""The process-wide plugin manager (markers in ``_markers``, hook values in ``_hooktypes``).
 
 Every hook that any Oneiric package calls is specified in the core
 (``_hookspecs.py``), so a plugin that implements ``oneiric_pre_swap`` or
@@ -11,12 +11,11 @@ fetchers run per sync.
 
 from __future__ import annotations
 
-from ._frozen import Frozen
+from ._hooktypes import ResolutionRequest, SwapTransition
+from ._markers import PROJECT, hookimpl, hookspec
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
-
     import pluggy
 
 __all__ = [
@@ -26,104 +25,13 @@ __all__ = [
     "SwapTransition",
     "get_plugin_manager",
     "hookimpl",
-    "new_plugin_manager",
     "hookspec",
+    "new_plugin_manager",
 ]
 
-PROJECT = "oneiric"
 #: Bumped whenever a hook is added or a hook's contract changes; a plugin
 #: declaring a newer ``ONEIRIC_HOOKSPEC`` is refused with a clear reason.
 HOOKSPEC_VERSION = 1
-
-
-class _LazyMarker:
-    """A pluggy marker created on first use, so ``import oneiric.core`` skips pluggy."""
-
-    __slots__ = ("_kind", "_marker")
-
-    def __init__(self, kind: str) -> None:
-        self._kind = kind
-        self._marker: Any = None
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        marker = self._marker
-        if marker is None:
-            import pluggy
-
-            factory = pluggy.HookimplMarker if self._kind == "impl" else pluggy.HookspecMarker
-            marker = self._marker = factory(PROJECT)
-        return marker(*args, **kwargs)
-
-    def __repr__(self) -> str:
-        return f"<oneiric hook{self._kind} marker>"
-
-
-if TYPE_CHECKING:
-    hookspec = pluggy.HookspecMarker(PROJECT)
-    hookimpl = pluggy.HookimplMarker(PROJECT)
-else:
-    hookspec = _LazyMarker("spec")
-    hookimpl = _LazyMarker("impl")
-
-
-class ResolutionRequest(Frozen):
-    """What is being resolved when a veto hook is asked about a candidate."""
-
-    __slots__ = ("domain", "key", "require", "tenant")
-    _fields = ("domain", "key", "tenant", "require")
-    domain: str
-    key: str
-    tenant: str | None
-    require: tuple[str, ...]
-
-    def __init__(
-        self, domain: str, key: str, tenant: str | None = None, require: tuple[str, ...] = ()
-    ) -> None:
-        _set = object.__setattr__
-        _set(self, "domain", domain)
-        _set(self, "key", key)
-        _set(self, "tenant", tenant)
-        _set(self, "require", tuple(require))
-
-
-class SwapTransition(Frozen):
-    """What the lifecycle is about to bind (pre-swap) or has bound (post-swap)."""
-
-    __slots__ = (
-        "domain", "force", "key", "new_instance", "new_provider", "old_provider", "reason", "tenant"
-    )
-    _fields = (
-        "domain", "key", "tenant", "old_provider", "new_provider", "new_instance", "force", "reason"
-    )
-    domain: str
-    key: str
-    tenant: str | None
-    old_provider: str | None
-    new_provider: str
-    new_instance: Any
-    force: bool
-    reason: str
-
-    def __init__(
-        self,
-        domain: str,
-        key: str,
-        tenant: str | None,
-        old_provider: str | None,
-        new_provider: str,
-        new_instance: Any,
-        force: bool = False,
-        reason: str = "",
-    ) -> None:
-        _set = object.__setattr__
-        _set(self, "domain", domain)
-        _set(self, "key", key)
-        _set(self, "tenant", tenant)
-        _set(self, "old_provider", old_provider)
-        _set(self, "new_provider", new_provider)
-        _set(self, "new_instance", new_instance)
-        _set(self, "force", force)
-        _set(self, "reason", reason)
 
 
 _manager: pluggy.PluginManager | None = None
@@ -160,7 +68,7 @@ def get_plugin_manager() -> pluggy.PluginManager:
     return _manager
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name == "OneiricHookSpecs":  # kept importable from here; defined lazily
         from ._hookspecs import OneiricHookSpecs
 

@@ -6,13 +6,14 @@ Parameter names are contract: pluggy matches implementations by name.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ._hooks import hookspec
+from ._markers import hookspec
 
 if TYPE_CHECKING:
     from ._candidate import Candidate
-    from ._hooks import ResolutionRequest, SwapTransition
+    from ._hooktypes import ResolutionRequest, SwapTransition
+    from ._registry import PluginRegistry
 
 __all__ = ["OneiricHookSpecs"]
 
@@ -21,7 +22,7 @@ class OneiricHookSpecs:
     """The hook specifications; see docs/writing-a-plugin.md for examples."""
 
     @hookspec
-    def oneiric_register(self, registry: Any) -> None:
+    def oneiric_register(self, registry: PluginRegistry) -> None:
         """Add candidates with ``registry.register(...)``.
 
         Use ``"module:attr"`` strings for factories so discovery imports nothing heavy.
@@ -39,16 +40,20 @@ class OneiricHookSpecs:
         return None
 
     @hookspec
-    def oneiric_pre_swap(self, transition: SwapTransition) -> Any:
-        """Raise ``SwapVetoed(reason)`` to refuse a swap; may return an awaitable."""
+    def oneiric_pre_swap(self, transition: SwapTransition) -> object:
+        """Raise ``SwapVetoed(reason)`` to refuse a swap; may return an awaitable (awaited)."""
 
     @hookspec
     def oneiric_post_swap(self, transition: SwapTransition) -> None:
         """Observe a completed bind; exceptions are recorded, never raised."""
 
     @hookspec
-    def oneiric_fetchers(self) -> Mapping[str, Any]:
-        """Return ``{scheme: Fetcher}`` for remote manifests and artifacts."""
+    def oneiric_fetchers(self) -> Mapping[str, object]:
+        """Return ``{scheme: Fetcher}`` for remote manifests and artifacts.
+
+        ``object``: the ``Fetcher`` protocol is oneiric-remote's, which the core
+        does not import; remote checks each value.
+        """
         return {}
 
     @hookspec(firstresult=True)
@@ -56,5 +61,9 @@ class OneiricHookSpecs:
         """Return the value of ``${secret:NAME}``, or None to let the next source answer."""
 
     @hookspec
-    def oneiric_cli_commands(self) -> Any:
-        """Return click commands or groups to add under ``oneiric``."""
+    def oneiric_cli_commands(self) -> object:
+        """Return click commands or groups to add under ``oneiric``.
+
+        ``object``: click is the CLI's dependency, not the core's; the CLI checks
+        each value.
+        """

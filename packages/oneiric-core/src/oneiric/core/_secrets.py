@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import re
 
-from ._hooks import hookimpl
+from ._markers import hookimpl
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
