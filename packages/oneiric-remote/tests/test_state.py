@@ -105,3 +105,52 @@ def test_fingerprint_ignores_urls(kit) -> None:
     c = kit.source("https://a.example/m.json", trusted_keys=kit.trusted[:2])
     assert c.fingerprint != a.fingerprint
     assert isinstance(kit.trusted[0], TrustedKey)
+
+
+@pytest.mark.parametrize("target", ["dangling", "existing"])
+async def test_attack_lock_file_symlink_is_not_followed(kit, resolver, h, tmp_path,
+                                                        target) -> None:
+    """A ``lock`` symlink in the cache dir must not make a sync create or lock another file."""
+    path = kit.write(kit.envelope(kit.payload()))
+    source = kit.source(str(path))
+    planted = tmp_path / "elsewhere" / "planted"
+    planted.parent.mkdir()
+    if target == "existing":
+        planted.write_bytes(b"keep")
+    (source.resolved_cache_dir() / "lock").symlink_to(planted)
+    with pytest.raises(StateError, match="lock") as info:
+        await RemoteSync(resolver, source, now=h.fixed_now).sync()
+    assert "\n" not in str(info.value)
+    assert resolver.domains() == ()
+    assert planted.exists() is (target == "existing")
+    assert target == "dangling" or planted.read_bytes() == b"keep"
+
+
+async def test_status_timestamps_use_the_one_json_format(kit, resolver, h) -> None:
+    """``status-*.json`` (what ``oneiric remote status --json`` prints) uses core's format."""
+    from datetime import timedelta
+
+    from oneiric.core.helpers import format_timestamp
+
+    moment = h.NOW + timedelta(microseconds=123456)
+    path = kit.write(kit.envelope(kit.payload()))
+    await RemoteSync(resolver, kit.source(str(path)), now=lambda: moment).sync()
+    (status_file,) = kit.cache.glob("status-*.json")
+    status = json.loads(status_file.read_bytes())
+    assert status["last_attempt"] == status["last_success"] == format_timestamp(moment)
+    assert status["last_attempt"].endswith(".123Z")
+
+
+async def test_registered_versions_are_held_by_the_resolver(kit, resolver, h) -> None:
+    """What a sync registered lives in ``resolver.extension``: a new resolver starts empty."""
+    from oneiric.core import Resolver
+
+    path = kit.write(kit.envelope(kit.payload()))
+    source = kit.source(str(path))
+    await RemoteSync(resolver, source, now=h.fixed_now).sync()
+    held = resolver.extension("oneiric.remote", dict)
+    assert list(held) == [source.repository] and held[source.repository][0] == 1
+    fresh = Resolver()
+    assert fresh.extension("oneiric.remote", dict) == {}
+    again = await RemoteSync(fresh, source, now=h.fixed_now).sync()
+    assert again.unchanged and again.registered == 1  # re-registered into the new resolver

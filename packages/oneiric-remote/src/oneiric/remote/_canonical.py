@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from oneiric.core.helpers import quote_name
+from oneiric.core.helpers import one_line, quote_name
 
 from ._errors import ManifestFormatError
 
@@ -78,7 +78,7 @@ def parse_strict(data: bytes, *, what: str = "payload") -> Any:
     except ManifestFormatError:
         raise
     except (ValueError, RecursionError) as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        msg = one_line(exc)
         raise ManifestFormatError(f"{what} is not valid JSON ({msg}); fix it and re-sign")
 
 

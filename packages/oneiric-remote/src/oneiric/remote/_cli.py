@@ -137,12 +137,12 @@ def _yaml_load(text: str, path: Path) -> Any:
 
 
 def _timestamps(value: Any) -> Any:
-    from ._models import format_timestamp
+    from ._models import manifest_timestamp
 
     if isinstance(value, datetime):
-        return format_timestamp(value if value.tzinfo else value.replace(tzinfo=UTC))
+        return manifest_timestamp(value if value.tzinfo else value.replace(tzinfo=UTC))
     if isinstance(value, date):
-        return format_timestamp(datetime(value.year, value.month, value.day, tzinfo=UTC))
+        return manifest_timestamp(datetime(value.year, value.month, value.day, tzinfo=UTC))
     if isinstance(value, dict):
         return {k: _timestamps(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -170,7 +170,7 @@ def author_payload(path: Path, *, expires_in_days: float, now: datetime | None =
     (relative to the file) gets ``sha256``, ``size`` and ``kind`` computed.
     """
     from ._canonical import parse_strict
-    from ._models import format_timestamp, parse_manifest
+    from ._models import manifest_timestamp, parse_manifest
 
     text = path.read_text(encoding="utf-8")
     doc = (parse_strict(text.encode(), what=str(path)) if path.suffix == ".json"
@@ -181,8 +181,8 @@ def author_payload(path: Path, *, expires_in_days: float, now: datetime | None =
     moment = (now or datetime.now(UTC)).replace(microsecond=0)
     doc.setdefault("_type", "oneiric.manifest")
     doc.setdefault("spec_version", "1.0")
-    doc.setdefault("issued_at", format_timestamp(moment))
-    doc.setdefault("expires", format_timestamp(moment + timedelta(days=expires_in_days)))
+    doc.setdefault("issued_at", manifest_timestamp(moment))
+    doc.setdefault("expires", manifest_timestamp(moment + timedelta(days=expires_in_days)))
     for artifact_id, spec in dict(doc.get("artifacts") or {}).items():
         if isinstance(spec, dict) and "path" in spec:
             file = Path(spec.pop("path"))

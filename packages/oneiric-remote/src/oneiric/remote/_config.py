@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from oneiric.core import ConfigError, state_dir, validate_name
+from oneiric.core.helpers import REMOTE_CACHE_DIR
 
 from ._metadata import check_patterns
 from ._verify import TrustedKey, trust_fingerprint
@@ -197,7 +198,10 @@ class RemoteSource:
 
     def resolved_cache_dir(self) -> Path:
         """The cache directory (created 0700): ``cache_dir`` or ``state_dir()/remote``."""
-        base = Path(self.cache_dir) if self.cache_dir is not None else state_dir() / "remote"
+        if self.cache_dir is not None:
+            base = Path(self.cache_dir)
+        else:
+            base = state_dir() / REMOTE_CACHE_DIR
         try:
             base.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.chmod(base, 0o700)

@@ -21,6 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urljoin, urlsplit
 
 from oneiric.core import get_logger, get_plugin_manager
+from oneiric.core.helpers import one_line
 
 from ._config import RetryPolicy, Timeouts, local_path
 from ._errors import (
@@ -135,11 +136,11 @@ class HttpsFetcher:
                     raise FetchError(f"timed out fetching {current}: {exc}", transient=True)
                 except httpx.TransportError as exc:
                     raise FetchError(
-                        f"cannot connect to {current}: {_one_line(exc)}", transient=True
+                        f"cannot connect to {current}: {one_line(exc)}", transient=True
                     )
                 except httpx.InvalidURL as exc:
                     raise FetchError(
-                        f"{current} redirects to an invalid URL ({_one_line(exc)}); fix the server"
+                        f"{current} redirects to an invalid URL ({one_line(exc)}); fix the server"
                     ) from None
                 try:
                     status = response.status_code
@@ -174,7 +175,7 @@ class HttpsFetcher:
                         raise FetchError(f"timed out reading {current}: {exc}", transient=True)
                     except httpx.HTTPError as exc:
                         raise FetchError(
-                            f"error reading {current}: {_one_line(exc)}", transient=True
+                            f"error reading {current}: {one_line(exc)}", transient=True
                         )
                     return
                 finally:
@@ -219,11 +220,6 @@ class _TooLarge(Exception):
     def __init__(self, declared: int) -> None:
         super().__init__(declared)
         self.declared = declared
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def plugin_fetchers(hooks: Any = None) -> dict[str, Fetcher]:
@@ -403,7 +399,9 @@ class Downloader:
         except RemoteError:
             raise
         except Exception as exc:  # a plugin fetcher may raise anything: one line, no retry
-            raise FetchError(f"fetching {url} failed: {_one_line(exc)}", transient=False) from None
+            raise FetchError(  # a foreign exception: its type says what the text may not
+                f"fetching {url} failed: {type(exc).__name__}: {one_line(exc)}", transient=False
+            ) from None
         target.finish()
 
 

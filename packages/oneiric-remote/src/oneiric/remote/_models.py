@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from oneiric.core.helpers import quote_name
+from oneiric.core.helpers import one_line, parse_timestamp, quote_name
 
 from ._errors import ExpiredManifestError, FutureIssuedError, ManifestFormatError
 from ._metadata import check_metadata
@@ -32,7 +32,6 @@ __all__ = [
 NAME = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 #: every regex is applied with ``fullmatch``: ``$`` would accept a trailing newline
 _FACTORY = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", re.ASCII)
-_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z", re.ASCII)
 
 Name = Annotated[str, Field(pattern=NAME)]
 
@@ -166,20 +165,13 @@ def _has_metadata(spec_version: str) -> bool:
     return int(spec_version.split(".")[1]) >= 1
 
 
-def parse_timestamp(value: str) -> datetime:
-    """RFC 3339 UTC with a ``Z`` suffix; naive or offset timestamps are refused."""
-    if not isinstance(value, str) or not _TIMESTAMP.fullmatch(value):
-        raise ValueError(
-            f"timestamp {value!r} must be RFC 3339 UTC ending in 'Z' (e.g. 2025-01-31T12:00:00Z)"
-        )
-    try:
-        return datetime.fromisoformat(value[:-1]).replace(tzinfo=UTC)
-    except ValueError as exc:
-        raise ValueError(f"timestamp {value!r} is not a valid date/time: {exc}") from None
+def manifest_timestamp(moment: datetime) -> str:
+    """``moment`` in the manifest's own form (REMOTE.md: seconds, ``Z``), for payloads.
 
-
-def format_timestamp(moment: datetime) -> str:
-    """The canonical timestamp form (seconds precision, ``Z``)."""
+    Not ``oneiric.core.helpers.format_timestamp`` (milliseconds), which is the
+    form of every JSON *output*; a manifest keeps the form its publishers sign.
+    Both parse with ``parse_timestamp``.
+    """
     return moment.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -197,7 +189,7 @@ def parse_manifest(data: Mapping[str, Any]) -> Manifest:
             msg = "required field is missing"
         else:
             msg = str(first.get("msg", "invalid")).removeprefix("Value error, ")
-            msg = " ".join(msg.split())  # pydantic's own texts are one line; ours too
+            msg = one_line(msg)  # pydantic's own texts are one line; ours too
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         where = f"manifest field {loc}" if loc else "manifest"
         raise ManifestFormatError(
@@ -219,12 +211,12 @@ def check_time(
     if now >= manifest.expiry:
         raise ExpiredManifestError(
             f"manifest {manifest.repository} version {manifest.version} expired at "
-            f"{manifest.expires} (now {format_timestamp(now)}); the publisher must re-sign it "
+            f"{manifest.expires} (now {manifest_timestamp(now)}); the publisher must re-sign it "
             "(a mirror serving it may be stale or freezing you)"
         )
     if manifest.issued - now > timedelta(seconds=future_skew_s):
         raise FutureIssuedError(
             f"manifest {manifest.repository} version {manifest.version} is issued at "
-            f"{manifest.issued_at}, in the future (now {format_timestamp(now)}); "
+            f"{manifest.issued_at}, in the future (now {manifest_timestamp(now)}); "
             "check this machine's clock or the publisher's"
         )

@@ -34,7 +34,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from oneiric.core import ConfigError
-from oneiric.core.helpers import quote_name
+from oneiric.core.helpers import one_line, quote_name
 
 from ._config import RemoteSource
 from ._verify import TrustedKey
@@ -93,7 +93,7 @@ def sources_from_settings(
         loc = ".".join(quote_name(p) for p in ("remote", *first.get("loc", ())))
         kind = first.get("type")
         msg = {"extra_forbidden": "unknown setting", "missing": "required setting is missing"}.get(
-            str(kind), " ".join(str(first.get("msg")).split())
+            str(kind), one_line(str(first.get("msg")))
         )
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise ConfigError(f"{loc}: {msg}{more}; fix the [remote] section") from None

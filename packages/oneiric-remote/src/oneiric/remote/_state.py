@@ -3,9 +3,10 @@
 The state file is named from the trust fingerprint (repository, sorted keyids,
 threshold), never from URLs: moving to a mirror keeps the floor, changing the
 trust starts a new file whose floor carries over only when the new key set still
-holds ``threshold`` of the old keys.  Writes are atomic (temp file, fsync,
-rename); a file that does not parse is a ``StateError``, never a silent reset,
-because a reset floor is exactly what a rollback attacker wants.
+holds ``threshold`` of the old keys.  Writes are atomic and durable
+(``oneiric.core.helpers.atomic_write``); a file that does not parse is a
+``StateError``, never a silent reset, because a reset floor is exactly what a
+rollback attacker wants.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import contextlib
 import fcntl
 import json
 import os
-import tempfile
 import time
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
@@ -23,36 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from oneiric.core import get_logger
+from oneiric.core.helpers import atomic_write
 
 from ._errors import StateError
 
-__all__ = ["State", "StateStore", "atomic_write", "read_json"]
+__all__ = ["State", "StateStore", "read_json"]
 
 _log = get_logger("oneiric.remote.state")
 FORMAT = 1
 HISTORY = 3
-
-
-def atomic_write(path: Path, data: bytes, *, mode: int = 0o600) -> None:
-    """Write ``data`` to ``path`` atomically: temp file in the same dir, fsync, rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
 
 
 def read_json(path: Path) -> Any:
@@ -201,12 +180,22 @@ class StateStore:
 
     @contextlib.asynccontextmanager
     async def lock(self, timeout: float) -> AsyncIterator[None]:
-        """Exclusive ``flock`` on ``cache_dir/lock`` (polled, so the event loop keeps running)."""
+        """Exclusive ``flock`` on ``cache_dir/lock``, polled, given up after ``timeout`` seconds.
+
+        Not ``oneiric.core.helpers.exclusive_lock``: that one blocks the thread
+        until the lock is free, and a sync must keep the event loop running and
+        give up with a ``StateError`` when another process holds the lock too
+        long.  Opened like it, though: never through a symlink, never inherited.
+        """
         path = self.cache_dir / "lock"
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = os.open(path, flags, 0o600)
         except OSError as exc:
-            raise StateError(f"cannot open lock file {path}: {exc.strerror or exc}") from None
+            raise StateError(
+                f"cannot open lock file {path}: {exc.strerror or exc}; the cache dir entry "
+                "'lock' must be a regular file - remove it and resync"
+            ) from None
         try:
             deadline = time.monotonic() + timeout
             while True:

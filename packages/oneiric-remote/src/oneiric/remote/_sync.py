@@ -26,10 +26,9 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +40,7 @@ from oneiric.core import (
     Source,
     get_logger,
 )
+from oneiric.core.helpers import atomic_write, format_timestamp, one_line, utc_now
 from oneiric.core.telemetry import span
 
 from . import _veto
@@ -72,7 +72,7 @@ from ._install import (
     prune,
 )
 from ._metadata import DISPATCHING_ACTIONS, admitted, freeze, references
-from ._state import HISTORY, State, StateStore, atomic_write, read_json
+from ._state import HISTORY, State, StateStore, read_json
 from ._verify import Ed25519Verifier, ManifestVerifier, VerifiedPayload
 
 if TYPE_CHECKING:
@@ -82,10 +82,6 @@ __all__ = ["RemoteSync", "SyncResult", "read_status"]
 
 _log = get_logger("oneiric.remote.sync")
 _DEFAULT_PRIORITY = DEFAULT_PRIORITIES["manifest"]
-#: per resolver: repository -> (version, digest) registered by a sync
-_registered: weakref.WeakKeyDictionary[Resolver, dict[str, tuple[int, str]]] = (
-    weakref.WeakKeyDictionary()
-)
 
 
 @dataclass(frozen=True)
@@ -133,10 +129,6 @@ class _Status:
     factory_errors: dict[str, str] = field(default_factory=dict)
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def read_status(cache_dir: Path) -> list[dict[str, Any]]:
     """Every status snapshot in ``cache_dir`` (what ``oneiric remote status`` prints)."""
     found = []
@@ -173,6 +165,10 @@ def _last_good_text(data: bytes) -> str:
     return encode_envelope(envelope.payload_type, envelope.payload, signatures).decode("ascii")
 
 
+def _new_registry() -> dict[str, tuple[int, str]]:
+    return {}
+
+
 class RemoteSync:
     """Keeps ``resolver`` in sync with one ``RemoteSource``.
 
@@ -197,7 +193,7 @@ class RemoteSync:
         self.resolver = resolver
         self.source = source
         self.clock = clock
-        self.now = now or (lambda: datetime.now(UTC))
+        self.now = now or utc_now
         self.sleep = sleep
         self.verifier: ManifestVerifier = verifier or Ed25519Verifier(
             source.trusted_keys, source.threshold
@@ -236,7 +232,7 @@ class RemoteSync:
         cache = self.source.resolved_cache_dir()
         status = self._load_status(cache)
         started = self.clock()
-        status.last_attempt = _iso(self.now())
+        status.last_attempt = format_timestamp(self.now())
         try:
             with span("oneiric.remote.sync", repository=self.source.repository):
                 result = await self._sync(cache)
@@ -292,7 +288,7 @@ class RemoteSync:
 
     def _unexpected(self, exc: BaseException) -> RemoteError:
         """A ``RemoteError`` for an exception no check classified (one line)."""
-        text = " ".join(str(exc).split())[:300]
+        text = one_line(exc)[:300]
         return RemoteError(
             f"sync of {self.source.repository!r} failed unexpectedly: {type(exc).__name__}"
             f"{': ' + text if text else ''}; nothing was changed - report this with the "
@@ -352,10 +348,11 @@ class RemoteSync:
     def _save_status(self, cache: Path, status: _Status) -> None:
         import json
 
-        try:
+        try:  # observed, rewritten every sync: atomic, not fsynced
             atomic_write(
                 self._status_path(cache),
                 json.dumps(asdict(status), sort_keys=True, indent=1).encode(),
+                durable=False,
             )
         except OSError as exc:
             _log.warning("cannot write status", error=str(exc))
@@ -388,7 +385,11 @@ class RemoteSync:
             return await self._install_new(store, state, installer, url, data, verified, manifest)
 
     def _has_registered(self) -> bool:
-        return self.source.repository in _registered.get(self.resolver, {})
+        return self.source.repository in self._registered()
+
+    def _registered(self) -> dict[str, tuple[int, str]]:
+        """What syncs registered into this resolver: repository -> (version, digest)."""
+        return self.resolver.extension("oneiric.remote", _new_registry)
 
     async def _fetch_manifest(
         self, state: State
@@ -566,7 +567,7 @@ class RemoteSync:
                     metadata=metadata,
                 )
             except (OneiricError, ValueError, TypeError) as exc:
-                text = " ".join(str(exc).split())
+                text = one_line(exc)
                 raise ManifestFormatError(
                     f"manifest {manifest.repository} v{manifest.version} component "
                     f"{comp.domain}/{comp.key}/{comp.provider} is not a valid candidate "
@@ -586,7 +587,7 @@ class RemoteSync:
             for candidate in candidates:
                 self.resolver.register(candidate)
             activate_paths(repository, vendor_dirs)
-        _registered.setdefault(self.resolver, {})[repository] = (manifest.version, digest)
+        self._registered()[repository] = (manifest.version, digest)
         self._active_count = len(candidates)
 
     async def _stage(
@@ -615,7 +616,7 @@ class RemoteSync:
         self._policy(manifest)
         infos, staged = await self._stage(manifest, installer)
         candidates, unavailable = self._candidates(manifest, url, infos)
-        have = _registered.get(self.resolver, {}).get(manifest.repository)
+        have = self._registered().get(manifest.repository)
         if have == (manifest.version, verified.digest):
             activate_paths(manifest.repository, [s.vendor for s in staged])
             self._active_count = len(candidates)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from oneiric.core import ConfigError
+from oneiric.core.helpers import one_line
 
 from ._canonical import canonical, parse_canonical
 from ._envelope import (
@@ -172,7 +173,7 @@ class Ed25519Verifier:
                     raise ValueError(f"signature is {len(sig)} bytes, expected 64")
                 VerifyKey(key.raw).verify(message, sig)
             except (BadSignatureError, ValueError, TypeError) as exc:
-                reason = (str(exc).splitlines() or ["invalid"])[0] or "invalid"
+                reason = one_line(exc)
                 problems.append(f"{entry.keyid[:12]}: {reason}")
                 continue
             good.add(entry.keyid)
