@@ -123,7 +123,7 @@ def test_structure_sibling_imports_are_read_inside_type_checking_blocks(
 
 def test_structure_no_import_cycle_among_lifecycle_modules() -> None:
     graph = _graph()
-    assert "_manager" in graph and graph["_manager"], graph  # the parser sees imports
+    assert graph.get("_manager"), graph  # the parser sees imports
     assert _cycle(graph) is None, f"import cycle: {' -> '.join(_cycle(graph) or [])}"
 
 

@@ -30,7 +30,7 @@ from ._component import HealthReport
 from ._config import LifecycleConfig
 from ._errors import ActivityStoreError
 from ._manager import LifecycleManager
-from ._status import read_snapshots, snapshot_path
+from ._status import KeyStatus, StatusDocument, read_snapshots, snapshot_path
 from ._swap import SwapResult
 from ._watcher import SelectionWatcher
 
@@ -45,11 +45,13 @@ __all__ = [
     "Handle",
     "HealthCheckFailed",
     "HealthReport",
+    "KeyStatus",
     "Lease",
     "LifecycleConfig",
     "LifecycleManager",
     "NotActiveError",
     "SelectionWatcher",
+    "StatusDocument",
     "SwapError",
     "SwapResult",
     "SwapTimeout",

@@ -25,7 +25,7 @@ from ._errors import ActivityStoreError
 from ._slot import Binding, KeyRef, Slot
 
 if TYPE_CHECKING:
-    from ._activity import ActivityRecord
+    from ._activity import ActivityRecord, ActivityState
 
 __all__ = ["ActivityJob"]
 
@@ -167,7 +167,7 @@ class ActivityJob(AutoSwapJob):
             s.in_flight() == 0 for s in self._slots.values() if (s.domain, s.key) == (domain, key)
         )
 
-    def activity(self, domain: str, key: str) -> str:
+    def activity(self, domain: str, key: str) -> ActivityState:
         """``active``, ``paused`` or ``draining`` as this manager currently sees it."""
         record = self._blocked.get((domain, key))
         return record.state if record is not None else "active"
