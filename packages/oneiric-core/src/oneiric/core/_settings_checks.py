@@ -1,4 +1,4 @@
-"""The name checks of settings and of the overlay: what pydantic's shapes do not say.
+"""Name checks of selections and of the overlay, and the key paths errors show.
 
 A selection names a key and a provider (optionally ``provider@kind:name``);
 both must be valid names, and a tenant must be named.  The overlay is checked
@@ -9,7 +9,6 @@ these checks without loading it.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
@@ -22,10 +21,7 @@ from ._text import one_line, quote_name
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from ._settings_files import Doc
-    from ._settings_model import DomainSettings
-
-__all__ = ["OVERLAY_FIX", "check_names", "check_overlay", "dotted", "message"]
+__all__ = ["OVERLAY_FIX", "check_overlay", "check_selection_map", "dotted", "message"]
 
 OVERLAY_FIX = "fix or delete the file (it is written by 'oneiric swap')"
 
@@ -49,9 +45,10 @@ def message(text: str) -> str:
     return scrub_text(one_line(text))
 
 
-def _check_selection_map(
+def check_selection_map(
     mapping: Mapping[str, object], locate: Callable[[str], str], path: str
 ) -> None:
+    """Each ``key: provider`` of ``mapping`` valid, else a ConfigError at ``locate(key)``."""
     for key, value in mapping.items():
         try:
             validate_name(key, "key")
@@ -64,40 +61,6 @@ def _check_selection_map(
             validate_name(provider, "provider")
         except (ValueError, ConfigError) as exc:
             raise ConfigError(f"{locate(key)}: {path}.{_part(key)}: {message(str(exc))}") from None
-
-
-def _where_key(doc: Doc, scope: tuple[str, ...], key: str) -> str:
-    return doc.where((*scope, key))
-
-
-def check_names(domain: str, ds: DomainSettings, doc: Doc, prefix: tuple[str, ...]) -> None:
-    """Keys, providers and tenant names of one validated domain."""
-    _check_selection_map(
-        ds.selections,
-        functools.partial(_where_key, doc, (*prefix, "selections")),
-        f"{domain}.selections",
-    )
-    for tenant, ts in ds.tenants.items():
-        if not tenant:
-            raise ConfigError(
-                f"{doc.where((*prefix, 'tenants'))}: {domain}.tenants: empty tenant name; "
-                "name the tenant"
-            )
-        _check_selection_map(
-            ts.selections,
-            functools.partial(_where_key, doc, (*prefix, "tenants", tenant, "selections")),
-            dotted(domain, "tenants", tenant, "selections"),
-        )
-    for key, providers in ds.provider_settings.items():
-        for provider in providers:
-            try:
-                validate_name(key, "key")
-                validate_name(provider, "provider")
-            except ValueError as exc:
-                where = doc.where((*prefix, "provider_settings", key, provider))
-                raise ConfigError(
-                    f"{where}: {dotted(domain, 'provider_settings', key, provider)}: {exc}"
-                ) from None
 
 
 def check_overlay(overlay: Mapping[str, Mapping[str, object]], path: Path) -> None:
@@ -117,7 +80,7 @@ def _check_overlay_content(overlay: Mapping[str, Mapping[str, object]], path: Pa
         if not isinstance(mapping, dict):
             raise ConfigError(f"{path}: selections.{_part(domain)} must be an object")
         _check_overlay_domain(domain, path)
-        _check_selection_map(mapping, here, dotted("selections", domain))
+        check_selection_map(mapping, here, dotted("selections", domain))
     for domain, tenants in overlay["tenants"].items():
         if not isinstance(tenants, dict):
             raise ConfigError(f"{path}: tenants.{_part(domain)} must be an object")
@@ -128,7 +91,7 @@ def _check_overlay_content(overlay: Mapping[str, Mapping[str, object]], path: Pa
                     f"{path}: {dotted('tenants', domain, tenant)} must be an object under a "
                     "non-empty tenant name"
                 )
-            _check_selection_map(mapping, here, dotted("tenants", domain, tenant))
+            check_selection_map(mapping, here, dotted("tenants", domain, tenant))
 
 
 def _check_overlay_domain(domain: str, path: Path) -> None:

@@ -5,12 +5,14 @@ pydantic is imported here, and this module only when settings are loaded.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from ._candidate import validate_name
 from ._errors import ConfigError
-from ._settings_checks import check_names, dotted, message
+from ._settings_checks import check_selection_map, dotted, message
 
 if TYPE_CHECKING:
     from ._settings_files import Doc
@@ -61,5 +63,39 @@ def validate_domain(
         raise ConfigError(
             f"{doc.where(prefix + loc)}: {dotted(domain, *loc)}: {msg}{more}"
         ) from None
-    check_names(domain, ds, doc, prefix)
+    _check_names(domain, ds, doc, prefix)
     return ds
+
+
+def _where_key(doc: Doc, scope: tuple[str, ...], key: str) -> str:
+    return doc.where((*scope, key))
+
+
+def _check_names(domain: str, ds: DomainSettings, doc: Doc, prefix: tuple[str, ...]) -> None:
+    """Keys, providers and tenant names of one validated domain."""
+    check_selection_map(
+        ds.selections,
+        functools.partial(_where_key, doc, (*prefix, "selections")),
+        f"{domain}.selections",
+    )
+    for tenant, ts in ds.tenants.items():
+        if not tenant:
+            raise ConfigError(
+                f"{doc.where((*prefix, 'tenants'))}: {domain}.tenants: empty tenant name; "
+                "name the tenant"
+            )
+        check_selection_map(
+            ts.selections,
+            functools.partial(_where_key, doc, (*prefix, "tenants", tenant, "selections")),
+            dotted(domain, "tenants", tenant, "selections"),
+        )
+    for key, providers in ds.provider_settings.items():
+        for provider in providers:
+            try:
+                validate_name(key, "key")
+                validate_name(provider, "provider")
+            except ValueError as exc:
+                where = doc.where((*prefix, "provider_settings", key, provider))
+                raise ConfigError(
+                    f"{where}: {dotted(domain, 'provider_settings', key, provider)}: {exc}"
+                ) from None
