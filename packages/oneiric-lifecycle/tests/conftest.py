@@ -246,3 +246,12 @@ def kit() -> SimpleNamespace:
         Ledger=Ledger,
         UsedAfterCleanup=UsedAfterCleanup,
     )
+
+
+@pytest.fixture
+def conf(tmp_path: Path) -> Path:
+    """A settings directory whose ``oneiric.toml`` selects provider ``a`` for adapter/cache."""
+    directory = tmp_path / "conf"
+    directory.mkdir()
+    (directory / "oneiric.toml").write_text('[adapter.selections]\ncache = "a"\n')
+    return directory

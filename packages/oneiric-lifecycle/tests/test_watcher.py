@@ -22,14 +22,6 @@ def _bound(manager: LifecycleManager) -> str:
     return str(DomainBridge("adapter", manager).handle("cache").instance.provider)
 
 
-@pytest.fixture
-def conf(tmp_path: Path) -> Path:
-    directory = tmp_path / "conf"
-    directory.mkdir()
-    _write(directory, "a")
-    return directory
-
-
 @pytest.mark.parametrize("use_watchfiles", [True, False], ids=["watchfiles", "polling"])
 async def test_edit_swaps_and_invalid_file_keeps_serving(
     make_manager: Any,

@@ -35,14 +35,6 @@ def _bound(manager: LifecycleManager) -> str:
     return str(DomainBridge("adapter", manager).handle("cache").instance.provider)
 
 
-@pytest.fixture
-def conf(tmp_path: Path) -> Path:
-    directory = tmp_path / "conf"
-    directory.mkdir()
-    _write(directory, "a")
-    return directory
-
-
 def _watcher(conf: Path, resolver: Resolver, manager: LifecycleManager, state: Path,
              use_watchfiles: bool, loader: Any = None) -> SelectionWatcher:
     return SelectionWatcher(
