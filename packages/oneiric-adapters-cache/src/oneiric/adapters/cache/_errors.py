@@ -19,11 +19,19 @@ cache" (``CacheUnavailableError``) or "this is a bug in what I stored or asked"
 escape a provider; the original is chained as ``__cause__`` for debugging.
 
 Every message is one line that says what was asked, what happened and what to do.
+
+Each class declares its ``category`` (oneiric-core's one path from an error to
+an exit code): ``CacheError`` and ``CacheUnavailableError`` are ``unavailable``
+(retrying later may work), ``CacheAuthenticationError`` is ``refused`` (the
+server said no to these credentials: retrying will not help, fixing them will),
+``CacheValueError`` is ``invalid`` and ``MissingExtraError`` is ``not_found``
+(like a missing module: install it).
 """
 
 from __future__ import annotations
 
 from oneiric.core import OneiricError
+from oneiric.core.helpers import one_line
 
 __all__ = [
     "CacheAuthenticationError",
@@ -31,11 +39,25 @@ __all__ = [
     "CacheUnavailableError",
     "CacheValueError",
     "MissingExtraError",
+    "client_error_text",
 ]
+
+
+def client_error_text(exc: BaseException) -> str:
+    """A client library's exception as ``Type: message`` on one line, for our messages.
+
+    The type matters here (``ConnectionRefusedError`` vs ``TimeoutError`` says
+    what to check); the text is ``oneiric.core.helpers.one_line``.
+    """
+    text = one_line(exc)
+    name = type(exc).__name__
+    return text if text == name else f"{name}: {text}"
 
 
 class CacheError(OneiricError):
     """A cache operation failed."""
+
+    category = "unavailable"
 
 
 class CacheUnavailableError(CacheError):
@@ -48,13 +70,19 @@ class CacheUnavailableError(CacheError):
 class CacheAuthenticationError(CacheUnavailableError):
     """The server refused the configured credentials (wrong password, unknown ACL user)."""
 
+    category = "refused"
+
 
 class CacheValueError(CacheError, ValueError):
     """The value does not suit the operation (``incr`` on a non-integer, too large, not bytes)."""
 
+    category = "invalid"
+
 
 class MissingExtraError(CacheError, ImportError):
     """The provider's client library is not installed; the message names the extra."""
+
+    category = "not_found"
 
     def __init__(self, provider: str, module: str, extra: str) -> None:
         self.provider = provider

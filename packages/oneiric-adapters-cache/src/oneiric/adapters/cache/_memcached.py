@@ -32,7 +32,13 @@ from typing import Any
 
 from oneiric.core import get_logger
 
-from ._errors import CacheError, CacheUnavailableError, CacheValueError, MissingExtraError
+from ._errors import (
+    CacheError,
+    CacheUnavailableError,
+    CacheValueError,
+    MissingExtraError,
+    client_error_text,
+)
 from ._keys import memcached_key
 from ._protocol import CacheHealth
 from ._settings import MemcachedCacheSettings
@@ -51,11 +57,6 @@ def _import_emcache() -> Any:
     except ImportError as exc:
         raise MissingExtraError("memcached", "emcache", "memcached") from exc
     return emcache
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _exptime(state: float) -> int:
@@ -155,7 +156,7 @@ class MemcachedCache:
             try:
                 await client.close()
             except Exception as exc:  # closing dead connections may raise; nothing to do
-                _log.debug("memcached cache close failed", error=_one_line(exc))
+                _log.debug("memcached cache close failed", error=client_error_text(exc))
 
     # ------------------------------------------------------------- internals
 
@@ -174,7 +175,7 @@ class MemcachedCache:
             return exc
         where = f"memcached cache at {self.location}"
         about = f" for key {key!r}" if key is not None else ""
-        text = _one_line(exc)
+        text = client_error_text(exc)
         if isinstance(exc, TimeoutError):
             return CacheUnavailableError(
                 f"{where} did not answer within {self.settings.timeouts.operation:g} s during "
@@ -255,6 +256,17 @@ class MemcachedCache:
         result: bytes | None = await self._run("get", key, work)
         return result
 
+    async def _store(self, client: Any, key: str, data: bytes, state: float | None) -> None:
+        """Write one key as ``ttl_state`` says: delete for 0 (already expired), else set."""
+        k = self._key(key)
+        if state == 0.0:
+            try:
+                await client.delete(k)
+            except self._emcache.NotFoundCommandError:
+                pass
+            return
+        await client.set(k, data, exptime=0 if state is None else _exptime(state))
+
     async def set(self, key: str, value: bytes, *, ttl: float | None = None) -> None:
         check_key(key)
         data = as_bytes(value)
@@ -263,14 +275,7 @@ class MemcachedCache:
         async def work() -> None:
             client = self._live()
             await self._refresh_generation()
-            k = self._key(key)
-            if state == 0.0:
-                try:
-                    await client.delete(k)
-                except self._emcache.NotFoundCommandError:
-                    pass
-                return
-            await client.set(k, data, exptime=0 if state is None else _exptime(state))
+            await self._store(client, key, data, state)
 
         await self._run("set", key, work)
 
@@ -320,14 +325,7 @@ class MemcachedCache:
             client = self._live()
             await self._refresh_generation()
             for key, data in items:
-                k = self._key(key)
-                if state == 0.0:
-                    try:
-                        await client.delete(k)
-                    except self._emcache.NotFoundCommandError:
-                        pass
-                else:
-                    await client.set(k, data, exptime=0 if state is None else _exptime(state))
+                await self._store(client, key, data, state)
 
         await self._run("set_many", None, work)
 

@@ -24,6 +24,7 @@ from ._errors import (
     CacheUnavailableError,
     CacheValueError,
     MissingExtraError,
+    client_error_text,
 )
 from ._keys import key_bytes
 from ._protocol import CacheHealth
@@ -45,11 +46,6 @@ def _import_redis() -> Any:
     except ImportError as exc:
         raise MissingExtraError("redis", "redis", "redis") from exc
     return redis
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _glob_escape(prefix: bytes) -> bytes:
@@ -147,7 +143,7 @@ class RedisCache:
         try:
             await client.aclose()
         except Exception as exc:  # closing a dead connection may raise; nothing to do
-            _log.debug("redis cache close failed", error=_one_line(exc))
+            _log.debug("redis cache close failed", error=client_error_text(exc))
 
     # ------------------------------------------------------------- internals
 
@@ -166,7 +162,7 @@ class RedisCache:
         if isinstance(exc, CacheError):
             return exc
         errors = self._redis.exceptions
-        text = _one_line(exc)
+        text = client_error_text(exc)
         where = f"redis cache at {self.location}"
         about = f" for key {key!r}" if key is not None else ""
         if isinstance(

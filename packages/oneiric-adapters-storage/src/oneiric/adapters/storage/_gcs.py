@@ -30,7 +30,7 @@ from ._errors import (
     StorageUnavailableError,
 )
 from ._paths import validate_path, validate_prefix
-from ._protocol import ObjectInfo
+from ._protocol import ExistsByHead, ObjectInfo
 from ._ranges import check_range
 from ._settings import GCSSettings
 
@@ -40,7 +40,7 @@ _log = get_logger("oneiric.adapters.storage.gcs")
 _RETRYABLE = frozenset({408, 429, 500, 502, 503, 504})
 
 
-class GCSStorage:
+class GCSStorage(ExistsByHead):
     """A ``Storage`` over one GCS bucket (optionally under a key prefix)."""
 
     provider = "gcs"
@@ -249,13 +249,6 @@ class GCSStorage:
             path, lambda c: c.download_metadata(self.settings.bucket, self._name(path))
         )
         return self._info(item)
-
-    async def exists(self, path: str) -> bool:
-        try:
-            await self.head(path)
-        except ObjectNotFoundError:
-            return False
-        return True
 
     async def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
         prefix = validate_prefix(prefix)

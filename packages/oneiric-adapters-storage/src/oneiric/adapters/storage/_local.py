@@ -35,7 +35,7 @@ from ._errors import (
     StorageUnavailableError,
 )
 from ._paths import validate_path, validate_prefix
-from ._protocol import ObjectInfo
+from ._protocol import ExistsByHead, ObjectInfo
 from ._ranges import check_range
 from ._settings import LocalSettings
 
@@ -63,7 +63,7 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-class LocalStorage:
+class LocalStorage(ExistsByHead):
     """Objects as files under ``settings.root``."""
 
     provider = "local"
@@ -249,13 +249,6 @@ class LocalStorage:
             return await asyncio.to_thread(self._head_sync, path)
         except OSError as exc:
             raise self._error(exc, path) from None
-
-    async def exists(self, path: str) -> bool:
-        try:
-            await self.head(path)
-        except ObjectNotFoundError:
-            return False
-        return True
 
     def _scan_sync(self, prefix: str) -> list[ObjectInfo]:
         start = self._real_root.joinpath(*prefix.rstrip("/").split("/")) if prefix else None

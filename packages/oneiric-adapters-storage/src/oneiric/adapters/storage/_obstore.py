@@ -27,7 +27,7 @@ from ._errors import (
     StorageUnavailableError,
 )
 from ._paths import validate_path, validate_prefix
-from ._protocol import ObjectInfo
+from ._protocol import ExistsByHead, ObjectInfo
 from ._ranges import check_range
 from ._settings import AzureSettings, RemoteSettings, S3Settings
 
@@ -119,7 +119,7 @@ def _etag(value: str | None) -> str | None:
     return value.strip('"') if value else value
 
 
-class ObstoreStorage:
+class ObstoreStorage(ExistsByHead):
     """A ``Storage`` over an obstore store; errors mapped to the family's."""
 
     def __init__(self, backend: Backend, settings: RemoteSettings) -> None:
@@ -297,13 +297,6 @@ class ObstoreStorage:
         except Exception as exc:
             raise self._map(exc, path) from None
         return _info(meta)
-
-    async def exists(self, path: str) -> bool:
-        try:
-            await self.head(path)
-        except ObjectNotFoundError:
-            return False
-        return True
 
     async def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
         prefix = validate_prefix(prefix)

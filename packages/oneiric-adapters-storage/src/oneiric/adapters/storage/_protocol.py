@@ -23,7 +23,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-__all__ = ["ObjectInfo", "Storage"]
+from ._errors import ObjectNotFoundError
+
+__all__ = ["ExistsByHead", "ObjectInfo", "Storage"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,3 +64,24 @@ class Storage(Protocol):
     async def head(self, path: str) -> ObjectInfo: ...
 
     def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]: ...
+
+
+class ExistsByHead:
+    """``exists`` defined once as "``head`` finds an object", for providers whose store has no
+    cheaper test (S3, Azure, GCS, a directory tree).
+
+    Why one definition: "exists" must agree with ``head`` and ``get`` - a
+    directory, a symlink or an unreadable name that ``head`` reports missing
+    must not exist for ``exists`` either - and any other failure (server down,
+    bad path) must propagate, not read as ``False``.
+    """
+
+    async def head(self, path: str) -> ObjectInfo:
+        raise NotImplementedError  # pragma: no cover - every provider defines head
+
+    async def exists(self, path: str) -> bool:
+        try:
+            await self.head(path)
+        except ObjectNotFoundError:
+            return False
+        return True
