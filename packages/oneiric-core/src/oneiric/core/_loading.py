@@ -32,6 +32,9 @@ __all__ = [
 def import_reference(reference: str, *, what: str = "reference") -> Any:
     """Import ``"package.module:attr.sub"`` and return the attribute.
 
+    Typed ``Any``: the attribute is whatever the reference names (a factory, a
+    model class, an application object); callers check what they need.
+
     Raises ``FactoryError`` naming the reference and the underlying cause.
     """
     if not isinstance(reference, str) or not is_reference(reference):

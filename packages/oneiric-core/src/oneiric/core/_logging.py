@@ -17,7 +17,16 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import logging
     from collections.abc import MutableMapping
-    from typing import Any, TextIO
+    from typing import Any, Protocol, TextIO
+
+    class Logger(Protocol):
+        """What an Oneiric logger offers (a structlog ``BoundLogger``, built lazily)."""
+
+        def debug(self, event: str, /, **fields: object) -> object: ...
+        def info(self, event: str, /, **fields: object) -> object: ...
+        def warning(self, event: str, /, **fields: object) -> object: ...
+        def error(self, event: str, /, **fields: object) -> object: ...
+        def exception(self, event: str, /, **fields: object) -> object: ...
 
 __all__ = ["configure_logging", "get_logger"]
 
@@ -89,11 +98,11 @@ def _install_null_handler() -> None:
         root.addHandler(logging.NullHandler())
 
 
-def get_logger(name: str) -> Any:
+def get_logger(name: str) -> Logger:
     """Return a structlog-style logger for ``name`` (must start with ``oneiric``)."""
     if name != _ROOT and not name.startswith(_ROOT + "."):
         name = f"{_ROOT}.{name}"
-    return _LazyLogger(name)
+    return _LazyLogger(name)  # a Logger through __getattr__
 
 
 def configure_logging(

@@ -6,7 +6,29 @@ from ._candidate import Candidate, Source
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from collections.abc import Callable, Iterable, Mapping
+    from typing import Any, TypedDict, Unpack
+
+    from pydantic import BaseModel
+
+    class CandidateFields(TypedDict, total=False):
+        """``Candidate``'s parameters, ``source`` excepted (a plugin's is its own).
+
+        Not ``Required``: ``register(candidate)`` passes none of them; without a
+        candidate, ``Candidate`` itself refuses a missing domain, key, provider
+        or factory.
+        """
+
+        domain: str
+        key: str
+        provider: str
+        factory: Callable[..., object] | str
+        priority: int | None
+        stack_level: int
+        capabilities: Iterable[str]
+        settings_model: type[BaseModel] | str | None
+        description: str
+        metadata: Mapping[str, Any] | None
 
 __all__ = ["PluginRegistry"]
 
@@ -23,7 +45,9 @@ class PluginRegistry:
         self.source = source
         self.candidates: list[Candidate] = []
 
-    def register(self, candidate: Candidate | None = None, /, **fields: Any) -> Candidate:
+    def register(
+        self, candidate: Candidate | None = None, /, **fields: Unpack[CandidateFields]
+    ) -> Candidate:
         """Register ``candidate`` or build one from ``fields`` (``domain``, ``key``, ...).
 
         ``fields`` are ``Candidate``'s parameters (``source`` excepted: it is
@@ -32,13 +56,13 @@ class PluginRegistry:
         if candidate is not None:
             if fields:
                 raise TypeError("register() takes a Candidate or keyword fields, not both")
-            if not isinstance(candidate, Candidate):
-                raise TypeError(
-                    f"register() expects a Candidate, got {type(candidate).__name__}"
-                )
-            candidate = candidate.evolve(source=self.source)
+            given: object = candidate  # plugins are untyped code: check what they pass
+            if not isinstance(given, Candidate):
+                raise TypeError(f"register() expects a Candidate, got {type(given).__name__}")
+            candidate = given.evolve(source=self.source)
         else:
-            fields["source"] = self.source
-            candidate = Candidate(**fields)
+            values: dict[str, Any] = dict(fields)
+            values["source"] = self.source  # replaces any source the plugin passed
+            candidate = Candidate(**values)
         self.candidates.append(candidate)
         return candidate
