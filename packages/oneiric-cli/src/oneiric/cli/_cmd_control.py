@@ -20,7 +20,7 @@ import click
 from ._context import CliContext
 from ._errors import EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_UNAVAILABLE, CliError
 from ._options import with_cli
-from ._output import echo_json, iso, record_json
+from ._output import echo_json, iso
 
 __all__ = ["drain", "pause", "resume", "swap"]
 
@@ -220,7 +220,7 @@ def _decide(cli: CliContext, action: str, domain: str, key: str, note: str, forc
     store = cli.activity_store(create=True)
     assert store is not None
     record = getattr(store, action)(domain, key, note=note)
-    data = {**record_json(record), "state_dir": str(cli.state_path())}
+    data = {**record.as_dict(), "state_dir": str(cli.state_path())}
     if cli.json:
         echo_json(data)
         return

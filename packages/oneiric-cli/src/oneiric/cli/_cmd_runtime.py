@@ -17,7 +17,7 @@ import click
 from ._context import CliContext
 from ._errors import EXIT_UNAVAILABLE
 from ._options import with_cli
-from ._output import echo_json, iso, record_json, table, warn
+from ._output import echo_json, iso, table, warn
 
 __all__ = ["activity", "health", "status"]
 
@@ -163,8 +163,8 @@ def _health_impl(cli: CliContext, probe: bool, domain: str | None, include_stale
 def _activity_impl(cli: CliContext, limit: int) -> None:
     state = cli.state_path(must_exist=True)
     store = cli.activity_store(create=False)
-    records = [record_json(r) for r in store.records()] if store is not None else []
-    history = [record_json(r) for r in store.history(limit)] if store is not None else []
+    records = [r.as_dict() for r in store.records()] if store is not None else []
+    history = [r.as_dict() for r in store.history(limit)] if store is not None else []
     if cli.json:
         echo_json({"state_dir": str(state), "records": records, "history": history})
         return

@@ -97,7 +97,7 @@ class CliContext(dict[str, Any]):
         self._settings: Settings | None = None
         self._report: DiscoveryReport | None = None
         self.warnings: list[str] = []
-        self._closers: list[Callable[[], Any]] = []
+        self._closers: list[Callable[[], object]] = []
 
     def close(self) -> None:
         """Release what commands opened (activity store connections)."""

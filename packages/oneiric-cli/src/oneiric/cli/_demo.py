@@ -27,7 +27,6 @@ import textwrap
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -379,39 +378,16 @@ class Demo:
         )
 
     async def _remote(self, resolver: Any, lifecycle: Any, bridge: Any) -> None:
-        from nacl.signing import SigningKey
-
         from oneiric.core import write_overlay
-        from oneiric.remote import RemoteSource, RemoteSync, TrustedKey, sign_payload
+        from oneiric.remote import RemoteSource, RemoteSync
 
-        from ._wheel import build_wheel
+        from ._demo_remote import publish_edge
 
         publish = self.root / "publish"
-        publish.mkdir()
-        key = SigningKey.generate()  # `oneiric manifest keygen`
-        trusted = TrustedKey.from_public(bytes(key.verify_key))
-        wheel = build_wheel(publish, "oneiric-demo-edge", "1.0.0", {
-            "oneiric_demo_edge/__init__.py": EDGE_MODULE,
-        }, summary="a cache provider delivered by a signed manifest")
-        data = wheel.read_bytes()
-        import hashlib
-
-        moment = datetime.now(UTC).replace(microsecond=0)
-        payload = {
-            "_type": "oneiric.manifest", "spec_version": "1.0", "repository": "demo-edge",
-            "version": 1, "issued_at": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "expires": (moment + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "artifacts": {"edge": {"urls": [wheel.as_uri()],
-                                   "sha256": hashlib.sha256(data).hexdigest(),
-                                   "size": len(data), "kind": "wheel"}},
-            "components": [{"domain": "adapter", "key": "cache", "provider": "edge",
-                            "factory": "oneiric_demo_edge:EdgeCache", "artifact": "edge",
-                            "priority": 20, "description": "edge cache from a signed manifest"}],
-        }
-        envelope = publish / "manifest.json"
-        envelope.write_bytes(sign_payload(payload, [key]))  # `oneiric manifest sign`
+        published = publish_edge(publish)  # the publisher's side: keygen, build, sign
+        wheel, trusted = published.wheel, published.trusted
         source = RemoteSource(
-            str(envelope), repository="demo-edge", trusted_keys=[trusted],
+            str(published.envelope), repository="demo-edge", trusted_keys=[trusted],
             cache_dir=self.state / "remote", allow_local_artifacts=True,
         )
         result = await RemoteSync(resolver, source).sync()  # `oneiric remote sync`
@@ -440,27 +416,6 @@ class Demo:
              "explain": explanation.as_dict(), "swapped_from": before, "served_by": served_by},
             ok=winner is not None and winner.source.kind == "manifest",
         )
-
-
-EDGE_MODULE = '''"""A cache provider delivered by a signed manifest in `oneiric demo`."""
-
-
-class EdgeCache:
-    def __init__(self):
-        self._data = {}
-
-    async def get(self, key):
-        return self._data.get(key)
-
-    async def set(self, key, value, *, ttl=None):
-        self._data[key] = value
-
-    async def delete(self, key):
-        return self._data.pop(key, None) is not None
-
-    def health(self):
-        return True
-'''
 
 
 def _make_writable(path: Path) -> None:

@@ -14,14 +14,11 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
-if TYPE_CHECKING:
-    from oneiric.lifecycle import ActivityRecord
-
-__all__ = ["dumps", "echo_json", "iso", "kv", "record_json", "redacted", "table", "warn"]
+__all__ = ["dumps", "echo_json", "iso", "kv", "redacted", "table", "warn"]
 
 
 def redacted(data: Any) -> Any:
@@ -53,14 +50,14 @@ def scrubbed(text: str) -> str:
     return scrub_text(text)
 
 
-def dumps(data: Any) -> str:
+def dumps(data: object) -> str:
     """The JSON text of ``data``: redacted, sorted keys, two-space indent."""
     return json.dumps(
         redacted(data), indent=2, sort_keys=True, default=lambda v: redacted(str(v))
     )
 
 
-def echo_json(data: Any) -> None:
+def echo_json(data: object) -> None:
     """Print ``data`` as JSON on stdout."""
     click.echo(dumps(data))
 
@@ -81,13 +78,6 @@ def iso(at: float | str | None) -> str | None:
     from oneiric.core.helpers import format_timestamp
 
     return format_timestamp(at)
-
-
-def record_json(record: ActivityRecord) -> dict[str, Any]:
-    """An activity record as the CLI's JSON shows it: ``at`` in the one timestamp format."""
-    data = record.as_dict()
-    data["at"] = iso(data.get("at"))
-    return data
 
 
 def _cell(value: Any) -> str:

@@ -2,12 +2,25 @@
 
 Why a distribution: every package's tests need the same live-server policy
 (skip locally, fail in CI) and the same eventual-state polling; copying a
-conftest.py into each package would let them drift.
+conftest.py into each package would let them drift.  The structure checks
+(``import_cycles``, ``oversized_modules``) are the same rule for every package.
 """
 
 from __future__ import annotations
 
 from .__about__ import __version__
 from ._helpers import apoll_until, free_port, in_ci, poll_until, require_live
+from ._structure import import_cycles, missing_exports, module_imports, oversized_modules
 
-__all__ = ["__version__", "apoll_until", "free_port", "in_ci", "poll_until", "require_live"]
+__all__ = [
+    "__version__",
+    "apoll_until",
+    "free_port",
+    "import_cycles",
+    "in_ci",
+    "missing_exports",
+    "module_imports",
+    "oversized_modules",
+    "poll_until",
+    "require_live",
+]

@@ -7,7 +7,7 @@ import os
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
 
@@ -51,18 +51,17 @@ def poll_until(
 
 
 async def apoll_until(
-    predicate: Callable[[], Any | Awaitable[Any]],
+    predicate: Callable[[], T | Awaitable[T]],
     *,
     timeout: float = DEFAULT_TIMEOUT,
     interval: float = 0.02,
     message: str = "condition",
-) -> Any:
+) -> T:
     """Async ``poll_until``; ``predicate`` may be sync or async."""
     deadline = time.monotonic() + timeout
     while True:
-        value = predicate()
-        if asyncio.iscoroutine(value) or isinstance(value, Awaitable):
-            value = await value
+        outcome = predicate()
+        value: T = await outcome if isinstance(outcome, Awaitable) else outcome
         if value:
             return value
         if time.monotonic() >= deadline:
