@@ -48,7 +48,9 @@ class Lease(Generic[T]):
     def __enter__(self) -> T:
         binding = self._manager._acquire(self._domain, self._key, self._tenant)
         self._binding = binding
-        return cast("T", binding.instance)  # the application's word (DomainBridge[T])
+        # T is the application's word (DomainBridge[T]); no cast(): this is the
+        # per-request path and cast() is a function call
+        return binding.instance  # type: ignore[return-value]
 
     def __exit__(self, *exc_info: object) -> None:
         binding, self._binding = self._binding, None
