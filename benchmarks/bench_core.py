@@ -450,7 +450,7 @@ PLUGGY = textwrap.dedent(
     import json, time
     import pluggy
     import oneiric.core  # same imports as the other side: plugins import it
-    from oneiric.core._hooks import OneiricHookSpecs
+    from oneiric.core._hookspecs import OneiricHookSpecs
     t0 = time.perf_counter()
     pm = pluggy.PluginManager("oneiric")
     pm.add_hookspecs(OneiricHookSpecs)

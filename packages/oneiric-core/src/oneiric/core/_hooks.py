@@ -66,11 +66,3 @@ def get_plugin_manager() -> pluggy.PluginManager:
     if _manager is None:
         _manager = new_plugin_manager()
     return _manager
-
-
-def __getattr__(name: str) -> object:
-    if name == "OneiricHookSpecs":  # kept importable from here; defined lazily
-        from ._hookspecs import OneiricHookSpecs
-
-        return OneiricHookSpecs
-    raise AttributeError(name)

@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 __all__ = [
     "MIN_SUBSTRING_LEN",
     "REDACTED",
-    "json_default",
     "redact",
     "redact_text",
     "register_secret",
@@ -124,11 +123,6 @@ def redact_bytes(value: bytes) -> bytes | str:
     """``value``, or ``**********`` if its UTF-8 text contains a registered secret."""
     text = value.decode("utf-8", "replace")
     return REDACTED if _contains_secret(text) else value
-
-
-def json_default(value: Any) -> Any:
-    """``default=`` for ``json.dump``: an unknown object's ``str()``, redacted."""
-    return redact_text(str(value))
 
 
 def scrub_text(text: str) -> str:
