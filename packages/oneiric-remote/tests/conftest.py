@@ -365,9 +365,9 @@ def _restore_sys_path() -> Iterator[None]:
         origin = getattr(module, "__file__", None) or ""
         if "vendor" in origin:
             sys.modules.pop(name, None)
-    from oneiric.remote import _install
+    from oneiric.remote import _activate
 
-    _install._active_paths.clear()
+    _activate._active_paths.clear()
 
 
 @pytest.fixture

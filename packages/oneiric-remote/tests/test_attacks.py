@@ -418,12 +418,12 @@ async def test_attack_core_refuses_candidate_named_component(kit, resolver, h, u
                                                              monkeypatch) -> None:
     """Any core candidate error becomes a ManifestFormatError naming the component."""
     from oneiric.core import InvalidCandidateError
-    from oneiric.remote import _sync
+    from oneiric.remote import _candidates
 
     def refuse(*_a: Any, **_k: Any) -> Any:
         raise InvalidCandidateError("core says no")
 
-    monkeypatch.setattr(_sync, "Candidate", refuse)
+    monkeypatch.setattr(_candidates, "Candidate", refuse)
     path = kit.write(kit.envelope(kit.payload()))
     with pytest.raises(ManifestFormatError, match=r"adapter/cache/remote-memory.*core says no"):
         await RemoteSync(resolver, kit.source(str(path)), now=h.fixed_now).sync()
@@ -786,10 +786,10 @@ async def test_attack_cache_entry_replaced_between_runs(kit, h, https, tmp_path,
         shutil.copytree(vendor, elsewhere)
         shutil.rmtree(vendor)
         vendor.symlink_to(elsewhere, target_is_directory=True)
-    from oneiric.remote import _install
+    from oneiric.remote import _activate
 
     sys.path[:] = [p for p in sys.path if str(kit.cache) not in p]  # as in a new process
-    _install._active_paths.clear()
+    _activate._active_paths.clear()
     fresh = Resolver()
     result = await RemoteSync(fresh, kit.source(url, verify=str(https.ca_path)),
                               now=h.fixed_now).sync()

@@ -38,7 +38,8 @@ if TYPE_CHECKING:
         WrongRepositoryError,
     )
     from ._fetch import Fetcher
-    from ._sync import RemoteSync, SyncResult, read_status
+    from ._status import read_status
+    from ._sync import RemoteSync, SyncResult
     from ._verify import (
         Ed25519Verifier,
         ManifestVerifier,
@@ -123,7 +124,7 @@ _LAZY: dict[str, str] = {
     'VerifiedPayload': '_verify',
     'WrongRepositoryError': '_errors',
     'keyid_of': '_verify',
-    'read_status': '_sync',
+    'read_status': '_status',
     'sign_payload': '_verify',
     'verify_envelope': '_verify',
 }

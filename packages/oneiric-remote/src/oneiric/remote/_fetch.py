@@ -14,7 +14,7 @@ import asyncio
 import email.utils
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
@@ -39,6 +39,7 @@ __all__ = [
     "Fetcher",
     "FileFetcher",
     "HttpsFetcher",
+    "pick_error",
     "plugin_fetchers",
     "scheme_of",
 ]
@@ -236,6 +237,14 @@ def plugin_fetchers(hooks: Any = None) -> dict[str, Fetcher]:
                 continue
             found.setdefault(scheme, fetcher)
     return found
+
+
+def pick_error(errors: Sequence[RemoteError]) -> RemoteError:
+    """The error to report after every URL failed: a verification failure beats transport."""
+    for error in errors:
+        if not isinstance(error, FetchError):
+            return error
+    return errors[-1]
 
 
 class CircuitBreaker:

@@ -20,14 +20,17 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from oneiric.core import get_logger
 from oneiric.core.helpers import atomic_write
 
-from ._errors import StateError
+from ._errors import EquivocationError, ManifestFormatError, RollbackError, StateError
 
-__all__ = ["State", "StateStore", "read_json"]
+if TYPE_CHECKING:
+    from ._models import Manifest
+
+__all__ = ["State", "StateStore", "check_version", "last_good_text", "read_json"]
 
 _log = get_logger("oneiric.remote.state")
 FORMAT = 1
@@ -95,6 +98,56 @@ class State:
                 "silently: restore it from backup, or delete it and set min_version"
             ) from None
         return state
+
+
+def check_version(
+    state: State, manifest: Manifest, digest: str, *, min_version: int | None
+) -> bool:
+    """True for 'same as active'; raises on rollback (or below ``min_version``), equivocation."""
+    version = manifest.version
+    floor = min_version
+    if floor is not None and version < floor:
+        raise RollbackError(
+            f"manifest {manifest.repository} version {version} is below min_version {floor}; "
+            "a mirror is replaying an old manifest"
+        )
+    if version < state.highest_version:
+        raise RollbackError(
+            f"manifest {manifest.repository} version {version} is older than version "
+            f"{state.highest_version} verified before; a mirror is replaying an old manifest"
+        )
+    if version == state.highest_version:
+        if digest != state.highest_digest:
+            raise EquivocationError(
+                f"manifest {manifest.repository} version {version} differs from the version "
+                f"{version} verified before; two payloads were signed with one version - "
+                "treat the signing keys as compromised"
+            )
+        return state.active_version == version and state.active_digest == digest
+    return False
+
+
+def last_good_text(data: bytes) -> str:
+    """The envelope as ASCII text for the state file.
+
+    A mirror may add junk signatures with non-ASCII keyids to a genuine envelope
+    (unknown keyids are ignored, so it still verifies): such an envelope is kept
+    re-encoded with JSON escapes, which parses to the same signatures and the same
+    payload bytes, so the offline re-verification sees exactly what was verified.
+    """
+    if data.isascii():
+        return data.decode("ascii")
+    from ._envelope import encode_envelope, parse_envelope
+
+    try:
+        envelope = parse_envelope(data)
+    except ManifestFormatError as exc:  # a custom verifier's format: keep nothing half-right
+        raise StateError(
+            f"the verified envelope cannot be stored as last-good ({exc}); use an ASCII "
+            "envelope"
+        ) from None
+    signatures = [{"keyid": s.keyid, "sig": s.sig} for s in envelope.signatures]
+    return encode_envelope(envelope.payload_type, envelope.payload, signatures).decode("ascii")
 
 
 class StateStore:

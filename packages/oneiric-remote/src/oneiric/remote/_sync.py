@@ -27,61 +27,43 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from oneiric.core import (
-    DEFAULT_PRIORITIES,
-    Candidate,
-    OneiricError,
-    Resolver,
-    Source,
-    get_logger,
-)
-from oneiric.core.helpers import atomic_write, format_timestamp, one_line, utc_now
+from oneiric.core import Candidate, Resolver, get_logger
+from oneiric.core.helpers import format_timestamp, one_line, utc_now
 from oneiric.core.telemetry import span
 
 from . import _veto
+from ._activate import activate_paths, needs_restart
 from ._archive import ArchiveInfo
+from ._candidates import build_candidates
 from ._config import RemoteSource
 from ._envelope import MAX_MANIFEST_BYTES
 from ._errors import (
     DownloadTooLargeError,
-    EquivocationError,
-    FactoryNotAllowedError,
     FetchError,
-    ManifestFormatError,
     RemoteError,
-    RollbackError,
-    ScopeError,
     StateError,
     WrongRepositoryError,
 )
-from ._fetch import CircuitBreaker, Downloader, HttpsFetcher, MemorySink
-from ._install import (
-    Installer,
-    Staged,
-    activate_paths,
-    check_artifact_url,
-    check_shadowing,
-    missing_requirements,
-    needs_restart,
-    pick_error,
-    prune,
-)
-from ._metadata import DISPATCHING_ACTIONS, admitted, freeze, references
-from ._state import HISTORY, State, StateStore, read_json
+from ._fetch import CircuitBreaker, Downloader, HttpsFetcher, MemorySink, pick_error
+from ._install import Installer, Staged
+from ._policy import check_factories, check_policy
+from ._retention import prune
+from ._shadowing import check_shadowing
+from ._state import HISTORY, State, StateStore, check_version, last_good_text
+from ._status import StatusFile, read_status
 from ._verify import Ed25519Verifier, ManifestVerifier, VerifiedPayload
 
 if TYPE_CHECKING:
-    from ._models import ComponentSpec, Manifest
+    from ._models import Manifest
 
 __all__ = ["RemoteSync", "SyncResult", "read_status"]
 
 _log = get_logger("oneiric.remote.sync")
-_DEFAULT_PRIORITY = DEFAULT_PRIORITIES["manifest"]
 
 
 @dataclass(frozen=True)
@@ -107,62 +89,6 @@ class SyncResult:
         data = asdict(self)
         data["unavailable"] = list(self.unavailable)
         return data
-
-
-@dataclass
-class _Status:
-    repository: str
-    url: str
-    fingerprint: str
-    last_attempt: str | None = None
-    last_success: str | None = None
-    version: int | None = None
-    highest_version: int | None = None
-    offline: bool = False
-    restart_required: bool = False
-    counts: dict[str, int] = field(default_factory=dict)
-    durations: dict[str, float] = field(default_factory=dict)
-    last_error: str | None = None
-    last_error_type: str | None = None
-    breaker: str = "closed"
-    unavailable: list[str] = field(default_factory=list)
-    factory_errors: dict[str, str] = field(default_factory=dict)
-
-
-def read_status(cache_dir: Path) -> list[dict[str, Any]]:
-    """Every status snapshot in ``cache_dir`` (what ``oneiric remote status`` prints)."""
-    found = []
-    for path in sorted(cache_dir.glob("status-*.json")):
-        try:
-            doc = read_json(path)
-        except (OSError, ValueError):
-            continue
-        if isinstance(doc, dict):
-            found.append(doc)
-    return found
-
-
-def _last_good_text(data: bytes) -> str:
-    """The envelope as ASCII text for the state file.
-
-    A mirror may add junk signatures with non-ASCII keyids to a genuine envelope
-    (unknown keyids are ignored, so it still verifies): such an envelope is kept
-    re-encoded with JSON escapes, which parses to the same signatures and the same
-    payload bytes, so the offline re-verification sees exactly what was verified.
-    """
-    if data.isascii():
-        return data.decode("ascii")
-    from ._envelope import encode_envelope, parse_envelope
-
-    try:
-        envelope = parse_envelope(data)
-    except ManifestFormatError as exc:  # a custom verifier's format: keep nothing half-right
-        raise StateError(
-            f"the verified envelope cannot be stored as last-good ({exc}); use an ASCII "
-            "envelope"
-        ) from None
-    signatures = [{"keyid": s.keyid, "sig": s.sig} for s in envelope.signatures]
-    return encode_envelope(envelope.payload_type, envelope.payload, signatures).decode("ascii")
 
 
 def _new_registry() -> dict[str, tuple[int, str]]:
@@ -215,9 +141,8 @@ class RemoteSync:
             rng=rng,
         )
         self._verified: dict[str, ArchiveInfo] = {}
-        self._status: _Status | None = None
+        self._status = StatusFile(source)
         self._active_count = 0
-        self.last_installer: Installer | None = None
 
     # ------------------------------------------------------------ public
 
@@ -230,7 +155,7 @@ class RemoteSync:
         and ``watch()`` only ever see the documented types.
         """
         cache = self.source.resolved_cache_dir()
-        status = self._load_status(cache)
+        status = self._status.load(cache)
         started = self.clock()
         status.last_attempt = format_timestamp(self.now())
         try:
@@ -242,7 +167,7 @@ class RemoteSync:
             status.last_error_type = type(exc).__name__
             status.breaker = self.breaker.state
             status.durations["last_sync_s"] = round(self.clock() - started, 6)
-            self._save_status(cache, status)
+            self._status.save(cache, status)
             _log.warning("remote sync failed", repository=self.source.repository, error=str(exc))
             if exc is raw:
                 raise
@@ -262,7 +187,7 @@ class RemoteSync:
             status.last_success = status.last_attempt
             status.last_error = None
             status.last_error_type = None
-        self._save_status(cache, status)
+        self._status.save(cache, status)
         return result
 
     async def watch(self, interval: float, *, iterations: int | None = None) -> None:
@@ -280,7 +205,11 @@ class RemoteSync:
             except RemoteError:
                 pass
             except Exception as exc:  # sync() wraps already; this is defence in depth
-                self._record_failure(self._unexpected(exc))
+                error = self._unexpected(exc)
+                self._status.record_error(error)
+                _log.warning(
+                    "remote sync failed", repository=self.source.repository, error=str(error)
+                )
             done += 1
             if iterations is not None and done >= iterations:
                 return
@@ -295,25 +224,14 @@ class RemoteSync:
             "manifest that caused it"
         )
 
-    def _record_failure(self, exc: RemoteError) -> None:
-        try:
-            cache = self.source.resolved_cache_dir()
-            status = self._load_status(cache)
-            status.last_error = str(exc)
-            status.last_error_type = type(exc).__name__
-            self._save_status(cache, status)
-        except Exception as error:  # status is observability only
-            _log.warning("cannot record sync failure", error=str(error))
-        _log.warning("remote sync failed", repository=self.source.repository, error=str(exc))
-
     def record_factory_error(self, candidate: Candidate, error: BaseException) -> None:
         """Record an activation-time ``FactoryError`` of one component in status."""
         cache = self.source.resolved_cache_dir()
-        status = self._load_status(cache)
+        status = self._status.load(cache)
         status.factory_errors[f"{candidate.domain}/{candidate.key}/{candidate.provider}"] = str(
             error
         )
-        self._save_status(cache, status)
+        self._status.save(cache, status)
 
     def resolver_candidates(self) -> list[Candidate]:
         """Candidates of this repository currently in the resolver."""
@@ -325,37 +243,6 @@ class RemoteSync:
                     c for c in self.resolver.candidates(domain, key) if c.source.origin == origin
                 )
         return found
-
-    # ----------------------------------------------------------- status
-
-    def _status_path(self, cache: Path) -> Path:
-        return cache / f"status-{self.source.fingerprint}.json"
-
-    def _load_status(self, cache: Path) -> _Status:
-        if self._status is None:
-            status = _Status(self.source.repository, self.source.url, self.source.fingerprint)
-            try:
-                doc = read_json(self._status_path(cache))
-            except (OSError, ValueError):  # observability only: never fails a sync
-                doc = None
-            if isinstance(doc, dict):
-                for name in ("last_success", "version", "factory_errors"):
-                    if name in doc:
-                        setattr(status, name, doc[name])
-            self._status = status
-        return self._status
-
-    def _save_status(self, cache: Path, status: _Status) -> None:
-        import json
-
-        try:  # observed, rewritten every sync: atomic, not fsynced
-            atomic_write(
-                self._status_path(cache),
-                json.dumps(asdict(status), sort_keys=True, indent=1).encode(),
-                durable=False,
-            )
-        except OSError as exc:
-            _log.warning("cannot write status", error=str(exc))
 
     # ------------------------------------------------------------- core
 
@@ -371,7 +258,6 @@ class RemoteSync:
         async with store.lock(source.timeouts.lock):
             state = store.load()
             installer = Installer(cache, source, self.downloader, self._verified)
-            self.last_installer = installer
             installer.clean_tmp()
             try:
                 self.breaker.check(f"source {source.repository!r}")
@@ -410,7 +296,9 @@ class RemoteSync:
                 assert isinstance(sink, MemorySink)
                 data = sink.data
                 verified, manifest = self._verify(data, url)
-                same = self._check_state(state, manifest, verified.digest)
+                same = check_version(
+                    state, manifest, verified.digest, min_version=self.source.min_version
+                )
                 return url, data, verified, manifest, same
             except RemoteError as exc:
                 _log.warning("manifest source failed", url=url, error=str(exc))
@@ -440,142 +328,6 @@ class RemoteSync:
         self.breaker.success()
         return verified, manifest
 
-    def _check_state(self, state: State, manifest: Manifest, digest: str) -> bool:
-        """True for 'same as active'; raises on rollback or equivocation."""
-        version = manifest.version
-        floor = self.source.min_version
-        if floor is not None and version < floor:
-            raise RollbackError(
-                f"manifest {manifest.repository} version {version} is below min_version {floor}; "
-                "a mirror is replaying an old manifest"
-            )
-        if version < state.highest_version:
-            raise RollbackError(
-                f"manifest {manifest.repository} version {version} is older than version "
-                f"{state.highest_version} verified before; a mirror is replaying an old manifest"
-            )
-        if version == state.highest_version:
-            if digest != state.highest_digest:
-                raise EquivocationError(
-                    f"manifest {manifest.repository} version {version} differs from the version "
-                    f"{version} verified before; two payloads were signed with one version - "
-                    "treat the signing keys as compromised"
-                )
-            return state.active_version == version and state.active_digest == digest
-        return False
-
-    # ------------------------------------------------------- candidates
-
-    def _policy(self, manifest: Manifest) -> None:
-        """URL policy, scope and the allowlist for artifact-less factories (pure checks)."""
-        source = self.source
-        for comp in manifest.components:
-            if comp.domain == "control":
-                raise ScopeError(
-                    f"manifest {manifest.repository} v{manifest.version} delivers "
-                    f"control/{comp.key}/{comp.provider}: domain control can never be delivered "
-                    "(the control plane comes from local settings only); remove it from the "
-                    "manifest"
-                )
-        used = {c.artifact for c in manifest.components if c.artifact is not None}
-        for artifact_id in sorted(used):
-            for url in manifest.artifacts[artifact_id].urls:
-                check_artifact_url(url, source)
-        for comp in manifest.components:
-            where = f"{comp.domain}/{comp.key}/{comp.provider}"
-            if not source.in_scope(comp.domain, comp.key):
-                raise ScopeError(
-                    f"manifest {manifest.repository} v{manifest.version} delivers {where}, "
-                    f"outside this source's allowed_keys ({', '.join(source.allowed_keys or ())})"
-                    "; widen allowed_keys or fix the manifest"
-                )
-            priority = comp.priority if comp.priority is not None else _DEFAULT_PRIORITY
-            if source.max_priority is not None and priority > source.max_priority:
-                raise ScopeError(
-                    f"manifest {manifest.repository} v{manifest.version} gives {where} priority "
-                    f"{priority}, above this source's max_priority {source.max_priority}; "
-                    "lower it in the manifest or raise max_priority"
-                )
-            if comp.metadata is not None:
-                self._check_references(manifest, comp, where)
-            if comp.artifact is None and not source.factory_allowed(comp.module):
-                raise FactoryNotAllowedError(
-                    f"{where} factory {comp.factory!r}: package {comp.module.split('.')[0]!r} "
-                    "is not shipped by an artifact and not in factory_allowlist "
-                    f"({', '.join(source.factory_allowlist) or 'empty'}); add it or ship it"
-                )
-
-    def _check_references(self, manifest: Manifest, comp: ComponentSpec, where: str) -> None:
-        """Every action, topic and workflow the metadata names must be in ``allowed_actions``."""
-        allowed = self.source.allowed_actions
-        for ref in references(comp.domain, comp.metadata):
-            if not admitted(allowed, ref):
-                kit = " (a dispatching kit: only an exact pattern admits it)" if (
-                    ref.kind == "action" and ref.name in DISPATCHING_ACTIONS) else ""
-                raise ScopeError(
-                    f"manifest {manifest.repository} v{manifest.version} delivers {where} whose "
-                    f"metadata.{ref.where} references {ref.kind} {ref.name!r}{kit}, outside "
-                    f"this source's allowed_actions ({', '.join(allowed) or 'none'}); add "
-                    f"'{ref}' to allowed_actions or fix the manifest"
-                )
-
-    def _check_factories(self, manifest: Manifest, infos: dict[str, ArchiveInfo]) -> None:
-        for comp in manifest.components:
-            if comp.artifact is None:
-                continue
-            top = comp.module.split(".")[0]
-            if top in infos[comp.artifact].top_level or self.source.factory_allowed(comp.module):
-                continue
-            raise FactoryNotAllowedError(
-                f"{comp.domain}/{comp.key}/{comp.provider} factory {comp.factory!r}: package "
-                f"{top!r} is not shipped by its artifact {comp.artifact!r} (ships "
-                f"{', '.join(sorted(infos[comp.artifact].top_level)) or 'nothing'}) and not in "
-                "factory_allowlist; fix the manifest"
-            )
-
-    def _candidates(
-        self, manifest: Manifest, url: str, infos: dict[str, ArchiveInfo]
-    ) -> tuple[list[Candidate], list[str]]:
-        src = Source("manifest", manifest.repository, str(manifest.version), detail=url)
-        unavailable_by_artifact = {
-            aid: missing_requirements(info.requires_dist) for aid, info in infos.items()
-        }
-        candidates: list[Candidate] = []
-        unavailable: list[str] = []
-        for comp in manifest.components:
-            metadata: dict[str, Any] = dict(freeze(comp.metadata or {}))
-            metadata["manifest_url"] = url
-            if comp.artifact is not None:
-                metadata["artifact"] = comp.artifact
-                metadata["sha256"] = manifest.artifacts[comp.artifact].sha256
-                missing = unavailable_by_artifact.get(comp.artifact) or []
-                if missing:
-                    reason = f"requires {', '.join(missing)} which is not installed"
-                    metadata["unavailable"] = reason
-                    unavailable.append(f"{comp.domain}/{comp.key}/{comp.provider}: {reason}")
-            try:
-                candidate = Candidate(
-                    comp.domain,
-                    comp.key,
-                    comp.provider,
-                    comp.factory,
-                    priority=comp.priority,
-                    stack_level=comp.stack_level,
-                    capabilities=frozenset(comp.capabilities),
-                    source=src,
-                    description=comp.description,
-                    metadata=metadata,
-                )
-            except (OneiricError, ValueError, TypeError) as exc:
-                text = one_line(exc)
-                raise ManifestFormatError(
-                    f"manifest {manifest.repository} v{manifest.version} component "
-                    f"{comp.domain}/{comp.key}/{comp.provider} is not a valid candidate "
-                    f"({text}); fix the manifest and sign it again"
-                ) from None
-            candidates.append(candidate)
-        return candidates, unavailable
-
     def _swap(
         self, manifest: Manifest, digest: str, candidates: Sequence[Candidate],
         vendor_dirs: Sequence[Path],
@@ -599,7 +351,7 @@ class RemoteSync:
             spec = manifest.artifacts[artifact_id]
             infos[artifact_id] = await installer.prepare(artifact_id, spec)
         check_shadowing(infos.items(), installer.cache_dir)
-        self._check_factories(manifest, infos)
+        check_factories(self.source, manifest, infos)
         staged = []
         for artifact_id in used:
             spec = manifest.artifacts[artifact_id]
@@ -613,9 +365,9 @@ class RemoteSync:
         self, url: str, verified: VerifiedPayload, manifest: Manifest, installer: Installer
     ) -> SyncResult:
         """Same version and bytes as the active one: no state change, register idempotently."""
-        self._policy(manifest)
+        check_policy(self.source, manifest)
         infos, staged = await self._stage(manifest, installer)
-        candidates, unavailable = self._candidates(manifest, url, infos)
+        candidates, unavailable = build_candidates(manifest, url, infos)
         have = self._registered().get(manifest.repository)
         if have == (manifest.version, verified.digest):
             activate_paths(manifest.repository, [s.vendor for s in staged])
@@ -636,17 +388,17 @@ class RemoteSync:
         verified: VerifiedPayload,
         manifest: Manifest,
     ) -> SyncResult:
-        self._policy(manifest)
+        check_policy(self.source, manifest)
         if manifest.version > state.highest_version:
             state.highest_version = manifest.version
             state.highest_digest = verified.digest
             store.save(state)  # the floor rises as soon as an authentic manifest is seen
         infos, staged = await self._stage(manifest, installer)
-        candidates, unavailable = self._candidates(manifest, url, infos)
+        candidates, unavailable = build_candidates(manifest, url, infos)
         restart = needs_restart(staged, installer.cache_dir)
         state.active_version = manifest.version
         state.active_digest = verified.digest
-        state.last_good = _last_good_text(data)
+        state.last_good = last_good_text(data)
         state.last_good_url = url
         state.history = [
             *(h for h in state.history if h.get("version") != manifest.version),
@@ -692,9 +444,9 @@ class RemoteSync:
                 f"last-good manifest in the state file does not match the active version "
                 f"{state.active_version}; the cache dir was tampered with - delete it and resync"
             )
-        self._policy(manifest)
+        check_policy(self.source, manifest)
         infos, staged = await self._stage(manifest, installer)
-        candidates, unavailable = self._candidates(manifest, url, infos)
+        candidates, unavailable = build_candidates(manifest, url, infos)
         self._swap(manifest, verified.digest, candidates, [s.vendor for s in staged])
         _log.warning(
             "remote source unreachable; serving last-good manifest from cache",
@@ -702,9 +454,9 @@ class RemoteSync:
             version=manifest.version,
             error=str(error),
         )
-        if self._status is not None:
-            self._status.last_error = str(error)
-            self._status.last_error_type = type(error).__name__
+        if self._status.current is not None:
+            self._status.current.last_error = str(error)
+            self._status.current.last_error_type = type(error).__name__
         return SyncResult(
             manifest.version, len(candidates), True, False, offline=True,
             unavailable=tuple(unavailable),

@@ -1,0 +1,72 @@
+"""Manifest components as core ``Candidate`` values, with their provenance in metadata.
+
+Each candidate carries ``Source("manifest", repository, version)`` and, in its
+metadata, the manifest URL, its artifact and sha256, and an ``unavailable``
+reason when the artifact's wheel requires something not installed (the
+``oneiric.remote._veto`` hook turns that into a veto).  Any refusal by core is a
+``ManifestFormatError`` naming the component.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from oneiric.core import Candidate, OneiricError, Source
+from oneiric.core.helpers import one_line
+
+from ._errors import ManifestFormatError
+from ._metadata import freeze
+from ._requirements import missing_requirements
+
+if TYPE_CHECKING:
+    from ._archive import ArchiveInfo
+    from ._models import Manifest
+
+__all__ = ["build_candidates"]
+
+
+def build_candidates(
+    manifest: Manifest, url: str, infos: Mapping[str, ArchiveInfo]
+) -> tuple[list[Candidate], list[str]]:
+    """The manifest's components as candidates, and ``domain/key/provider: reason`` of those
+    whose wheel requirements are missing (marked ``unavailable``: the veto refuses them)."""
+    src = Source("manifest", manifest.repository, str(manifest.version), detail=url)
+    unavailable_by_artifact = {
+        aid: missing_requirements(info.requires_dist) for aid, info in infos.items()
+    }
+    candidates: list[Candidate] = []
+    unavailable: list[str] = []
+    for comp in manifest.components:
+        metadata: dict[str, object] = dict(freeze(comp.metadata or {}))
+        metadata["manifest_url"] = url
+        if comp.artifact is not None:
+            metadata["artifact"] = comp.artifact
+            metadata["sha256"] = manifest.artifacts[comp.artifact].sha256
+            missing = unavailable_by_artifact.get(comp.artifact) or []
+            if missing:
+                reason = f"requires {', '.join(missing)} which is not installed"
+                metadata["unavailable"] = reason
+                unavailable.append(f"{comp.domain}/{comp.key}/{comp.provider}: {reason}")
+        try:
+            candidate = Candidate(
+                comp.domain,
+                comp.key,
+                comp.provider,
+                comp.factory,
+                priority=comp.priority,
+                stack_level=comp.stack_level,
+                capabilities=frozenset(comp.capabilities),
+                source=src,
+                description=comp.description,
+                metadata=metadata,
+            )
+        except (OneiricError, ValueError, TypeError) as exc:
+            text = one_line(exc)
+            raise ManifestFormatError(
+                f"manifest {manifest.repository} v{manifest.version} component "
+                f"{comp.domain}/{comp.key}/{comp.provider} is not a valid candidate "
+                f"({text}); fix the manifest and sign it again"
+            ) from None
+        candidates.append(candidate)
+    return candidates, unavailable
