@@ -107,25 +107,22 @@ def domain_of_section(name: str, where: str) -> str:
 
 def config_dir(path: str | os.PathLike[str] | None) -> Path | None:
     """``path``, else ``ONEIRIC_CONFIG``, else ``./settings`` if it exists, else None."""
-    if path is not None:
-        target = Path(path).expanduser()
-        if not target.exists():
+    env = os.environ.get("ONEIRIC_CONFIG")
+    if path is None and not env:
+        local = Path("settings")
+        return local if local.is_dir() else None
+    target = Path(path if path is not None else str(env)).expanduser()
+    if not target.exists():
+        if path is not None:
             raise ConfigError(
                 f"config directory {str(target)!r} does not exist; create it or pass another "
                 "--config / ONEIRIC_CONFIG"
             )
-        return target
-    env = os.environ.get("ONEIRIC_CONFIG")
-    if env:
-        target = Path(env).expanduser()
-        if not target.exists():
-            raise ConfigError(
-                f"ONEIRIC_CONFIG points to {str(target)!r}, which does not exist; "
-                "create it or unset ONEIRIC_CONFIG"
-            )
-        return target
-    local = Path("settings")
-    return local if local.is_dir() else None
+        raise ConfigError(
+            f"ONEIRIC_CONFIG points to {str(target)!r}, which does not exist; "
+            "create it or unset ONEIRIC_CONFIG"
+        )
+    return target
 
 
 def find_files(directory: Path) -> tuple[Doc | None, list[tuple[Doc, str]]]:
