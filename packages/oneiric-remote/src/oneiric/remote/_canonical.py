@@ -10,15 +10,17 @@ because two parsers that disagree on a document are an attack surface.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeAlias
 
 from oneiric.core.helpers import one_line, quote_name
 
 from ._errors import ManifestFormatError
 
-__all__ = ["MAX_SAFE_INT", "canonical", "parse_canonical", "parse_strict"]
+__all__ = ["MAX_SAFE_INT", "JSONValue", "canonical", "parse_canonical", "parse_strict"]
 
 MAX_SAFE_INT = 2**53 - 1
+#: a value of the canonical subset (no floats): what a verified payload holds
+JSONValue: TypeAlias = "bool | int | str | list[JSONValue] | dict[str, JSONValue] | None"
 
 
 def _reject_constant(name: str) -> Any:
@@ -122,7 +124,7 @@ def _dumps(value: Any) -> bytes:
         raise ManifestFormatError(f"payload cannot be encoded canonically: {exc}") from None
 
 
-def parse_canonical(data: bytes) -> dict[str, Any]:
+def parse_canonical(data: bytes) -> dict[str, JSONValue]:
     """Parse ``data`` strictly and require it to be an object already in canonical form."""
     value = parse_strict(data)
     if not isinstance(value, dict):

@@ -173,11 +173,11 @@ def author_payload(path: Path, *, expires_in_days: float, now: datetime | None =
     from ._models import manifest_timestamp, parse_manifest
 
     text = path.read_text(encoding="utf-8")
-    doc = (parse_strict(text.encode(), what=str(path)) if path.suffix == ".json"
+    raw = (parse_strict(text.encode(), what=str(path)) if path.suffix == ".json"
            else _yaml_load(text, path))
-    if not isinstance(doc, dict):
+    if not isinstance(raw, dict):
         raise ManifestFormatError(f"{path}: expected a mapping at the top level")
-    doc = _timestamps(doc)
+    doc: dict[str, Any] = _timestamps(raw)
     moment = (now or datetime.now(UTC)).replace(microsecond=0)
     doc.setdefault("_type", "oneiric.manifest")
     doc.setdefault("spec_version", "1.0")
@@ -360,7 +360,7 @@ async def _sync_all(sources: dict[str, RemoteSource], as_json: bool) -> int:
     from ._sync import RemoteSync
 
     worst = 0
-    rows = []
+    rows: list[dict[str, object]] = []
     for name, source in sources.items():
         runner = RemoteSync(Resolver(), source)
         try:
@@ -373,8 +373,9 @@ async def _sync_all(sources: dict[str, RemoteSource], as_json: bool) -> int:
             if not as_json:
                 click.echo(f"Error: {name}: {exc}", err=True)
             continue
-        row = {"source": name, "ok": True, "repository": source.repository, **result.as_dict()}
-        rows.append(row)
+        rows.append(
+            {"source": name, "ok": True, "repository": source.repository, **result.as_dict()}
+        )
         if not as_json:
             state = ("unchanged" if result.unchanged else "installed") + (
                 " (offline: last-good cache)" if result.offline else "")
@@ -398,16 +399,16 @@ def status_cmd(config: Path | None, only: str | None, watch: float | None, as_js
     """Show each source's last attempt, last success, version, counts and last error."""
     import time
 
-    from ._sync import read_status
+    from ._status import read_status
 
     sources = _sources(config or _ctx_config(), only)
     while True:
-        rows = []
+        rows: list[dict[str, Any]] = []
         for name, source in sources.items():
             found = [s for s in read_status(source.resolved_cache_dir())
                      if s.get("fingerprint") == source.fingerprint]
-            row = {"source": name, "repository": source.repository, "status": found[0] if found
-                   else None}
+            row: dict[str, Any] = {"source": name, "repository": source.repository,
+                                   "status": found[0] if found else None}
             rows.append(row)
         if as_json:
             click.echo(json.dumps({"sources": rows}, indent=2, sort_keys=True))

@@ -216,7 +216,7 @@ class RemoteSource:
         """What httpx gets as ``verify`` (a CA path becomes a context; TLS always verified)."""
         if isinstance(self.verify, ssl.SSLContext):
             return self.verify
-        if self.verify is True:
+        if isinstance(self.verify, bool):  # False is refused when the source is made
             return True
         return ssl.create_default_context(cafile=os.fspath(self.verify))
 

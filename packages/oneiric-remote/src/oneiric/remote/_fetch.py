@@ -17,8 +17,13 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
 from datetime import UTC, datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 from urllib.parse import urljoin, urlsplit
+
+if TYPE_CHECKING:
+    import ssl
+
+    import pluggy
 
 from oneiric.core import get_logger, get_plugin_manager
 from oneiric.core.helpers import one_line
@@ -51,8 +56,9 @@ REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 HEADERS = {"Accept-Encoding": "identity", "User-Agent": "oneiric-remote"}
 CHUNK = 64 * 1024
 
+_S = TypeVar("_S", bound="_Sink")
 Clock = Callable[[], float]
-Sleep = Callable[[float], Awaitable[Any]]
+Sleep = Callable[[float], Awaitable[object]]
 
 
 @runtime_checkable
@@ -112,7 +118,8 @@ class FileFetcher:
 class HttpsFetcher:
     """httpx with verified TLS, manual redirects (at most N, https only), identity encoding."""
 
-    def __init__(self, *, verify: Any = True, timeouts: Timeouts | None = None,
+    def __init__(self, *, verify: ssl.SSLContext | str | bool = True,
+                 timeouts: Timeouts | None = None,
                  max_redirects: int = 3) -> None:
         self.verify = verify
         self.timeouts = timeouts or Timeouts()
@@ -223,7 +230,7 @@ class _TooLarge(Exception):
         self.declared = declared
 
 
-def plugin_fetchers(hooks: Any = None) -> dict[str, Fetcher]:
+def plugin_fetchers(hooks: pluggy.PluginManager | None = None) -> dict[str, Fetcher]:
     """Fetchers contributed through ``oneiric_fetchers()``; built-in schemes cannot be replaced."""
     manager = hooks or get_plugin_manager()
     found: dict[str, Fetcher] = {}
@@ -320,7 +327,7 @@ class Downloader:
 
     def backoff(self, attempt: int, retry_after: float | None) -> float:
         policy = self.retry
-        delay = min(policy.max_delay, policy.base_delay * 2 ** (attempt - 1))
+        delay = min(policy.max_delay, policy.base_delay * 2.0 ** (attempt - 1))
         delay *= 1 - policy.jitter * self.rng()
         if retry_after is not None:
             delay = max(delay, min(retry_after, policy.max_retry_after))
@@ -332,9 +339,9 @@ class Downloader:
         *,
         limit: int,
         deadline: float,
-        sink: Callable[[], _Sink],
+        sink: Callable[[], _S],
         too_large: Callable[[int], RemoteError],
-    ) -> _Sink:
+    ) -> _S:
         """Fetch ``url`` into a fresh sink per attempt; retry transient failures only."""
         attempt = 0
         while True:

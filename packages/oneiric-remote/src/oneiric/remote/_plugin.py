@@ -8,15 +8,18 @@ the hook, so click stays a dependency of the CLI, not of oneiric-remote, and
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from oneiric.core import hookimpl
+
+if TYPE_CHECKING:
+    import click
 
 __all__ = ["oneiric_cli_commands"]
 
 
 @hookimpl
-def oneiric_cli_commands() -> list[Any]:
+def oneiric_cli_commands() -> list[click.Group]:
     """The ``manifest`` and ``remote`` click groups (imports click; only the CLI calls this)."""
     from ._cli import manifest, remote
 

@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from oneiric.core import Candidate, Resolver, get_logger
 from oneiric.core.helpers import format_timestamp, one_line, utc_now
@@ -59,6 +59,8 @@ from ._status import StatusFile, read_status
 from ._verify import Ed25519Verifier, ManifestVerifier, VerifiedPayload
 
 if TYPE_CHECKING:
+    import pluggy
+
     from ._models import Manifest
 
 __all__ = ["RemoteSync", "SyncResult", "read_status"]
@@ -85,7 +87,7 @@ class SyncResult:
     offline: bool = False
     unavailable: tuple[str, ...] = ()
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, int | bool | list[str] | None]:
         data = asdict(self)
         data["unavailable"] = list(self.unavailable)
         return data
@@ -111,10 +113,10 @@ class RemoteSync:
         *,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] | None = None,
-        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         rng: Callable[[], float] = random.random,
         verifier: ManifestVerifier | None = None,
-        hooks: Any = None,
+        hooks: pluggy.PluginManager | None = None,
     ) -> None:
         self.resolver = resolver
         self.source = source
@@ -283,17 +285,20 @@ class RemoteSync:
         errors: list[RemoteError] = []
         for url in self.source.urls:
             try:
+
+                def too_large(n: int, url: str = url) -> RemoteError:
+                    return DownloadTooLargeError(
+                        f"manifest from {url} exceeds {self.source.limits.manifest_bytes} "
+                        f"bytes (aborted at {n}); the server is broken or hostile"
+                    )
+
                 sink = await self.downloader.download(
                     url,
                     limit=min(self.source.limits.manifest_bytes, MAX_MANIFEST_BYTES),
                     deadline=self.source.timeouts.manifest_deadline,
                     sink=MemorySink,
-                    too_large=lambda n, url=url: DownloadTooLargeError(
-                        f"manifest from {url} exceeds {self.source.limits.manifest_bytes} "
-                        f"bytes (aborted at {n}); the server is broken or hostile"
-                    ),
+                    too_large=too_large,
                 )
-                assert isinstance(sink, MemorySink)
                 data = sink.data
                 verified, manifest = self._verify(data, url)
                 same = check_version(

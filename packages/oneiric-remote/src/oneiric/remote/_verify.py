@@ -16,12 +16,12 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from oneiric.core import ConfigError
 from oneiric.core.helpers import one_line
 
-from ._canonical import canonical, parse_canonical
+from ._canonical import JSONValue, canonical, parse_canonical
 from ._envelope import (
     PAYLOAD_TYPE,
     b64decode_strict,
@@ -31,6 +31,9 @@ from ._envelope import (
     parse_envelope,
 )
 from ._errors import SignatureError
+
+if TYPE_CHECKING:
+    from nacl.signing import SigningKey
 
 __all__ = [
     "Ed25519Verifier",
@@ -115,7 +118,7 @@ class VerifiedPayload:
     """What a verifier vouches for: the exact payload bytes, the parsed payload, the signers."""
 
     payload: bytes
-    data: Mapping[str, Any]
+    data: Mapping[str, JSONValue]
     signers: tuple[str, ...]
 
     @property
@@ -190,7 +193,7 @@ class Ed25519Verifier:
 
 def verify_envelope(
     data: bytes, *, trusted_keys: Sequence[TrustedKey], threshold: int = 1
-) -> dict[str, Any]:
+) -> dict[str, JSONValue]:
     """Verify envelope bytes and return the payload, checked against the manifest schema.
 
     Signatures, canonical form and schema (spec 1.x: strict types, no unknown or
@@ -204,7 +207,7 @@ def verify_envelope(
     return payload
 
 
-def _signing_key(key: Any) -> Any:
+def _signing_key(key: SigningKey | bytes | bytearray) -> SigningKey:
     from nacl.signing import SigningKey
 
     if isinstance(key, SigningKey):
@@ -214,8 +217,14 @@ def _signing_key(key: Any) -> Any:
     raise TypeError("signing keys must be nacl.signing.SigningKey or raw 32-byte seeds")
 
 
-def sign_payload(payload: Mapping[str, Any], signing_keys: Iterable[Any]) -> bytes:
-    """Canonicalize ``payload`` and return a DSSE envelope signed by every key."""
+def sign_payload(
+    payload: Mapping[str, object], signing_keys: Iterable[SigningKey | bytes | bytearray]
+) -> bytes:
+    """Canonicalize ``payload`` and return a DSSE envelope signed by every key.
+
+    A key is a ``nacl.signing.SigningKey`` or its raw 32-byte seed (what
+    ``oneiric manifest keygen`` stores); anything else is a ``TypeError``.
+    """
     body = canonical(dict(payload))
     message = pae(PAYLOAD_TYPE, body)
     signatures = []

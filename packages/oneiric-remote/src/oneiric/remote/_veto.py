@@ -9,9 +9,12 @@ the component failing at import time.
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 from oneiric.core import Candidate, ResolutionRequest, hookimpl
+
+if TYPE_CHECKING:
+    import pluggy
 
 __all__ = ["PLUGIN_NAME", "ensure_registered", "oneiric_candidate_veto"]
 
@@ -27,7 +30,7 @@ def oneiric_candidate_veto(candidate: Candidate, request: ResolutionRequest) -> 
     return str(reason) if reason else None
 
 
-def ensure_registered(manager: Any) -> None:
+def ensure_registered(manager: pluggy.PluginManager) -> None:
     """Register this module with ``manager`` once (idempotent)."""
     module = sys.modules[__name__]
     if manager.is_registered(module) or manager.get_plugin(PLUGIN_NAME) is not None:
