@@ -14,6 +14,7 @@ import json
 import os
 import ssl
 import sys
+import textwrap
 import threading
 import time
 import zipfile
@@ -275,6 +276,18 @@ class Kit:
         kwargs.setdefault("cache_dir", self.cache)
         kwargs.setdefault("factory_allowlist", ("json",))
         return RemoteSource(url, **kwargs)
+
+    def settings(self, url: str, extra: str = "") -> Path:
+        """A settings dir with one ``[remote.sources.s]`` like ``source()`` (for the CLI)."""
+        key = self.trusted[0]
+        config = self.tmp / "cfg"
+        config.mkdir(exist_ok=True)
+        (config / "oneiric.toml").write_text(
+            f'[remote]\ncache_dir = "{self.cache}"\n[remote.sources.s]\nurl = "{url}"\n'
+            f'repository = "{self.repository}"\ntrusted_keys = [{{ keyid = "{key.keyid}", '
+            f'public_key = "{key.public_key}" }}]\n{textwrap.dedent(extra)}'
+        )
+        return config
 
     def write(self, data: bytes, name: str = "manifest.json") -> Path:
         path = self.tmp / name

@@ -801,19 +801,11 @@ async def test_attack_cache_entry_replaced_between_runs(kit, h, https, tmp_path,
         assert not [p for p in sys.path if str(elsewhere) in os.path.realpath(p)]
 
 
-@pytest.mark.parametrize("garbage", ["deep", "non-ascii-last-good"])
-async def test_attack_state_file_raw_errors(kit, resolver, h, https, garbage) -> None:
+async def _offline_sync_fails_with_state_error(kit, h, https) -> None:
+    """A fresh resolver, every URL down: the cold start reads the state file and must refuse."""
     from oneiric.remote import RetryPolicy
     from oneiric.testing import free_port
 
-    _url, _ = await _legit_sync(kit, h, https)
-    (state,) = kit.cache.glob("state-*.json")
-    if garbage == "deep":
-        state.write_bytes(b"[" * 200_000 + b"]" * 200_000)
-    else:
-        doc = json.loads(state.read_bytes())
-        doc["last_good"] = "\u00e9" + doc["last_good"]
-        state.write_text(json.dumps(doc))
     offline = f"https://127.0.0.1:{free_port()}/m.json"
 
     async def no_sleep(_: float) -> None:
@@ -823,6 +815,19 @@ async def test_attack_state_file_raw_errors(kit, resolver, h, https, garbage) ->
     with pytest.raises(StateError) as info:
         await RemoteSync(Resolver(), source, now=h.fixed_now, sleep=no_sleep).sync()
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("garbage", ["deep", "non-ascii-last-good"])
+async def test_attack_state_file_raw_errors(kit, resolver, h, https, garbage) -> None:
+    _url, _ = await _legit_sync(kit, h, https)
+    (state,) = kit.cache.glob("state-*.json")
+    if garbage == "deep":
+        state.write_bytes(b"[" * 200_000 + b"]" * 200_000)
+    else:
+        doc = json.loads(state.read_bytes())
+        doc["last_good"] = "\u00e9" + doc["last_good"]
+        state.write_text(json.dumps(doc))
+    await _offline_sync_fails_with_state_error(kit, h, https)
 
 
 async def test_attack_deep_status_file_is_ignored(kit, resolver, h) -> None:
@@ -922,18 +927,7 @@ def test_attack_integer_above_int_max_str_digits(kit, digits, where) -> None:
 
 
 async def test_attack_integer_above_int_max_str_digits_in_state_file(kit, h, https) -> None:
-    from oneiric.remote import RetryPolicy
-    from oneiric.testing import free_port
-
     await _legit_sync(kit, h, https)
     (state,) = kit.cache.glob("state-*.json")
     state.write_bytes(b'{"format": 1, "highest_version": ' + b"9" * 5000 + b"}")
-    offline = f"https://127.0.0.1:{free_port()}/m.json"
-
-    async def no_sleep(_: float) -> None:
-        return None
-
-    source = kit.source(offline, verify=str(https.ca_path), retry=RetryPolicy(attempts=1))
-    with pytest.raises(StateError) as info:
-        await RemoteSync(Resolver(), source, now=h.fixed_now, sleep=no_sleep).sync()
-    assert "\n" not in str(info.value)
+    await _offline_sync_fails_with_state_error(kit, h, https)

@@ -165,24 +165,9 @@ def test_case34_round_trip(tmp_path: Path, https) -> None:
     assert not any(p.endswith(".whl") for p in https.hits)
 
 
-def _config(tmp_path: Path, body: str) -> Path:
-    config = tmp_path / "cfg"
-    config.mkdir(exist_ok=True)
-    (config / "oneiric.toml").write_text(textwrap.dedent(body))
-    return config
-
-
 def test_exit_codes(tmp_path: Path, kit) -> None:
-    key = kit.trusted[0]
-    base = f"""
-        [remote]
-        cache_dir = "{tmp_path / 'cache'}"
-        [remote.sources.s]
-        repository = "acme"
-        trusted_keys = [{{ keyid = "{key.keyid}", public_key = "{key.public_key}" }}]
-    """
     # 5: server down and nothing cached
-    config = _config(tmp_path, base + f'url = "https://127.0.0.1:{free_port()}/m.json"\n')
+    config = kit.settings(f"https://127.0.0.1:{free_port()}/m.json")
     out = CliRunner().invoke(remote, ["sync", "--config", str(config)], env={})
     assert out.exit_code == 5 and out.stderr.startswith("Error: s: ")
     # 3: unknown source
@@ -193,14 +178,14 @@ def test_exit_codes(tmp_path: Path, kit) -> None:
 
     issued = datetime.now(UTC) - timedelta(hours=1)
     bad = kit.write(kit.envelope(kit.payload(issued=issued), keys=[1]), "bad.json")
-    config = _config(tmp_path, base + f'url = "{bad}"\n')
+    config = kit.settings(str(bad))
     assert CliRunner().invoke(remote, ["sync", "--config", str(config)]).exit_code == 4
     scoped = kit.write(kit.envelope(kit.payload(issued=issued)), "scoped.json")
-    config = _config(tmp_path, base + f'url = "{scoped}"\nallowed_keys = ["service.*"]\n'
-                     'factory_allowlist = ["json"]\n')
+    config = kit.settings(str(scoped), 'allowed_keys = ["service.*"]\n'
+                          'factory_allowlist = ["json"]\n')
     assert CliRunner().invoke(remote, ["sync", "--config", str(config)]).exit_code == 6
     # 4: invalid config, one line
-    config = _config(tmp_path, base + 'url = "x.json"\nsurprise = 1\n')
+    config = kit.settings("x.json", "surprise = 1\n")
     out = CliRunner().invoke(remote, ["sync", "--config", str(config)])
     assert out.exit_code == 4 and "unknown setting" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1

@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import click
@@ -100,17 +99,7 @@ def test_standalone_group_usage_error_keeps_click_exit_2() -> None:
 def test_unknown_source_is_not_found_under_the_oneiric_cli(tmp_path: Path, kit) -> None:
     """``oneiric remote sync --source nope`` raises; the ``oneiric`` main prints it: exit 3."""
     pytest.importorskip("oneiric.cli")
-    key = kit.trusted[0]
-    config = tmp_path / "cfg"
-    config.mkdir()
-    (config / "oneiric.toml").write_text(textwrap.dedent(f"""
-        [remote]
-        cache_dir = "{tmp_path / 'cache'}"
-        [remote.sources.s]
-        url = "https://127.0.0.1:{free_port()}/m.json"
-        repository = "acme"
-        trusted_keys = [{{ keyid = "{key.keyid}", public_key = "{key.public_key}" }}]
-    """))
+    config = kit.settings(f"https://127.0.0.1:{free_port()}/m.json")
     env = {**os.environ, "ONEIRIC_STATE_DIR": str(tmp_path / "state")}
     base = [sys.executable, "-m", "oneiric.cli", "--config", str(config)]
     proc = subprocess.run([*base, "remote", "sync", "--source", "nope"], capture_output=True,

@@ -308,10 +308,6 @@ class Downloader:
         self.clock = clock
         self.sleep = sleep
         self.rng = rng
-        #: every backoff delay slept, in order (observability and tests)
-        self.sleeps: list[float] = []
-        #: number of fetch attempts made
-        self.attempts = 0
 
     def fetcher(self, url: str) -> tuple[Fetcher, bool]:
         scheme = scheme_of(url)
@@ -340,15 +336,20 @@ class Downloader:
         limit: int,
         deadline: float,
         sink: Callable[[], _S],
-        too_large: Callable[[int], RemoteError],
+        too_large: type[RemoteError],
+        what: str,
     ) -> _S:
-        """Fetch ``url`` into a fresh sink per attempt; retry transient failures only."""
+        """Fetch ``url`` into a fresh sink per attempt; retry transient failures only.
+
+        More than ``limit`` bytes (declared or received) is a ``too_large`` error
+        naming ``what`` was fetched; it is never retried.
+        """
         attempt = 0
         while True:
             attempt += 1
             target = sink()
             try:
-                await self._once(url, limit, deadline, target, too_large)
+                await self._once(url, limit, deadline, target, too_large, what)
                 return target
             except FetchError as exc:
                 target.discard()
@@ -360,7 +361,6 @@ class Downloader:
                         ) from None
                     raise
                 delay = self.backoff(attempt, exc.retry_after)
-                self.sleeps.append(delay)
                 _log.info("retrying fetch", url=url, attempt=attempt, delay=delay, error=str(exc))
                 await self.sleep(delay)
             except BaseException:
@@ -373,10 +373,10 @@ class Downloader:
         limit: int,
         deadline: float,
         target: _Sink,
-        too_large: Callable[[int], RemoteError],
+        too_large: type[RemoteError],
+        what: str,
     ) -> None:
         fetcher, builtin = self.fetcher(url)
-        self.attempts += 1
         stream = (
             fetcher.stream(url, headers=HEADERS, limit=limit)  # type: ignore[call-arg]
             if builtin
@@ -408,10 +408,10 @@ class Downloader:
                         raise
                     total += len(chunk)
                     if total > limit:
-                        raise too_large(total)
+                        raise _too_large(too_large, what, url, limit, total)
                     target.write(chunk)
         except _TooLarge as exc:
-            raise too_large(exc.declared) from None
+            raise _too_large(too_large, what, url, limit, exc.declared) from None
         except RemoteError:
             raise
         except Exception as exc:  # a plugin fetcher may raise anything: one line, no retry
@@ -419,6 +419,15 @@ class Downloader:
                 f"fetching {url} failed: {type(exc).__name__}: {one_line(exc)}", transient=False
             ) from None
         target.finish()
+
+
+def _too_large(
+    error_type: type[RemoteError], what: str, url: str, limit: int, seen: int
+) -> RemoteError:
+    return error_type(
+        f"{what} from {url} is larger than the {limit} bytes allowed (aborted at {seen}); "
+        "the server or mirror is broken or hostile"
+    )
 
 
 class _Sink(Protocol):

@@ -174,19 +174,13 @@ class Installer:
         for url in spec.urls:
             try:
                 check_artifact_url(url, self.source)
-
-                def too_large(n: int, url: str = url) -> RemoteError:
-                    return ArtifactSizeError(
-                        f"artifact {artifact_id!r} from {url} is larger than its declared "
-                        f"{spec.size} bytes (aborted at {n}); the mirror is wrong or hostile"
-                    )
-
                 sink = await self.downloader.download(
                     url,
                     limit=spec.size,
                     deadline=self.source.timeouts.artifact_deadline,
                     sink=lambda: _FileSink(self.tmp),
-                    too_large=too_large,
+                    too_large=ArtifactSizeError,
+                    what=f"artifact {artifact_id!r} (declared size)",
                 )
                 try:
                     if sink.size != spec.size:

@@ -285,19 +285,13 @@ class RemoteSync:
         errors: list[RemoteError] = []
         for url in self.source.urls:
             try:
-
-                def too_large(n: int, url: str = url) -> RemoteError:
-                    return DownloadTooLargeError(
-                        f"manifest from {url} exceeds {self.source.limits.manifest_bytes} "
-                        f"bytes (aborted at {n}); the server is broken or hostile"
-                    )
-
                 sink = await self.downloader.download(
                     url,
                     limit=min(self.source.limits.manifest_bytes, MAX_MANIFEST_BYTES),
                     deadline=self.source.timeouts.manifest_deadline,
                     sink=MemorySink,
-                    too_large=too_large,
+                    too_large=DownloadTooLargeError,
+                    what="manifest",
                 )
                 data = sink.data
                 verified, manifest = self._verify(data, url)
