@@ -173,3 +173,85 @@ def test_a_foreign_exit_code_is_honoured_but_not_for_oneiric_errors() -> None:
         exit_code = 2
 
     assert exit_code_for(UsageProblem()) == 2
+
+
+# ------------------------------------------------------------------- locks
+
+
+@pytest.fixture
+def held_lock(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A real other process holding the lock on ``tmp_path/lock`` until told to let go."""
+    import subprocess
+    import sys
+
+    lock = tmp_path / "lock"
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from oneiric.core.helpers import exclusive_lock\n"
+        "with exclusive_lock(Path(sys.argv[1])):\n"
+        "    print('held', flush=True)\n"
+        "    sys.stdin.readline()\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(lock)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+    yield lock, proc
+    if proc.poll() is None:
+        proc.communicate("\n", timeout=60)
+
+
+def test_lock_held_by_another_process_times_out_then_is_taken(held_lock) -> None:  # type: ignore[no-untyped-def]
+    from oneiric.core.helpers import exclusive_lock
+
+    lock, proc = held_lock
+    with pytest.raises(TimeoutError, match="waiting for"), exclusive_lock(lock, timeout=0.2):
+        pass
+    proc.communicate("\n", timeout=60)
+    with exclusive_lock(lock, timeout=30):
+        pass
+
+
+def test_async_lock_polls_without_blocking_the_loop(held_lock) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    from oneiric.core.helpers import async_exclusive_lock
+
+    lock, proc = held_lock
+
+    async def main() -> int:
+        ticks = 0
+
+        async def heartbeat() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        beat = asyncio.create_task(heartbeat())
+        with pytest.raises(TimeoutError):
+            async with async_exclusive_lock(lock, timeout=0.2):
+                pass
+        beat.cancel()
+        return ticks
+
+    assert asyncio.run(main()) > 1  # the loop ran while the lock was polled
+    proc.communicate("\n", timeout=60)
+
+    async def take() -> None:
+        async with async_exclusive_lock(lock, timeout=30):
+            pass
+
+    asyncio.run(take())
+
+
+def test_attack_lock_file_symlink_is_not_followed(tmp_path: Path) -> None:
+    from oneiric.core.helpers import exclusive_lock
+
+    target = tmp_path / "elsewhere"
+    (tmp_path / "lock").symlink_to(target)
+    with pytest.raises(OSError), exclusive_lock(tmp_path / "lock"):
+        pass
+    assert not target.exists()

@@ -13,7 +13,8 @@ error categories and exit codes        :data:`EXIT_CODES`, :func:`error_category
 one-line error text                    :func:`one_line`, :func:`quote_name`
 UTC timestamps                         :func:`utc_now`, :func:`format_timestamp`,
                                        :func:`parse_timestamp`
-atomic, durable file writes            :func:`atomic_write`, :func:`exclusive_lock`
+atomic, durable file writes            :func:`atomic_write`, :func:`exclusive_lock`,
+                                       :func:`async_exclusive_lock`
 state-directory names                  :func:`state_dir`, :data:`OVERLAY_FILE`,
                                        :data:`ACTIVITY_FILE`, :data:`STATUS_DIR`,
                                        :data:`REMOTE_CACHE_DIR`
@@ -28,7 +29,7 @@ imports pydantic, PyYAML or pluggy.
 from __future__ import annotations
 
 from ._errors import EXIT_CODES, error_category, exit_code_for
-from ._filelock import exclusive_lock
+from ._filelock import async_exclusive_lock, exclusive_lock
 from ._fs import atomic_write
 from ._hookcall import HookResult, call_hook
 from ._loading import import_reference
@@ -44,6 +45,7 @@ __all__ = [
     "REMOTE_CACHE_DIR",
     "STATUS_DIR",
     "HookResult",
+    "async_exclusive_lock",
     "atomic_write",
     "call_hook",
     "error_category",

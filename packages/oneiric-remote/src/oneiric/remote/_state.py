@@ -11,19 +11,15 @@ rollback attacker wants.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import fcntl
 import json
-import os
-import time
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from oneiric.core import get_logger
-from oneiric.core.helpers import atomic_write
+from oneiric.core.helpers import async_exclusive_lock, atomic_write
 
 from ._errors import EquivocationError, ManifestFormatError, RollbackError, StateError
 
@@ -233,35 +229,24 @@ class StateStore:
 
     @contextlib.asynccontextmanager
     async def lock(self, timeout: float) -> AsyncIterator[None]:
-        """Exclusive ``flock`` on ``cache_dir/lock``, polled, given up after ``timeout`` seconds.
+        """Exclusive lock on ``cache_dir/lock``, polled, given up after ``timeout`` seconds.
 
-        Not ``oneiric.core.helpers.exclusive_lock``: that one blocks the thread
-        until the lock is free, and a sync must keep the event loop running and
-        give up with a ``StateError`` when another process holds the lock too
-        long.  Opened like it, though: never through a symlink, never inherited.
+        ``oneiric.core.helpers.async_exclusive_lock``: the event loop keeps
+        running while another process syncs, and a sync gives up with a
+        ``StateError`` when that process holds the lock too long.
         """
         path = self.cache_dir / "lock"
-        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-        try:
-            fd = os.open(path, flags, 0o600)
-        except OSError as exc:
-            raise StateError(
-                f"cannot open lock file {path}: {exc.strerror or exc}; the cache dir entry "
-                "'lock' must be a regular file - remove it and resync"
-            ) from None
-        try:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        raise StateError(
-                            f"timed out after {timeout:g} s waiting for {path}; another "
-                            "process is syncing - retry, or check for a hung process"
-                        ) from None
-                    await asyncio.sleep(0.05)
+        async with contextlib.AsyncExitStack() as held:
+            try:  # only taking the lock is converted: errors of the body pass through
+                await held.enter_async_context(async_exclusive_lock(path, timeout=timeout))
+            except TimeoutError:
+                raise StateError(
+                    f"timed out after {timeout:g} s waiting for {path}; another "
+                    "process is syncing - retry, or check for a hung process"
+                ) from None
+            except OSError as exc:
+                raise StateError(
+                    f"cannot open lock file {path}: {exc.strerror or exc}; the cache dir entry "
+                    "'lock' must be a regular file - remove it and resync"
+                ) from None
             yield
-        finally:
-            os.close(fd)
