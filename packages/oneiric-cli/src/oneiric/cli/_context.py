@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from oneiric.core import FactoryError
-from oneiric.core.helpers import ACTIVITY_FILE, OVERLAY_FILE, import_reference
+from oneiric.core.helpers import ACTIVITY_FILE, OVERLAY_FILE, describe_exception, import_reference
 
-from ._errors import EXIT_INVALID, EXIT_NOT_FOUND, EXIT_UNEXPECTED, EXIT_USAGE, CliError, typed
+from ._errors import EXIT_INVALID, EXIT_NOT_FOUND, EXIT_UNEXPECTED, EXIT_USAGE, CliError
 
 if TYPE_CHECKING:
     from oneiric.core import DiscoveryReport, Resolver, Settings
@@ -233,9 +233,8 @@ class CliContext(dict[str, Any]):
             except Exception as exc:
                 if exc.__class__.__module__.startswith("oneiric."):
                     raise
-                raise CliError(
-                    f"--app {self['app']!r} raised {typed(exc)}", EXIT_UNEXPECTED
-                ) from exc
+                text = describe_exception(exc, join=" ")
+                raise CliError(f"--app {self['app']!r} raised {text}", EXIT_UNEXPECTED) from exc
         self._resolver = resolver
         from ._output import warn
 

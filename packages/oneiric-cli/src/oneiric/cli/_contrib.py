@@ -29,7 +29,7 @@ from typing import Any
 
 import click
 
-from ._errors import typed
+from oneiric.core.helpers import describe_exception
 
 __all__ = ["Contributions", "contributions", "report", "reset", "summaries"]
 
@@ -85,7 +85,11 @@ def contributions(reserved: frozenset[str]) -> Contributions:
         plugin = outcome.plugin
         if outcome.error is not None:  # SystemExit/GeneratorExit too: a plugin must not end the CLI
             result.errors.append(
-                {"plugin": plugin, "error": f"oneiric_cli_commands raised {typed(outcome.error)}"}
+                {
+                    "plugin": plugin,
+                    "error": "oneiric_cli_commands raised "
+                    + describe_exception(outcome.error, join=" "),
+                }
             )
             continue
         for command in _flatten(outcome.value):

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from oneiric.core.helpers import EXIT_CODES, exit_code_for
+from oneiric.core.helpers import EXIT_CODES, describe_exception, exit_code_for
 from oneiric.core.helpers import one_line as _core_one_line
 
 __all__ = [
@@ -41,7 +41,6 @@ __all__ = [
     "CliError",
     "exit_code_for",
     "one_line",
-    "typed",
 ]
 
 EXIT_OK: Final = EXIT_CODES["ok"]
@@ -65,22 +64,12 @@ class CliError(Exception):
         self.exit_code = exit_code
 
 
-def typed(exc: BaseException) -> str:
-    """``Type: message`` on one line (just ``Type`` when the message is empty).
-
-    For errors nobody classified: ``KeyError: 'x'`` says more than ``'x'``.
-    """
-    text = _core_one_line(exc)
-    name = type(exc).__name__
-    return text if text == name else f"{name}: {text}"
-
-
 def one_line(exc: BaseException) -> str:
     """``oneiric.core.helpers.one_line``, naming the type of errors nobody classified.
 
     A classified error's message already says what went wrong; an unexpected
-    one is shown as :func:`typed`.
+    one is shown as ``Type: message`` (``describe_exception``).
     """
     if exit_code_for(exc) == EXIT_UNEXPECTED and not isinstance(exc, CliError):
-        return typed(exc)
+        return describe_exception(exc, join=" ")
     return _core_one_line(exc)

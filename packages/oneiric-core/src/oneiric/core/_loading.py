@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._candidate import is_reference
 from ._errors import FactoryError
-from ._text import one_line
+from ._text import describe_exception
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from ._candidate import Candidate
 
 __all__ = [
-    "describe_exception",
     "import_reference",
     "resolve_factory",
     "resolve_settings_model",
@@ -109,12 +108,3 @@ def resolve_settings_model(candidate: Candidate) -> type[BaseModel] | None:
     return model
 
 
-def describe_exception(exc: BaseException) -> str:
-    """``Type: message`` on one line, the message's lines joined by ``"; "``.
-
-    For failures of foreign code (a plugin, a factory's module), where the type
-    is part of the diagnosis and a multi-line message (pluggy's validation
-    errors) reads best as a list; ``Type`` alone if the message is empty.
-    """
-    text = "; ".join(one_line(line) for line in str(exc).splitlines() if line.strip())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -17,12 +17,12 @@ from ._candidate import Source
 from ._discovery import check_namespace, discover_entry_points
 from ._errors import PluginError
 from ._hooks import HOOKSPEC_VERSION
-from ._loading import describe_exception
 from ._logging import get_logger
 from ._markers import PROJECT
 from ._plugin_import import import_modules, import_plugin, module_of, plugin_timeout
 from ._plugin_report import DiscoveryReport, EntryPointInfo, PluginLoad
 from ._registry import PluginRegistry
+from ._text import describe_exception
 
 # pluggy and typing are imported only when needed: ``import oneiric.core`` stays cheap.
 TYPE_CHECKING = False

@@ -11,7 +11,7 @@ package used to carry its own ``_one_line``; they differed in how they treated
 
 from __future__ import annotations
 
-__all__ = ["one_line", "quote_name"]
+__all__ = ["describe_exception", "one_line", "quote_name"]
 
 
 def one_line(value: BaseException | str) -> str:
@@ -42,3 +42,18 @@ def quote_name(name: object) -> str:
     if isinstance(name, str) and name and name.isprintable() and not any(c.isspace() for c in name):
         return name
     return repr(name)
+
+
+def describe_exception(exc: BaseException, *, join: str = "; ") -> str:
+    """``Type: message`` on one line; ``Type`` alone when the message is empty.
+
+    For failures of foreign code (a plugin, a factory's module, a client
+    library), where the type is part of the diagnosis (``ConnectionRefusedError``
+    vs ``TimeoutError``).  A multi-line message (pluggy's validation errors)
+    keeps its lines as a list joined by ``join``; a one-line message is
+    :func:`one_line` (an ``OSError`` reads ``"<strerror>: <filename>"``).
+    """
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    text = join.join(one_line(line) for line in lines) if len(lines) > 1 else one_line(exc)
+    name = type(exc).__name__
+    return name if text == name else f"{name}: {text}"

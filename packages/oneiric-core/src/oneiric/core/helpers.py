@@ -10,7 +10,8 @@ mechanism                              names
 calling a hook per implementation      :func:`call_hook`, :class:`HookResult`
 error categories and exit codes        :data:`EXIT_CODES`, :func:`error_category`,
                                        :func:`exit_code_for` (and ``OneiricError.category``)
-one-line error text                    :func:`one_line`, :func:`quote_name`
+one-line error text                    :func:`one_line`, :func:`quote_name`,
+                                       :func:`describe_exception`
 UTC timestamps                         :func:`utc_now`, :func:`format_timestamp`,
                                        :func:`parse_timestamp`
 atomic, durable file writes            :func:`atomic_write`, :func:`exclusive_lock`,
@@ -35,7 +36,7 @@ from ._hookcall import HookResult, call_hook
 from ._loading import import_reference
 from ._redact import redact, scrub_text
 from ._statedir import ACTIVITY_FILE, OVERLAY_FILE, REMOTE_CACHE_DIR, STATUS_DIR, state_dir
-from ._text import one_line, quote_name
+from ._text import describe_exception, one_line, quote_name
 from ._time import format_timestamp, parse_timestamp, utc_now
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "async_exclusive_lock",
     "atomic_write",
     "call_hook",
+    "describe_exception",
     "error_category",
     "exclusive_lock",
     "exit_code_for",

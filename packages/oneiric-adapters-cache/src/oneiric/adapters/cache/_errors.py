@@ -31,7 +31,6 @@ server said no to these credentials: retrying will not help, fixing them will),
 from __future__ import annotations
 
 from oneiric.core import OneiricError
-from oneiric.core.helpers import one_line
 
 __all__ = [
     "CacheAuthenticationError",
@@ -39,19 +38,7 @@ __all__ = [
     "CacheUnavailableError",
     "CacheValueError",
     "MissingExtraError",
-    "client_error_text",
 ]
-
-
-def client_error_text(exc: BaseException) -> str:
-    """A client library's exception as ``Type: message`` on one line, for our messages.
-
-    The type matters here (``ConnectionRefusedError`` vs ``TimeoutError`` says
-    what to check); the text is ``oneiric.core.helpers.one_line``.
-    """
-    text = one_line(exc)
-    name = type(exc).__name__
-    return text if text == name else f"{name}: {text}"
 
 
 class CacheError(OneiricError):

@@ -31,13 +31,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from oneiric.core import get_logger
+from oneiric.core.helpers import describe_exception
 
 from ._errors import (
     CacheError,
     CacheUnavailableError,
     CacheValueError,
     MissingExtraError,
-    client_error_text,
 )
 from ._keys import memcached_key
 from ._protocol import CacheHealth
@@ -156,7 +156,7 @@ class MemcachedCache:
             try:
                 await client.close()
             except Exception as exc:  # closing dead connections may raise; nothing to do
-                _log.debug("memcached cache close failed", error=client_error_text(exc))
+                _log.debug("memcached cache close failed", error=describe_exception(exc, join=" "))
 
     # ------------------------------------------------------------- internals
 
@@ -175,7 +175,7 @@ class MemcachedCache:
             return exc
         where = f"memcached cache at {self.location}"
         about = f" for key {key!r}" if key is not None else ""
-        text = client_error_text(exc)
+        text = describe_exception(exc, join=" ")
         if isinstance(exc, TimeoutError):
             return CacheUnavailableError(
                 f"{where} did not answer within {self.settings.timeouts.operation:g} s during "

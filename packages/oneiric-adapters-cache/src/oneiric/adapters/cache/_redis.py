@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from oneiric.core import get_logger
+from oneiric.core.helpers import describe_exception
 
 from ._errors import (
     CacheAuthenticationError,
@@ -24,7 +25,6 @@ from ._errors import (
     CacheUnavailableError,
     CacheValueError,
     MissingExtraError,
-    client_error_text,
 )
 from ._keys import key_bytes
 from ._protocol import CacheHealth
@@ -143,7 +143,7 @@ class RedisCache:
         try:
             await client.aclose()
         except Exception as exc:  # closing a dead connection may raise; nothing to do
-            _log.debug("redis cache close failed", error=client_error_text(exc))
+            _log.debug("redis cache close failed", error=describe_exception(exc, join=" "))
 
     # ------------------------------------------------------------- internals
 
@@ -162,7 +162,7 @@ class RedisCache:
         if isinstance(exc, CacheError):
             return exc
         errors = self._redis.exceptions
-        text = client_error_text(exc)
+        text = describe_exception(exc, join=" ")
         where = f"redis cache at {self.location}"
         about = f" for key {key!r}" if key is not None else ""
         if isinstance(
