@@ -255,3 +255,32 @@ def test_attack_lock_file_symlink_is_not_followed(tmp_path: Path) -> None:
     with pytest.raises(OSError), exclusive_lock(tmp_path / "lock"):
         pass
     assert not target.exists()
+
+
+# ------------------------------------------------------------- lazy exports
+
+
+def test_lazy_exports_import_on_first_use_and_then_are_plain_attributes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    pkg = tmp_path / "lazypkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text(
+        "from oneiric.core.helpers import lazy_exports\n"
+        "__getattr__ = lazy_exports(__name__, {'Heavy': '_heavy', 'Other': '._heavy'})\n"
+    )
+    (pkg / "_heavy.py").write_text("Heavy = 'heavy'\nOther = 'other'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import lazypkg  # type: ignore[import-not-found]
+
+    try:
+        assert "lazypkg._heavy" not in sys.modules
+        assert lazypkg.Heavy == "heavy" and lazypkg.Other == "other"
+        assert "lazypkg._heavy" in sys.modules and "Heavy" in vars(lazypkg)
+        with pytest.raises(AttributeError, match="module 'lazypkg' has no attribute 'nope'"):
+            _ = lazypkg.nope
+    finally:
+        for name in ("lazypkg", "lazypkg._heavy"):
+            sys.modules.pop(name, None)

@@ -42,7 +42,7 @@ from ._hooks import (
     hookspec,
     new_plugin_manager,
 )
-from ._loading import import_reference, resolve_factory, resolve_settings_model
+from ._loading import import_reference, lazy_exports, resolve_factory, resolve_settings_model
 from ._logging import configure_logging, get_logger
 from ._plugins import (
     DiscoveryReport,
@@ -134,12 +134,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
-    if module is not None:
-        from importlib import import_module
-
-        value = getattr(import_module(f"{__name__}.{module}"), name)
-        globals()[name] = value  # next access skips this function
-        return value
-    raise AttributeError(f"module 'oneiric.core' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _LAZY)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -36,7 +35,7 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o600, durable: bool = 
     directory = path.parent
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     flags |= getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
-    tmp = directory / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    tmp = directory / f".{path.name}.{os.urandom(6).hex()}.tmp"
     fd = os.open(tmp, flags, mode)
     try:
         with os.fdopen(fd, "wb") as handle:

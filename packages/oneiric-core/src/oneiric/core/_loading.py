@@ -9,7 +9,7 @@ says whether the module is missing (install something) or broken (fix it).
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._candidate import is_reference
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "import_reference",
+    "lazy_exports",
     "resolve_factory",
     "resolve_settings_model",
 ]
@@ -108,3 +109,26 @@ def resolve_settings_model(candidate: Candidate) -> type[BaseModel] | None:
     return model
 
 
+
+
+def lazy_exports(package: str, table: Mapping[str, str]) -> Callable[[str], object]:
+    """A module ``__getattr__`` that imports each public name from its submodule on first use.
+
+    ``table`` maps a public name to the submodule (relative to ``package``,
+    with or without a leading dot) that defines it.  A package's ``__init__``
+    uses it as ``__getattr__ = lazy_exports(__name__, _LAZY)``: importing the
+    package then costs nothing of what those names pull in (pydantic for
+    settings, asyncio and ssl for remote sync, a client library for a cache),
+    and after the first access the name is a plain module attribute.
+    """
+    import sys
+
+    def __getattr__(name: str) -> object:
+        module = table.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module("." + module.lstrip("."), package), name)
+        setattr(sys.modules[package], name, value)  # next access skips this function
+        return value
+
+    return __getattr__

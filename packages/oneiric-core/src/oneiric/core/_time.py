@@ -1,5 +1,7 @@
 """UTC timestamps: one format in every JSON output, one strict parser.
 
+(``datetime`` is imported on first use: packages import this home at start-up.)
+
 Status snapshots, the activity store, the CLI and remote state each formatted
 time their own way (``+00:00`` with microseconds, with seconds, ``Z``), so a
 script comparing ``status --json`` with ``activity --json`` had to parse three
@@ -12,7 +14,10 @@ accepts.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from datetime import datetime
 
 __all__ = ["format_timestamp", "parse_timestamp", "utc_now"]
 
@@ -21,6 +26,8 @@ _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z")
 
 def utc_now() -> datetime:
     """The current time, timezone-aware, in UTC."""
+    from datetime import UTC, datetime
+
     return datetime.now(UTC)
 
 
@@ -30,6 +37,8 @@ def format_timestamp(moment: datetime | float | None = None) -> str:
     A naive ``datetime`` is refused: guessing its zone is how off-by-hours
     bugs enter a control plane.
     """
+    from datetime import UTC, datetime
+
     if moment is None:
         moment = utc_now()
     elif isinstance(moment, (int, float)):
@@ -47,6 +56,8 @@ def parse_timestamp(text: str) -> datetime:
     (seconds, optionally 1-6 fraction digits).  Anything else - an offset, a
     naive time, a trailing newline - is a ``ValueError`` naming the text.
     """
+    from datetime import UTC, datetime
+
     if not isinstance(text, str) or not _TIMESTAMP.fullmatch(text):
         raise ValueError(
             f"timestamp {text!r} is not RFC 3339 UTC like 2026-01-31T12:00:00Z"

@@ -20,6 +20,7 @@ state-directory names                  :func:`state_dir`, :data:`OVERLAY_FILE`,
                                        :data:`ACTIVITY_FILE`, :data:`STATUS_DIR`,
                                        :data:`REMOTE_CACHE_DIR`
 ``"module:attr"`` references           :func:`import_reference`
+lazy public names of a package         :func:`lazy_exports`
 redaction of secrets                   :func:`redact`, :func:`scrub_text`
 =====================================  =================================================
 
@@ -33,7 +34,7 @@ from ._errors import EXIT_CODES, error_category, exit_code_for
 from ._filelock import async_exclusive_lock, exclusive_lock
 from ._fs import atomic_write
 from ._hookcall import HookResult, call_hook
-from ._loading import import_reference
+from ._loading import import_reference, lazy_exports
 from ._redact import redact, scrub_text
 from ._statedir import ACTIVITY_FILE, OVERLAY_FILE, REMOTE_CACHE_DIR, STATUS_DIR, state_dir
 from ._text import describe_exception, one_line, quote_name
@@ -55,6 +56,7 @@ __all__ = [
     "exit_code_for",
     "format_timestamp",
     "import_reference",
+    "lazy_exports",
     "one_line",
     "parse_timestamp",
     "quote_name",

@@ -8,7 +8,9 @@ PyNaCl load on the first fetch or verification.  See docs/remote.md.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from oneiric.core.helpers import lazy_exports
 
 from .__about__ import __version__
 
@@ -130,12 +132,4 @@ _LAZY: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'oneiric.remote' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value  # later accesses are plain attribute reads
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)

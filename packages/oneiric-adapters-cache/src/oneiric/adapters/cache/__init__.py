@@ -10,7 +10,9 @@ opt-in pytest plugin ``oneiric.adapters.cache.testing``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from oneiric.core.helpers import lazy_exports
 
 from .__about__ import __version__
 from ._errors import (
@@ -73,12 +75,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module_name = _LAZY.get(name)
-    if module_name is not None:
-        import importlib
-
-        value = getattr(importlib.import_module(module_name, __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'oneiric.adapters.cache' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _LAZY)
