@@ -9,12 +9,6 @@ the same path: one line on stderr, that code.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import click
 import pytest
 from click.testing import CliRunner
@@ -23,7 +17,6 @@ import oneiric.remote as remote_api
 from oneiric.core import exit_code_for
 from oneiric.remote import _errors
 from oneiric.remote._cli import StandaloneGroup
-from oneiric.testing import free_port
 
 #: docs/remote.md, "Errors: what they mean and what to do"
 DOCUMENTED = {
@@ -94,22 +87,3 @@ def test_standalone_group_usage_error_keeps_click_exit_2() -> None:
 
     out = CliRunner().invoke(manifest, ["sign"])
     assert out.exit_code == 2
-
-
-def test_unknown_source_is_not_found_under_the_oneiric_cli(tmp_path: Path, kit) -> None:
-    """``oneiric remote sync --source nope`` raises; the ``oneiric`` main prints it: exit 3."""
-    pytest.importorskip("oneiric.cli")
-    config = kit.settings(f"https://127.0.0.1:{free_port()}/m.json")
-    env = {**os.environ, "ONEIRIC_STATE_DIR": str(tmp_path / "state")}
-    base = [sys.executable, "-m", "oneiric.cli", "--config", str(config)]
-    proc = subprocess.run([*base, "remote", "sync", "--source", "nope"], capture_output=True,
-                          text=True, timeout=120, env=env, check=False)
-    assert proc.returncode == 3, proc.stderr
-    assert proc.stderr.splitlines() == [
-        "Error: no remote source 'nope'; configured: s; pass one of those to --source"
-    ]
-    proc = subprocess.run([*base, "remote", "sync", "--json"], capture_output=True, text=True,
-                          timeout=120, env=env, check=False)
-    assert proc.returncode == 5, proc.stderr
-    (row,) = json.loads(proc.stdout)["sources"]
-    assert (row["ok"], row["exit_code"], row["error_type"]) == (False, 5, "FetchError")
