@@ -70,6 +70,12 @@ def test_one_timestamp_format_from_datetimes_and_posix_seconds() -> None:
     assert format_timestamp(other_zone) == "2026-11-30T06:00:55.123Z"
 
 
+def test_manifest_form_has_whole_seconds() -> None:
+    moment = datetime(2026, 11, 30, 6, 0, 55, 987654, tzinfo=UTC)
+    assert format_timestamp(moment, seconds=True) == "2026-11-30T06:00:55Z"
+    assert parse_timestamp(format_timestamp(moment, seconds=True)) == moment.replace(microsecond=0)
+
+
 def test_naive_datetime_is_refused() -> None:
     with pytest.raises(ValueError, match="naive datetime"):
         format_timestamp(datetime(2026, 1, 1))

@@ -99,10 +99,9 @@ class LazyGroup(click.Group):
         if command is not None:
             return command
         if cmd_name in self.lazy_commands:
-            import importlib
+            from oneiric.core import import_reference
 
-            module_name, _, attr = self.lazy_commands[cmd_name][0].partition(":")
-            command = getattr(importlib.import_module(module_name), attr)
+            command = import_reference(self.lazy_commands[cmd_name][0], what="command")
             assert isinstance(command, click.Command)
             return command
         return self._contributed().get(cmd_name)

@@ -14,6 +14,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from oneiric.core.helpers import format_timestamp
+
 if TYPE_CHECKING:
     from oneiric.remote import TrustedKey
 
@@ -49,11 +51,6 @@ class Published:
     wheel: Path
 
 
-def _manifest_time(moment: datetime) -> str:
-    """REMOTE.md's manifest time format (seconds, ``Z``): the payload keeps its spec's shape."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def publish_edge(publish: Path) -> Published:
     """Build the ``edge`` cache wheel in ``publish`` and sign a manifest delivering it."""
     from nacl.signing import SigningKey
@@ -72,8 +69,8 @@ def publish_edge(publish: Path) -> Published:
     moment = datetime.now(UTC).replace(microsecond=0)
     payload = {
         "_type": "oneiric.manifest", "spec_version": "1.0", "repository": "demo-edge",
-        "version": 1, "issued_at": _manifest_time(moment),
-        "expires": _manifest_time(moment + timedelta(days=1)),
+        "version": 1, "issued_at": format_timestamp(moment, seconds=True),
+        "expires": format_timestamp(moment + timedelta(days=1), seconds=True),
         "artifacts": {"edge": {"urls": [wheel.as_uri()],
                                "sha256": hashlib.sha256(data).hexdigest(),
                                "size": len(data), "kind": "wheel"}},

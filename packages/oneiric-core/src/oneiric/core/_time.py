@@ -31,11 +31,13 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def format_timestamp(moment: datetime | float | None = None) -> str:
+def format_timestamp(moment: datetime | float | None = None, *, seconds: bool = False) -> str:
     """``moment`` (an aware ``datetime`` or POSIX seconds; default now) as ``...T..:..:..mmmZ``.
 
-    A naive ``datetime`` is refused: guessing its zone is how off-by-hours
-    bugs enter a control plane.
+    ``seconds=True`` drops the fraction (``...T..:..:..Z``): the form manifest
+    payloads are signed in (REMOTE.md), so publishers and tools write one shape.
+    A naive ``datetime`` is refused: guessing its zone is how off-by-hours bugs
+    enter a control plane.
     """
     from datetime import UTC, datetime
 
@@ -46,6 +48,8 @@ def format_timestamp(moment: datetime | float | None = None) -> str:
     elif moment.tzinfo is None:
         raise ValueError(f"naive datetime {moment.isoformat()}; pass an aware datetime (UTC)")
     moment = moment.astimezone(UTC)
+    if seconds:
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 

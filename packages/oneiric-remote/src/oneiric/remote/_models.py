@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from oneiric.core.helpers import one_line, parse_timestamp, quote_name
+from oneiric.core.helpers import format_timestamp, one_line, parse_timestamp, quote_name
 
 from ._errors import ExpiredManifestError, FutureIssuedError, ManifestFormatError
 from ._metadata import check_metadata
@@ -168,11 +168,11 @@ def _has_metadata(spec_version: str) -> bool:
 def manifest_timestamp(moment: datetime) -> str:
     """``moment`` in the manifest's own form (REMOTE.md: seconds, ``Z``), for payloads.
 
-    Not ``oneiric.core.helpers.format_timestamp`` (milliseconds), which is the
-    form of every JSON *output*; a manifest keeps the form its publishers sign.
-    Both parse with ``parse_timestamp``.
+    ``format_timestamp(..., seconds=True)``: JSON *outputs* carry milliseconds,
+    a manifest keeps the form its publishers sign; both parse with
+    ``parse_timestamp``.
     """
-    return moment.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_timestamp(moment, seconds=True)
 
 
 def parse_manifest(data: Mapping[str, Any]) -> Manifest:
