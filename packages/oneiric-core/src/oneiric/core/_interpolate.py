@@ -1,5 +1,10 @@
 """``${env:NAME}``, ``${env:NAME:-default}`` and ``${secret:NAME}`` in settings values.
 
+Every other ``${...}`` is a ``ConfigError`` naming the syntax to use, never
+literal text: the original design's ``${ONEIRIC_SECRET_DB_PASSWORD}`` taken
+literally would reach a provider as a password and escape redaction.  ``$${``
+writes a literal ``${``.
+
 A value that contains a secret becomes a ``pydantic.SecretStr`` and the secret
 is registered for redaction before anything can print it.  Errors name the
 file, the line of the key and its dotted path, like every other settings error.
@@ -26,8 +31,11 @@ if TYPE_CHECKING:
 __all__ = ["Interpolator", "reveal"]
 
 _INTERP = re.compile(r"\$\{(env|secret):([A-Za-z0-9_.\-]+)(?::-([^}]*))?\}")
-# Anything that looks like a reference, so that a typo is an error, not a literal.
-_REF = re.compile(r"\$\{\s*(?:env|secret)\b[^}]*\}?", re.I)
+# ``$${`` (a literal ``${``) or anything that starts a reference: a reference
+# that is not exactly ``_INTERP`` is an error, not a literal.
+_TOKEN = re.compile(r"\$\$\{|\$\{[^}]*\}?")
+_SYNTAX = "write ${env:NAME}, ${env:NAME:-default} or ${secret:NAME} ($${ for a literal ${)"
+_SECRET_ENV = "ONEIRIC_SECRET_"
 
 
 class Interpolator:
@@ -89,16 +97,21 @@ class Interpolator:
         if not isinstance(value, str) or "${" not in value:
             return value
         where = f"{doc.where(parts)}: {dotted(*keypath)}"
-        for ref in _REF.finditer(value):
-            if not _INTERP.fullmatch(ref.group(0)):
-                raise ConfigError(
-                    f"{where}: malformed reference {ref.group(0)!r}; write ${{env:NAME}}, "
-                    "${env:NAME:-default} or ${secret:NAME}"
-                )
+        # Every reference is checked before any is resolved: no secret source is
+        # asked for a value that a later typo in the same string would discard.
+        for token in _TOKEN.finditer(value):
+            text = token.group(0)
+            if text != "$${" and not _INTERP.fullmatch(text):
+                raise ConfigError(f"{where}: {_unsupported(text)}")
         is_secret = False
 
-        def replace(match: re.Match[str]) -> str:
+        def replace(token: re.Match[str]) -> str:
             nonlocal is_secret
+            text = token.group(0)
+            if text == "$${":
+                return "${"
+            match = _INTERP.fullmatch(text)
+            assert match is not None  # checked above
             kind, name, default = match.group(1), match.group(2), match.group(3)
             if kind == "env":
                 found = self.environ.get(name)
@@ -118,8 +131,24 @@ class Interpolator:
             is_secret = True
             return self.secret(name, where)
 
-        result = _INTERP.sub(replace, value)
+        result = _TOKEN.sub(replace, value)
         return SecretStr(result) if is_secret else result
+
+
+def _unsupported(text: str) -> str:
+    """The error for a reference that is not ``${env:...}``/``${secret:...}``, with a hint."""
+    body = text[2:-1] if text.endswith("}") else text[2:]
+    kind = body.partition(":")[0].strip().lower()
+    if kind in ("env", "secret") or not re.fullmatch(r"[A-Za-z0-9_.\-]+", body):
+        return f"malformed reference {text!r}; {_SYNTAX}"
+    if body.startswith(_SECRET_ENV) and len(body) > len(_SECRET_ENV):
+        hint = f"for the secret in {body} write ${{secret:{body[len(_SECRET_ENV):]}}}"
+    else:
+        hint = f"for the environment variable write ${{env:{body}}}"
+    return (
+        f"unsupported reference {text!r} (taken literally it would not be redacted); "
+        f"{hint}; {_SYNTAX}"
+    )
 
 
 def reveal(value: object) -> object:
