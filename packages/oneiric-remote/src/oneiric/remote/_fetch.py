@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import pluggy
 
 from oneiric.core import get_logger, get_plugin_manager
-from oneiric.core.helpers import one_line
+from oneiric.core.helpers import call_hook, one_line
 
 from ._config import RetryPolicy, Timeouts, local_path
 from ._errors import (
@@ -231,13 +231,25 @@ class _TooLarge(Exception):
 
 
 def plugin_fetchers(hooks: pluggy.PluginManager | None = None) -> dict[str, Fetcher]:
-    """Fetchers contributed through ``oneiric_fetchers()``; built-in schemes cannot be replaced."""
+    """Fetchers contributed through ``oneiric_fetchers()``; built-in schemes cannot be replaced.
+
+    Each plugin is asked separately (``call_hook``): a plugin whose hook raises
+    or returns something other than ``{scheme: fetcher}`` costs its own schemes
+    (logged), never the others' or the sync.  The first plugin in pluggy's call
+    order wins a scheme two plugins claim.
+    """
     manager = hooks or get_plugin_manager()
     found: dict[str, Fetcher] = {}
-    for result in manager.hook.oneiric_fetchers():
-        if not result:
+    for result in call_hook(manager, "oneiric_fetchers"):
+        usable = result.value is None or isinstance(result.value, Mapping)
+        if result.error is not None or not usable:
+            _log.warning(
+                "plugin fetchers ignored",
+                plugin=result.plugin,
+                error=one_line(result.error) if result.error else "did not return a mapping",
+            )
             continue
-        for scheme, fetcher in dict(result).items():
+        for scheme, fetcher in (result.value or {}).items():
             scheme = str(scheme).lower()
             if scheme in BUILTIN_SCHEMES or scheme == "http":
                 _log.warning("plugin fetcher ignored: built-in scheme", scheme=scheme)

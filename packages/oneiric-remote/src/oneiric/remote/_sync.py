@@ -49,7 +49,14 @@ from ._errors import (
     StateError,
     WrongRepositoryError,
 )
-from ._fetch import CircuitBreaker, Downloader, HttpsFetcher, MemorySink, pick_error
+from ._fetch import (
+    CircuitBreaker,
+    Downloader,
+    HttpsFetcher,
+    MemorySink,
+    pick_error,
+    plugin_fetchers,
+)
 from ._install import Installer, Staged
 from ._policy import check_factories, check_policy
 from ._retention import prune
@@ -159,6 +166,8 @@ class RemoteSync:
         cache = self.source.resolved_cache_dir()
         status = self._status.load(cache)
         started = self.clock()
+        # Asked each cycle: plugins may be loaded after this RemoteSync was built.
+        self.downloader.plugins = plugin_fetchers(self.hooks)
         status.last_attempt = format_timestamp(self.now())
         try:
             with span("oneiric.remote.sync", repository=self.source.repository):
