@@ -50,9 +50,10 @@ def new_plugin_manager(*, builtins: bool = True) -> pluggy.PluginManager:
     manager = pluggy.PluginManager(PROJECT)
     manager.add_hookspecs(OneiricHookSpecs)
     if builtins:
-        from . import _secrets
+        from . import _requires, _secrets
 
         manager.register(_secrets, name="oneiric.core.secrets")
+        manager.register(_requires, name=_requires.PLUGIN_NAME)
     return manager
 
 
