@@ -31,7 +31,7 @@ __all__ = [
 
 #: Bumped whenever a hook is added or a hook's contract changes; a plugin
 #: declaring a newer ``ONEIRIC_HOOKSPEC`` is refused with a clear reason.
-HOOKSPEC_VERSION = 1
+HOOKSPEC_VERSION = 2  # 2: oneiric_host_services
 
 
 _manager: pluggy.PluginManager | None = None

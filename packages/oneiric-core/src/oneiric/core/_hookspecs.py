@@ -67,3 +67,13 @@ class OneiricHookSpecs:
         ``object``: click is the CLI's dependency, not the core's; the CLI checks
         each value.
         """
+
+    @hookspec
+    def oneiric_host_services(self, host: object) -> object:
+        """Return services for ``host``: an async context manager, an iterable of them, or None.
+
+        ``Host`` (oneiric-lifecycle) enters them in hook order once it is ready
+        and exits them in reverse before shutdown.  ``object``: ``Host`` is
+        lifecycle's class, which the core does not import.  A plugin using this
+        hook declares ``ONEIRIC_HOOKSPEC = 2``.
+        """

@@ -5,6 +5,8 @@ swaps them with rollback, tracks leases so nothing is cleaned up while in use,
 honours pause/drain decisions from the shared ``ActivityStore`` and publishes
 a status snapshot for the CLI.  ``DomainBridge`` is what application code
 holds; ``SelectionWatcher`` turns edited settings files into swaps.
+``Host`` assembles all of it in one ``async with``; ``oneiric.lifecycle.asgi``
+runs a ``Host`` in an ASGI server (see docs/web-app.md).
 
 See docs/lifecycle.md.
 """
@@ -29,6 +31,7 @@ from ._bridge import DomainBridge, Handle, Lease, SyncLease
 from ._component import HealthReport
 from ._config import LifecycleConfig
 from ._errors import ActivityStoreError
+from ._host import Host
 from ._manager import LifecycleManager
 from ._status import KeyStatus, StatusDocument, read_snapshots, snapshot_path
 from ._swap import SwapResult
@@ -45,6 +48,7 @@ __all__ = [
     "Handle",
     "HealthCheckFailed",
     "HealthReport",
+    "Host",
     "KeyStatus",
     "Lease",
     "LifecycleConfig",

@@ -55,6 +55,7 @@ class ManagerBase:
     resolver: Resolver
     config: LifecycleConfig
     activity_store: ActivityStore | None
+    _default_store: bool  # open the state dir's store at first use, close it at shutdown
     _settings: Settings | None
     _explicit_config: bool
     _hooks: pluggy.PluginManager | None
@@ -72,6 +73,7 @@ class ManagerBase:
     _loop_thread: int
     _tasks: set[asyncio.Task[Any]]
     _poll_task: asyncio.Task[None] | None
+    _health_task: asyncio.Task[None] | None
     _snapshot_timer: asyncio.TimerHandle | None
     _watchers: list[StatusSource]
     _seq: int

@@ -28,7 +28,10 @@ class LifecycleConfig:
     ``activity_poll_interval`` bounds how late this process sees a pause/drain
     written by another process; ``status_interval`` bounds how often the status
     snapshot is rewritten; ``watch_poll_interval`` is the settings watcher's
-    period when it polls instead of using watchfiles.
+    period when it polls instead of using watchfiles; ``health_interval`` is
+    how often every bound instance's ``health()`` is probed and recorded in
+    status (so ``oneiric health`` reflects an outage within one interval; a
+    failing probe only reports, it never swaps); ``0`` disables probing.
     """
 
     build_timeout: float = 30.0
@@ -41,6 +44,7 @@ class LifecycleConfig:
     activity_poll_interval: float = 1.0
     status_interval: float = 0.5
     watch_poll_interval: float = 1.0
+    health_interval: float = 15.0
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):

@@ -20,14 +20,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from oneiric.core import NotActiveError, Resolver, get_logger, state_dir, validate_name
-from oneiric.core.helpers import one_line
+from oneiric.core.helpers import ACTIVITY_FILE, one_line
 
 from ._activityjob import ActivityJob
 from ._component import HealthReport, call_optional, to_health
 from ._config import LifecycleConfig
+from ._errors import ActivityStoreError
 from ._handle import Handle, Inactive
 from ._slot import Binding, Slot, SlotKey
 from ._status import snapshot_path
@@ -52,7 +53,11 @@ class LifecycleManager(ActivityJob):
 
     ``settings`` supplies provider settings, swap policies and the
     ``[lifecycle]`` section (unless ``config`` is given); ``activity_store``
-    makes pause/drain decisions of any process apply here; ``hooks`` is the
+    makes pause/drain decisions of any process apply here: by default (None)
+    the state dir's store is opened at first use, so ``oneiric pause`` is
+    honoured by every app; ``False`` disables it.  Every bound instance's
+    ``health()`` is probed each ``config.health_interval`` and recorded in
+    status (a failing probe reports only).  ``hooks`` is the
     pluggy manager whose ``oneiric_pre_swap``/``oneiric_post_swap`` run
     (default: the process-wide one).  ``state_dir`` is where the status
     snapshot goes (default: ``oneiric.core.state_dir()``; ``write_status=False``
@@ -64,7 +69,7 @@ class LifecycleManager(ActivityJob):
         resolver: Resolver,
         *,
         settings: Settings | None = None,
-        activity_store: ActivityStore | None = None,
+        activity_store: ActivityStore | Literal[False] | None = None,
         hooks: pluggy.PluginManager | None = None,
         config: LifecycleConfig | None = None,
         state_dir: str | os.PathLike[str] | None = None,
@@ -81,7 +86,8 @@ class LifecycleManager(ActivityJob):
             if settings is not None
             else LifecycleConfig()
         )
-        self.activity_store = activity_store
+        self.activity_store = activity_store or None
+        self._default_store = activity_store is None
         self._hooks = hooks
         self._clock = clock
         self._state_dir_arg = state_dir
@@ -97,6 +103,7 @@ class LifecycleManager(ActivityJob):
         self._loop_thread = 0
         self._tasks = set()
         self._poll_task = None
+        self._health_task = None
         self._snapshot_timer = None
         self._watchers = []
         self._seq = 0
@@ -134,14 +141,48 @@ class LifecycleManager(ActivityJob):
             self._loop_thread = threading.get_ident()
             if self._write_status:
                 self._status_file = snapshot_path(state_dir(self._state_dir_arg))
+            if self._default_store:
+                self._open_default_store()
             self._refresh_activity()
             if self.activity_store is not None or self._write_status:
                 self._poll_task = loop.create_task(self._poll(), name="oneiric-lifecycle-poll")
+            if self.config.health_interval > 0:
+                self._health_task = loop.create_task(
+                    self._probe_periodically(), name="oneiric-lifecycle-health"
+                )
         elif self._loop is not loop:
             raise RuntimeError(
                 "this LifecycleManager belongs to another event loop; create one per loop"
             )
         return loop
+
+    def _open_default_store(self) -> None:
+        """Open ``<state dir>/activity.sqlite``; unopenable → status shows why, leases go on."""
+        from ._activity import ActivityStore
+
+        path = state_dir(self._state_dir_arg) / ACTIVITY_FILE
+        try:
+            store = ActivityStore(path)
+        except ActivityStoreError as exc:
+            self._activity_error = str(exc)
+            _log.error("cannot open the activity store; pause/drain not honoured", error=str(exc))
+            return
+        self.activity_store = store
+        self._unsubscribe_store = store.subscribe(self._on_local_activity)
+
+    async def _probe_periodically(self) -> None:
+        """Background: probe every bound instance so status never shows only bind-time health."""
+        while not self._closed:
+            await asyncio.sleep(max(self.config.health_interval, 0.01))
+            for slot in list(self._slots.values()):
+                if self._stopping.is_set():
+                    return
+                if slot.bound is None or slot.override is not None:
+                    continue
+                try:
+                    await self.probe(slot.domain, slot.key, tenant=slot.tenant)
+                except NotActiveError:
+                    continue  # unbound meanwhile (swap failure, shutdown)
 
     # -------------------------------------------------------------- activate
 
@@ -313,7 +354,7 @@ class LifecycleManager(ActivityJob):
         if self._snapshot_timer is not None:
             self._snapshot_timer.cancel()
             self._snapshot_timer = None
-        background = [t for t in (self._poll_task,) if t is not None]
+        background = [t for t in (self._poll_task, self._health_task) if t is not None]
         background += [s.auto_task for s in self._slots.values() if s.auto_task is not None]
         for task in background:
             task.cancel()
@@ -329,6 +370,8 @@ class LifecycleManager(ActivityJob):
                 await self._retire(slot, binding, 0.0)
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        if self._default_store and self.activity_store is not None:
+            self.activity_store.close()
         if self._status_file is not None:
             try:
                 self._status_file.unlink(missing_ok=True)

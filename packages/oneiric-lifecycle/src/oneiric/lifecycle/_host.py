@@ -1,0 +1,257 @@
+"""``Host``: one ``async with`` that runs Oneiric inside an application.
+
+Hand-assembling resolver, plugins, settings, activity store, watcher, status
+and health in every application is where deployments diverge (an app built
+without an activity store silently ignored ``oneiric pause``).  ``Host`` does
+it once, in the order ARCHITECTURE §9 fixes, and tears down everything it
+started when any step fails, so a failed start leaves no task or file behind.
+
+Background services of other packages (event consumers, schedulers, the fleet
+agent) plug in through the ``oneiric_host_services(host)`` hook: lifecycle
+never imports them.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from typing import TYPE_CHECKING
+
+from oneiric.core import ConfigError, PluginError, Resolver, call_hook, get_logger
+from oneiric.core.helpers import import_reference, one_line
+
+from ._bridge import DomainBridge, Lease
+from ._config import LifecycleConfig
+from ._manager import LifecycleManager
+from ._watcher import SelectionWatcher
+
+if TYPE_CHECKING:
+    from oneiric.core import Settings
+
+__all__ = ["Host"]
+
+_log = get_logger("oneiric.lifecycle.host")
+
+#: ``app``: called with the resolver after settings load (like the CLI's ``--app``).
+AppSetup = Callable[[Resolver], object]
+
+_DEFAULT_HEALTH_INTERVAL = 15.0
+
+
+def _service_list(plugin: str, value: object) -> list[AbstractAsyncContextManager[object]]:
+    """Normalise one ``oneiric_host_services`` result; refuse anything else by name."""
+    if value is None:
+        return []
+    items: Iterable[object] = (
+        [value] if hasattr(value, "__aenter__") or not isinstance(value, Iterable) else value
+    )
+    services: list[AbstractAsyncContextManager[object]] = []
+    for item in items:
+        if not (hasattr(item, "__aenter__") and hasattr(item, "__aexit__")):
+            raise PluginError(
+                f"plugin {plugin!r}: oneiric_host_services returned {type(item).__name__}, "
+                "expected an async context manager, an iterable of them, or None; fix the plugin"
+            )
+        services.append(item)
+    return services
+
+
+def _activate_list(settings: Settings, extra: Sequence[str]) -> list[tuple[str, str]]:
+    """``"domain/key"`` entries of ``[host] activate`` (when core exposes it) and ``activate=``."""
+    section = getattr(settings, "host", None) or {}
+    listed = section.get("activate", []) if isinstance(section, dict) else []
+    if not isinstance(listed, list):
+        raise ConfigError(
+            f"[host] activate must be a list of 'domain/key' strings, got "
+            f"{type(listed).__name__}; e.g. activate = [\"adapter/cache\"]"
+        )
+    pairs: list[tuple[str, str]] = []
+    for entry in [*listed, *extra]:
+        domain, sep, key = str(entry).partition("/")
+        if not sep or not domain or not key or "/" in key:
+            raise ConfigError(
+                f"cannot activate {str(entry)!r}: expected 'domain/key', e.g. 'adapter/cache'"
+            )
+        if (domain, key) not in pairs:
+            pairs.append((domain, key))
+    return pairs
+
+
+class Host:
+    """Plugins, settings, lifecycle (activity store, status, health), watcher and services.
+
+    ``config`` is the settings directory (default: ``ONEIRIC_CONFIG``, else
+    ``./settings`` if it exists); ``state_dir`` where the activity store,
+    status snapshots and overlay live (default ``oneiric.core.state_dir()``);
+    ``plugins=False`` skips entry-point discovery; ``watch=False`` runs no
+    ``SelectionWatcher``; ``health_interval`` is the period of health probes
+    (``[lifecycle] health_interval`` wins when this is left at its default);
+    ``app`` — a callable or ``"module:callable"`` — is called with the
+    resolver after settings load (register the application's own providers
+    there); ``activate`` lists extra ``"domain/key"`` keys to activate.
+    """
+
+    def __init__(
+        self,
+        config: str | os.PathLike[str] | None = None,
+        *,
+        state_dir: str | os.PathLike[str] | None = None,
+        plugins: bool = True,
+        watch: bool = True,
+        health_interval: float = _DEFAULT_HEALTH_INTERVAL,
+        app: AppSetup | str | None = None,
+        activate: Sequence[str] = (),
+    ) -> None:
+        self._config = config
+        self._state_dir = state_dir
+        self._plugins = plugins
+        self._watch = watch
+        self._health_interval = health_interval
+        self._app = app
+        self._activate = tuple(activate)
+        self._resolver: Resolver | None = None
+        self._lifecycle: LifecycleManager | None = None
+        self._settings: Settings | None = None
+        self.watcher: SelectionWatcher | None = None
+        self._stack: AsyncExitStack | None = None
+
+    # ------------------------------------------------------------- accessors
+
+    @property
+    def resolver(self) -> Resolver:
+        """The resolver (plugins and settings applied); set once the host is entered."""
+        if self._resolver is None:
+            raise RuntimeError("the Host is not running; use 'async with Host(...) as host:'")
+        return self._resolver
+
+    @property
+    def lifecycle(self) -> LifecycleManager:
+        """The lifecycle manager; set once the host is entered."""
+        if self._lifecycle is None:
+            raise RuntimeError("the Host is not running; use 'async with Host(...) as host:'")
+        return self._lifecycle
+
+    @property
+    def settings(self) -> Settings | None:
+        """The settings loaded at start (the watcher hands reloads to the lifecycle)."""
+        return self._settings
+
+    def bridge(self, domain: str) -> DomainBridge[object]:
+        """A ``DomainBridge`` over this host's lifecycle (type it: ``DomainBridge[T](d, lc)``)."""
+        return DomainBridge(domain, self.lifecycle)
+
+    def lease(self, domain: str, key: str, *, tenant: str | None = None) -> Lease[object]:
+        """``async with host.lease("adapter", "cache") as cache:`` — tracked use of a component."""
+        return self.bridge(domain).lease(key, tenant=tenant)
+
+    async def activate(self, domain: str, key: str, *, tenant: str | None = None) -> object:
+        """Activate ``domain/key`` (idempotent); return the bound instance."""
+        return await self.lifecycle.activate(domain, key, tenant=tenant)
+
+    # ----------------------------------------------------------------- start
+
+    async def __aenter__(self) -> Host:
+        if self._stack is not None:
+            raise RuntimeError("this Host is already running; create one Host per 'async with'")
+        stack = AsyncExitStack()
+        self._stack = stack
+        try:
+            await self._start(stack)
+        except BaseException:
+            await self._stop()
+            raise
+        return self
+
+    async def _start(self, stack: AsyncExitStack) -> None:
+        from oneiric.core import load_plugins, load_settings
+
+        resolver = Resolver()
+        hooks = resolver.hooks
+        if self._plugins:
+            report = load_plugins(resolver, hooks=hooks)
+            for entry in report.errors:
+                _log.error("plugin not loaded", plugin=entry.entry_point, error=entry.error)
+        settings = load_settings(self._config, state_dir=self._state_dir, hooks=hooks)
+        settings.apply(resolver)
+        self._settings = settings
+        self._resolver = resolver
+        if self._app is not None:
+            await self._run_app(resolver)
+        config = LifecycleConfig.from_settings(settings)
+        if self._health_interval != _DEFAULT_HEALTH_INTERVAL or "health_interval" not in (
+            settings.lifecycle
+        ):
+            config = config.replace(health_interval=self._health_interval)
+        lifecycle = LifecycleManager(
+            resolver, settings=settings, hooks=hooks, config=config, state_dir=self._state_dir
+        )
+        self._lifecycle = lifecycle
+        stack.push_async_callback(lifecycle.shutdown)
+        for domain, key in _activate_list(settings, self._activate):
+            await lifecycle.activate(domain, key)
+        if self._watch and settings.config_dir is not None:
+            config_dir = settings.config_dir
+            state_dir = self._state_dir
+
+            def loader(path: os.PathLike[str]) -> Settings:
+                return load_settings(path, state_dir=state_dir, hooks=hooks)
+
+            watcher = SelectionWatcher(
+                config_dir, loader, resolver, lifecycle=lifecycle, state_dir=state_dir
+            )
+            await watcher.start()
+            self.watcher = watcher
+            stack.push_async_callback(watcher.stop)
+        # Every plugin's answer is checked before any service starts: a broken
+        # plugin stops the start with nothing of the others half-running.
+        planned: list[tuple[str, AbstractAsyncContextManager[object]]] = []
+        for result in call_hook(hooks, "oneiric_host_services", host=self):
+            if result.error is not None:
+                raise PluginError(
+                    f"plugin {result.plugin!r}: oneiric_host_services raised "
+                    f"{type(result.error).__name__}: {one_line(result.error)}; fix or remove "
+                    "the plugin"
+                ) from result.error
+            planned += [(result.plugin, s) for s in _service_list(result.plugin, result.value)]
+        for plugin, service in planned:
+            try:
+                await stack.enter_async_context(service)
+            except Exception as exc:
+                raise PluginError(
+                    f"plugin {plugin!r}: host service {type(service).__name__} failed to "
+                    f"start: {type(exc).__name__}: {one_line(exc)}"
+                ) from exc
+
+    async def _run_app(self, resolver: Resolver) -> None:
+        setup = self._app
+        if isinstance(setup, str):
+            setup = import_reference(setup)
+        if not callable(setup):
+            raise ConfigError(
+                f"app={self._app!r} is not callable; pass a function taking the resolver "
+                "or 'module:function'"
+            )
+        result = setup(resolver)
+        if inspect.isawaitable(result):
+            await result
+
+    # ------------------------------------------------------------------ stop
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._stop()
+
+    async def _stop(self) -> None:
+        """Services in reverse, then the watcher, then the lifecycle (which drains leases)."""
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            await stack.aclose()
+        self.watcher = None
+        self._lifecycle = None
+        self._resolver = None
+
+    def __repr__(self) -> str:
+        running = self._stack is not None
+        return f"<Host config={self._config!r} running={running}>"
+

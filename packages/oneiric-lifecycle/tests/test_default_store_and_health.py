@@ -1,0 +1,125 @@
+"""Issue 11 (Deliver 2): the default activity store is honoured, and health never goes stale.
+
+Before: a ``LifecycleManager`` built without ``activity_store=`` ignored
+``oneiric pause`` (the CLI reported success), and ``last_health`` was only what
+the component answered at bind, so ``oneiric health`` said "fine" during an outage.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from oneiric.core import ComponentPaused, ConfigError
+from oneiric.core.helpers import ACTIVITY_FILE
+from oneiric.lifecycle import (
+    ActivityStore,
+    DomainBridge,
+    HealthReport,
+    LifecycleConfig,
+    LifecycleManager,
+    read_snapshots,
+)
+from oneiric.testing import apoll_until
+
+pytestmark = pytest.mark.anyio
+
+
+def _pause_from_another_process(state: Path, domain: str, key: str) -> None:
+    code = (
+        "import sys; from oneiric.lifecycle import ActivityStore;"
+        "ActivityStore(sys.argv[1]).pause(sys.argv[2], sys.argv[3], note='maintenance')"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code, str(state / ACTIVITY_FILE), domain, key], check=True
+    )
+
+
+async def test_attack_pause_ignored_without_activity_store_argument(
+    make_manager: Any, state: Path
+) -> None:
+    manager: LifecycleManager = make_manager()  # no activity_store=: the default store
+    bridge: DomainBridge[Any] = DomainBridge("adapter", manager)
+    await manager.activate("adapter", "cache")
+    async with bridge.lease("cache"):
+        pass
+    _pause_from_another_process(state, "adapter", "cache")
+
+    async def refused() -> bool:
+        try:
+            async with bridge.lease("cache"):
+                return False
+        except ComponentPaused:
+            return True
+
+    await apoll_until(refused, message="the pause written by another process is honoured")
+    assert manager.status()["activity"]["path"] == str(state / ACTIVITY_FILE)
+    ActivityStore(state / ACTIVITY_FILE).resume("adapter", "cache")
+
+    async def accepted() -> bool:
+        try:
+            async with bridge.lease("cache"):
+                return True
+        except ComponentPaused:
+            return False
+
+    await apoll_until(accepted, message="resume is honoured")
+    await manager.shutdown()
+
+
+async def test_activity_store_false_disables_the_default(make_manager: Any, state: Path) -> None:
+    manager: LifecycleManager = make_manager(activity_store=False)
+    await manager.activate("adapter", "cache")
+    assert manager.activity_store is None
+    assert manager.status()["activity"]["path"] is None
+    await manager.shutdown()
+    assert not (state / ACTIVITY_FILE).exists()
+
+
+async def test_attack_health_stale_after_bind(
+    make_manager: Any, ledger: Any, config: LifecycleConfig, state: Path
+) -> None:
+    manager: LifecycleManager = make_manager(config=config.replace(health_interval=0.02))
+    component = await manager.activate("adapter", "cache")
+
+    def health_in_snapshot() -> dict[str, Any] | None:
+        for doc in read_snapshots(state):
+            for key in doc["keys"]:
+                if key["key"] == "cache":
+                    return key["last_health"]
+        return None
+
+    await apoll_until(
+        lambda: (h := health_in_snapshot()) is not None and h["ok"] is True,
+        message="a healthy probe in the snapshot",
+    )
+    component.health_value = HealthReport(False, "redis at x: connection refused")
+    await apoll_until(
+        lambda: (h := health_in_snapshot()) is not None
+        and h["ok"] is False
+        and "connection refused" in str(h["detail"]),
+        message="the outage shows in the snapshot within a probe interval",
+    )
+    # A failing probe reports only: the instance stays bound, nothing swapped.
+    assert manager.status()["keys"][0]["bound"] == "b"
+    assert manager.status()["keys"][0]["swaps"] == 0
+    assert component.cleaned == 0
+    component.health_value = True
+    await apoll_until(
+        lambda: (h := health_in_snapshot()) is not None and h["ok"] is True,
+        message="recovery shows in the snapshot",
+    )
+    await manager.shutdown()
+
+
+def test_health_interval_defaults_and_settings() -> None:
+    assert LifecycleConfig().health_interval == 15.0
+    assert LifecycleConfig.from_mapping({"health_interval": 2}).health_interval == 2.0
+    with pytest.raises(ConfigError, match="health_interval"):
+        LifecycleConfig.from_mapping({"health_interval": "soon"})
+    assert json.dumps(LifecycleConfig().as_dict())
