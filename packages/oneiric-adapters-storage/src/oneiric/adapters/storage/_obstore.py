@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as _dt
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from oneiric.core import get_logger
 
@@ -31,6 +31,9 @@ from ._protocol import ExistsByHead, ObjectInfo
 from ._ranges import check_range
 from ._settings import AzureSettings, RemoteSettings, S3Settings
 
+if TYPE_CHECKING:  # obstore itself is imported only when a provider is built
+    from obstore.store import ClientConfig, RetryConfig
+
 __all__ = ["AZURE", "S3", "Backend", "ObstoreStorage", "create_azure", "create_s3"]
 
 _log = get_logger("oneiric.adapters.storage.obstore")
@@ -40,7 +43,7 @@ def _secret(value: Any) -> str | None:
     return None if value is None else value.get_secret_value()
 
 
-def _client_options(settings: RemoteSettings) -> dict[str, Any]:
+def _client_options(settings: RemoteSettings) -> ClientConfig:
     return {
         "allow_http": settings.allow_http,
         "connect_timeout": f"{int(settings.connect_timeout_s * 1000)}ms",
@@ -48,7 +51,7 @@ def _client_options(settings: RemoteSettings) -> dict[str, Any]:
     }
 
 
-def _retry(settings: RemoteSettings) -> dict[str, Any]:
+def _retry(settings: RemoteSettings) -> RetryConfig:
     return {
         "max_retries": settings.retries,
         "retry_timeout": _dt.timedelta(seconds=settings.retry_timeout_s),

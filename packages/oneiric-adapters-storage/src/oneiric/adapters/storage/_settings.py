@@ -40,7 +40,7 @@ class LocalSettings(_Base):
 class MemorySettings(_Base):
     """No settings: every instance is an independent, empty store."""
 
-    chunk_size: int = Field(1 << 20, gt=0)
+    chunk_size: int = Field(default=1 << 20, gt=0)
 
 
 class RemoteSettings(_Base):
