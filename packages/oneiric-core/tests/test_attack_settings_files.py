@@ -340,3 +340,23 @@ def test_attack_newline_in_overlay_name_keeps_error_one_line(
     state.mkdir(mode=0o700)
     (state / "selections.json").write_text(json.dumps(overlay))
     one_line_error(lambda: load_settings(cfg), "selections.json", "fix or delete the file")
+
+
+def test_attack_tenant_name_with_line_break_is_refused_and_nothing_applied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from oneiric.core import Resolver
+
+    monkeypatch.setenv("ONEIRIC_STATE_DIR", str(tmp_path / "state"))
+    config = tmp_path / "cfg"
+    config.mkdir()
+    (config / "oneiric.toml").write_text(
+        '[adapter.selections]\ncache = "redis"\n'
+        '[adapter.tenants."t\\n1".selections]\ncache = "memory"\n',
+        encoding="utf-8",
+    )
+    resolver = Resolver()
+    with pytest.raises(ConfigError, match=r"invalid tenant 't\\n1'") as info:
+        load_settings(config).apply(resolver)
+    assert "\n" not in str(info.value)
+    assert resolver.selections("adapter") == {}

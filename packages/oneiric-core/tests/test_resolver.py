@@ -550,7 +550,9 @@ def test_replacement_inside_a_batch_counts_as_the_newest_registration(
     assert ex.ranking[0].registered > ex.ranking[1].registered
 
 
-@pytest.mark.parametrize("tenant", ["", 42])
+@pytest.mark.parametrize(
+    "tenant", ["", 42, "t\n1", "acme corp", "x\u2028y", "bell\x07", "t" * 129]
+)
 def test_invalid_tenant_is_a_config_error(resolver: Resolver, tenant: Any) -> None:
     with pytest.raises(ConfigError, match="invalid tenant") as info:
         resolver.set_selections("adapter", {"cache": "memory"}, tenant=tenant)

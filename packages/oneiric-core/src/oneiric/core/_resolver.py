@@ -52,6 +52,18 @@ Callback = Callable[[frozenset[KeyRef]], Any]
 _T = TypeVar("_T")
 
 
+def _valid_tenant(tenant: object) -> bool:
+    """Tenants are ids chosen by the application (``acme``, ``Customer-42``), so looser
+    than provider names; but a line break or control character in one would split
+    every log line and error that names it."""
+    return (
+        isinstance(tenant, str)
+        and 0 < len(tenant) <= 128
+        and tenant.isprintable()
+        and not any(c.isspace() for c in tenant)
+    )
+
+
 class NoEligibleProviderError(NotRegisteredError):
     """Candidates exist for the key but every one is vetoed or lacks a required capability."""
 
@@ -551,8 +563,10 @@ class Resolver:
             except ValueError as exc:
                 raise ConfigError(f"invalid selection for {domain}/{key}: {exc}") from None
             new[key] = value
-        if tenant is not None and (not isinstance(tenant, str) or not tenant):
-            raise ConfigError(f"invalid tenant {tenant!r}: expected a non-empty string")
+        if tenant is not None and not _valid_tenant(tenant):
+            raise ConfigError(
+                f"invalid tenant {tenant!r}: use 1-128 printable characters without spaces"
+            )
         with self._lock:
             self._staged_selections[(tenant, domain)] = new
             if self._depth:
