@@ -84,6 +84,11 @@ def test_overlay_shape_and_lock_file_stay_private(tmp_path: Path) -> None:
     assert data == {
         "selections": {"adapter": {"cache": "redis"}},
         "tenants": {"adapter": {"acme": {"cache": "memory"}}},
+        "revision": 2,  # additive (issue 11): counts writes; read_overlay strips it
+    }
+    assert read_overlay(state) == {
+        "selections": {"adapter": {"cache": "redis"}},
+        "tenants": {"adapter": {"acme": {"cache": "memory"}}},
     }
     lock = state / ".selections.json.lock"
     assert lock.is_file() and (lock.stat().st_mode & 0o777) == 0o600
@@ -140,3 +145,29 @@ def test_write_overlay_over_other_domains_bad_entry_is_refused_too(tmp_path: Pat
     (state / "selections.json").write_text(json.dumps({"selections": {"service": 5}}))
     with pytest.raises(ConfigError, match=r"selections\.service"):
         write_overlay(state, "adapter", "cache", "redis")
+
+
+def test_attack_reissued_selection_changes_the_overlay_file(tmp_path: Path) -> None:
+    """Issue 11: re-issuing the selection already in the overlay is still a visible change."""
+    state = tmp_path / "state"
+    write_overlay(state, "adapter", "cache", "redis")
+    before = (state / "selections.json").read_bytes()
+    write_overlay(state, "adapter", "cache", "redis")
+    assert (state / "selections.json").read_bytes() != before
+    assert read_overlay(state) == {"selections": {"adapter": {"cache": "redis"}}, "tenants": {}}
+
+
+@pytest.mark.parametrize("revision", ["7", -1, True, None, 1.5])
+def test_attack_hand_edited_overlay_revision_restarts_the_count(
+    tmp_path: Path, revision: object
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    (state / "selections.json").write_text(
+        json.dumps({"selections": {"adapter": {"cache": "redis"}}, "revision": revision}),
+        encoding="utf-8",
+    )
+    assert read_overlay(state)["selections"] == {"adapter": {"cache": "redis"}}
+    write_overlay(state, "adapter", "cache", "memory")
+    data = json.loads((state / "selections.json").read_text(encoding="utf-8"))
+    assert data["revision"] == 1 and data["selections"] == {"adapter": {"cache": "memory"}}

@@ -181,6 +181,12 @@ def swap(
         click.echo(f"written to {path}")
         return
     checked = f"; validated here: healthy {health['detail']!r}" if health else ""
+    if provider is not None and previous == provider:
+        # Not "(was X)": nothing to do would be wrong.  The overlay changed
+        # (its revision), so applications where X is not bound (e.g. its swap
+        # failed before) swap again.
+        was = (" (selection re-issued: applications where it is not bound, e.g. after a "
+               "failed swap, swap again)")
     click.echo(f"{domain}/{key}{scope} -> {provider}{was}{checked}")
     click.echo(f"written to {path}; applications watching this state dir swap within their "
                "poll interval" + (" after resume" if blocked else ""))

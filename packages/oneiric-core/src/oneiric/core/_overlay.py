@@ -3,7 +3,13 @@
 Written by ``oneiric swap``, read by ``load_settings`` and the watcher; it
 takes precedence over the user's files, which are never rewritten.  Shape:
 ``{"selections": {domain: {key: provider}}, "tenants": {domain: {tenant: {key:
-provider}}}}``.  No pydantic here: a swap does not load it.
+provider}}}, "revision": n}``.  No pydantic here: a swap does not load it.
+
+``revision`` (an additive key, stripped by ``read_overlay`` so its result keeps
+its shape) counts writes: re-issuing the selection already in the file still
+changes the file, so a running application's watcher sees the request and
+retries a swap that failed before (its lifecycle reconciles selected keys
+whose bound provider is not the winner).
 """
 
 from __future__ import annotations
@@ -33,13 +39,18 @@ _WRITE_FIX = "set ONEIRIC_STATE_DIR to a writable directory"
 
 def read_overlay(state_dir: str | os.PathLike[str]) -> Overlay:
     """Read ``<state dir>/selections.json`` (empty if absent); ConfigError if malformed."""
-    path = Path(state_dir) / OVERLAY_FILE
+    return _read(Path(state_dir))[0]
+
+
+def _read(directory: Path) -> tuple[Overlay, int]:
+    """The overlay's selections and tenants, and its write ``revision`` (0 if none)."""
+    path = directory / OVERLAY_FILE
     try:
         text = read_text(
             path, "selection overlay", "check its permissions or set ONEIRIC_STATE_DIR"
         )
     except FileNotFoundError:
-        return {"selections": {}, "tenants": {}}
+        return {"selections": {}, "tenants": {}}, 0
     data = load_json(text, path, "selection overlay", OVERLAY_FIX)
     if (
         not isinstance(data, dict)
@@ -50,9 +61,12 @@ def read_overlay(state_dir: str | os.PathLike[str]) -> Overlay:
             f"{path}: selection overlay must be an object with 'selections' and 'tenants' "
             "mappings; fix or delete the file"
         )
+    revision = data.pop("revision", 0)
+    if isinstance(revision, bool) or not isinstance(revision, int) or revision < 0:
+        revision = 0  # a hand-edited value: the next write restarts the count
     data.setdefault("selections", {})
     data.setdefault("tenants", {})
-    return data
+    return data, revision
 
 
 def write_overlay(
@@ -69,7 +83,9 @@ def write_overlay(
     beside it), so concurrent ``oneiric swap`` commands each keep their
     selection; written with ``atomic_write`` (temp file, fsync, rename, directory
     fsync), so a running application's watcher never reads half a file and a
-    crash never loses an acknowledged write.
+    crash never loses an acknowledged write.  Every write increments the file's
+    ``revision``, so writing the selection already there is still a change a
+    watcher sees (a re-issued ``oneiric swap`` retries a failed swap).
     """
     directory = Path(state_dir)
     validate_name(domain, "domain")
@@ -85,7 +101,7 @@ def write_overlay(
             # Read, change, replace - all under the lock, so no concurrent writer's
             # selection is lost (a rename alone makes writes atomic, not updates).
             # Inside, only ConfigError is raised: the OSError below is the lock's.
-            data = read_overlay(directory)
+            data, revision = _read(directory)
             # The whole file is checked before it is changed: a domain entry that is
             # not an object would crash the update, and rewriting the file would
             # keep any other malformed entry.  Nothing is written on error.
@@ -98,7 +114,7 @@ def write_overlay(
                 scope.pop(key, None)
             else:
                 scope[key] = provider
-            _write(target, data)
+            _write(target, {**data, "revision": revision + 1})
     except OSError as exc:
         raise ConfigError(
             f"{target}: cannot lock selection overlay: {exc.strerror or exc}; {_WRITE_FIX}"
@@ -106,7 +122,7 @@ def write_overlay(
     return target
 
 
-def _write(target: Path, data: Overlay) -> None:
+def _write(target: Path, data: dict[str, object]) -> None:
     text = json.dumps(data, indent=2, sort_keys=True) + "\n"
     try:
         atomic_write(target, text.encode("utf-8"))

@@ -6,6 +6,12 @@ whatever the policy; a better candidate swaps only under ``greedy`` (under
 ``sticky`` status says since when it waits).  A swap of a paused or draining
 key is deferred (``slot.deferred``) until resume; ``ActivityJob`` reschedules
 it.  Each key has at most one swap task; a later reason replaces a pending one.
+
+A re-issued selection (``oneiric swap`` of the provider already selected, e.g.
+after a failed swap's target recovered) changes no selection, so the resolver
+reports nothing; the watcher then asks for ``reconcile_selections``: every
+bound key with an explicit selection whose winner is not the bound provider
+swaps again (deferred as usual while paused or draining).
 """
 
 from __future__ import annotations
@@ -39,6 +45,37 @@ class AutoSwapJob(InstallJob):
         for slot in list(self._slots.values()):
             if (slot.domain, slot.key) in changes and slot.bound is not None:
                 self._evaluate(slot)
+        self._dirty()
+
+    def reconcile_selections(self, reason: str = "selection re-issued") -> None:
+        """Swap every selected key whose winner is not bound; thread-safe, returns at once.
+
+        Keys without an explicit selection are left alone: under ``sticky`` a
+        better candidate waiting is not a request to swap.
+        """
+        loop = self._loop
+        if loop is None or self._closed:
+            return
+        try:
+            loop.call_soon_threadsafe(self._reconcile, reason)
+        except RuntimeError:  # loop closed
+            pass
+
+    def _reconcile(self, reason: str) -> None:
+        if self._closed:
+            return
+        for slot in list(self._slots.values()):
+            if slot.bound is None or (slot.auto_task is not None and not slot.auto_task.done()):
+                continue  # not bound, or a swap task already resolves the current winner
+            selection = self._selection_of(slot)
+            if selection is None:
+                continue
+            try:
+                winner = self.resolver.resolve(slot.domain, slot.key, tenant=slot.tenant)
+            except OneiricError:
+                continue  # the selection is unavailable: status already says why
+            if winner != slot.bound.candidate:
+                self._schedule(slot, f"{reason}: {selection}")
         self._dirty()
 
     def _evaluate(self, slot: Slot) -> None:

@@ -156,6 +156,13 @@ class SelectionWatcher:
             LifecycleConfig.from_settings(settings)  # validate before changing anything
         return settings
 
+    def _overlay_digest(self) -> str | None:
+        """The overlay's part of the current fingerprint (None before the first load)."""
+        if self._fingerprint is None or self.state_dir is None:
+            return None
+        overlay = str(self.state_dir / OVERLAY_FILE)
+        return next((digest for path, digest in self._fingerprint if path == overlay), None)
+
     def reload(self) -> bool:
         """Load settings now and apply their selections; return whether they applied.
 
@@ -164,23 +171,31 @@ class SelectionWatcher:
         the lifecycle's status.  Blocking: code on the event loop awaits
         ``areload()`` instead.
         """
+        before = self._overlay_digest()
         self._fingerprint = self._current_fingerprint()
         try:
             settings = self._prepare()
         except Exception as exc:
             return self._failed(exc)
-        return self._apply(settings)
+        return self._apply(settings, overlay_before=before)
 
     async def areload(self) -> bool:
         """``reload()`` with hashing and parsing off the event loop (in a worker thread)."""
+        before = self._overlay_digest()
         try:
             self._fingerprint = await asyncio.to_thread(self._current_fingerprint)
             settings = await asyncio.to_thread(self._prepare)
         except Exception as exc:
             return self._failed(exc)
-        return self._apply(settings)
+        return self._apply(settings, overlay_before=before)
 
-    def _apply(self, settings: Settings) -> bool:
+    def _apply(self, settings: Settings, *, overlay_before: str | None = None) -> bool:
+        """Apply ``settings``; a changed overlay (every ``oneiric swap`` changes it) reconciles.
+
+        A re-issued selection changes no selection, so the resolver reports no
+        change; the lifecycle is asked to swap selected keys whose bound
+        provider is not the winner (e.g. a swap that failed before).
+        """
         try:
             settings.apply(self.resolver)
             if self.lifecycle is not None:
@@ -193,6 +208,12 @@ class SelectionWatcher:
         self.error_at = None
         self.applied_at = self._clock()
         _log.info("settings reloaded", config_dir=str(self.config_dir))
+        if (
+            self.lifecycle is not None
+            and overlay_before is not None
+            and self._overlay_digest() != overlay_before
+        ):
+            self.lifecycle.reconcile_selections()
         self._notify()
         return True
 
