@@ -123,3 +123,16 @@ def test_health_interval_defaults_and_settings() -> None:
     with pytest.raises(ConfigError, match="health_interval"):
         LifecycleConfig.from_mapping({"health_interval": "soon"})
     assert json.dumps(LifecycleConfig().as_dict())
+
+
+async def test_attack_unusable_state_dir_for_default_store_reports_not_crashes(
+    make_manager: Any, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    manager: LifecycleManager = make_manager(state_dir=blocker, write_status=False)
+    await manager.activate("adapter", "cache")  # serving goes on
+    error = manager.status()["activity"]["error"]
+    assert error is not None and "not-a-dir" in error and "\n" not in error
+    assert manager.activity_store is None
+    await manager.shutdown()

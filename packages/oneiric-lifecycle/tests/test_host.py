@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from oneiric.core import (
+    HOOKSPEC_VERSION,
     Candidate,
     ComponentPaused,
     ConfigError,
@@ -222,3 +223,39 @@ async def test_attack_app_reference_not_callable(settings_dir: Path) -> None:
     host = Host(settings_dir, plugins=False, app="oneiric.core:HOOKSPEC_VERSION")
     with pytest.raises(ConfigError, match="is not callable"):
         await host.__aenter__()
+
+
+def test_host_services_hook_makes_hookspec_version_2() -> None:
+    assert HOOKSPEC_VERSION == 2
+    assert "oneiric_host_services" in {h for h in dir(get_plugin_manager().hook)}
+
+
+async def test_lifecycle_health_interval_from_settings(
+    settings_dir: Path, state: Path, app: Any
+) -> None:
+    (settings_dir / "oneiric.toml").write_text("[lifecycle]\nhealth_interval = 0.05\n")
+    async with Host(settings_dir, plugins=False, app=app, activate=["adapter/cache"]) as host:
+        assert host.lifecycle.config.health_interval == 0.05
+        await apoll_until(
+            lambda: any(
+                k["last_health"] is not None for d in read_snapshots(state) for k in d["keys"]
+            ),
+            message="a probe at the settings' interval",
+        )
+    async with Host(
+        settings_dir, plugins=False, app=app, activate=["adapter/cache"], health_interval=3
+    ) as host:
+        assert host.lifecycle.config.health_interval == 3.0  # an explicit argument wins
+
+
+async def test_exception_in_body_tears_everything_down(
+    settings_dir: Path, state: Path, app: Any, ledger: Any, plugins: Any
+) -> None:
+    journal: list[str] = []
+    plugins(Services(journal, "svc"))
+    with pytest.raises(KeyError):
+        async with Host(settings_dir, plugins=False, app=app, activate=["adapter/cache"]):
+            raise KeyError("boom")
+    assert journal[-1] == "exit svc"
+    assert ledger.all_cleaned_once()
+    assert read_snapshots(state) == []

@@ -22,13 +22,19 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Literal, TypeVar
 
-from oneiric.core import NotActiveError, Resolver, get_logger, state_dir, validate_name
+from oneiric.core import (
+    NotActiveError,
+    OneiricError,
+    Resolver,
+    get_logger,
+    state_dir,
+    validate_name,
+)
 from oneiric.core.helpers import ACTIVITY_FILE, one_line
 
 from ._activityjob import ActivityJob
 from ._component import HealthReport, call_optional, to_health
 from ._config import LifecycleConfig
-from ._errors import ActivityStoreError
 from ._handle import Handle, Inactive
 from ._slot import Binding, Slot, SlotKey
 from ._status import snapshot_path
@@ -160,10 +166,9 @@ class LifecycleManager(ActivityJob):
         """Open ``<state dir>/activity.sqlite``; unopenable → status shows why, leases go on."""
         from ._activity import ActivityStore
 
-        path = state_dir(self._state_dir_arg) / ACTIVITY_FILE
-        try:
-            store = ActivityStore(path)
-        except ActivityStoreError as exc:
+        try:  # ActivityStoreError (unopenable file) or ConfigError (unusable state dir)
+            store = ActivityStore(state_dir(self._state_dir_arg) / ACTIVITY_FILE)
+        except OneiricError as exc:
             self._activity_error = str(exc)
             _log.error("cannot open the activity store; pause/drain not honoured", error=str(exc))
             return
