@@ -15,29 +15,10 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
+from web_greeter import Greeter, make_host
 
-from oneiric.core import Candidate, Resolver
 from oneiric.lifecycle import DomainBridge, Host
 from oneiric.lifecycle.asgi import UnavailableMiddleware, lifespan
-
-
-class Greeter:
-    """The application's component: any object; ``health()`` is optional."""
-
-    def greet(self, name: str) -> str:
-        return f"hello, {name}"
-
-    def health(self) -> bool:
-        return True
-
-
-def register(resolver: Resolver) -> None:
-    """Called with the resolver once plugins and settings are loaded."""
-    resolver.register(Candidate("adapter", "greeter", "builtin", Greeter))
-
-
-def make_host() -> Host:
-    return Host(app=register, activate=["adapter/greeter"])
 
 
 async def greeter(request: Request) -> AsyncIterator[Greeter]:

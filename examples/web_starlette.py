@@ -16,31 +16,10 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from web_greeter import Greeter, make_host
 
-from oneiric.core import Candidate, Resolver
 from oneiric.lifecycle import DomainBridge, Host
 from oneiric.lifecycle.asgi import UnavailableMiddleware, lifespan
-
-
-class Greeter:
-    """The application's component: any object; ``health()`` is optional."""
-
-    def greet(self, name: str) -> str:
-        return f"hello, {name}"
-
-    def health(self) -> bool:
-        return True
-
-
-def register(resolver: Resolver) -> None:
-    """Called with the resolver once plugins and settings are loaded."""
-    resolver.register(Candidate("adapter", "greeter", "builtin", Greeter))
-
-
-def make_host() -> Host:
-    # Settings from ONEIRIC_CONFIG (or ./settings); state (activity store,
-    # status) in ONEIRIC_STATE_DIR — the same place `oneiric pause` writes.
-    return Host(app=register, activate=["adapter/greeter"])
 
 
 async def hello(request: Request) -> JSONResponse:
