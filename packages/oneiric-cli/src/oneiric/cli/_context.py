@@ -4,9 +4,11 @@ Why lazy: ``oneiric --help`` and ``oneiric activity`` need no plugins, and
 ``oneiric status`` needs no settings; building the resolver (entry-point
 discovery, settings, pydantic) only when a command asks for it keeps those
 fast.  The order when it is built is the contract's: plugins, then settings
-(with the state dir's selection overlay), then ``--app module:callable``
-called with the resolver, so the CLI sees what the application registers in
-code.
+(with the state dir's selection overlay), then the last-good manifests of the
+configured ``[remote]`` sources (read from the cache, never the network, as an
+application's offline start does), then ``--app module:callable`` called with
+the resolver, so the CLI sees what the application registers in code and what
+``oneiric remote sync`` delivered.
 
 ``CliContext`` is a ``dict`` of the global options (``config_dir``,
 ``state_dir``, ``app``, ``json``, ``debug``) so commands contributed by other
@@ -23,7 +25,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from oneiric.core import FactoryError
-from oneiric.core.helpers import ACTIVITY_FILE, OVERLAY_FILE, describe_exception, import_reference
+from oneiric.core.helpers import (
+    ACTIVITY_FILE,
+    OVERLAY_FILE,
+    describe_exception,
+    import_reference,
+    one_line,
+)
 
 from ._errors import EXIT_INVALID, EXIT_NOT_FOUND, EXIT_UNEXPECTED, EXIT_USAGE, CliError
 
@@ -226,6 +234,7 @@ class CliContext(dict[str, Any]):
             self._settings = load_settings(self["config_dir"], state_dir=state)
             for text in self._settings.apply(resolver):
                 self.warnings.append(text)
+            self._load_remote(resolver, self._settings)
         if self["app"]:
             register = load_app(self["app"])
             try:
@@ -241,6 +250,46 @@ class CliContext(dict[str, Any]):
         for text in self.warnings:
             warn(text)
         return resolver
+
+    def _load_remote(self, resolver: Resolver, settings: Settings) -> None:
+        """Register the last-good manifest of each ``[remote]`` source (offline).
+
+        oneiric-remote is imported only when sources are configured and it is
+        installed; a source that fails (tampered or expired cache, bad section)
+        becomes a one-line warning and the command goes on without it.
+        """
+        if not settings.remote.get("sources"):
+            return
+        from importlib.util import find_spec
+
+        if find_spec("oneiric.remote") is None:
+            self.warnings.append(
+                "[remote] sources are configured but oneiric-remote is not installed; "
+                "pip install oneiric-remote to see what they deliver"
+            )
+            return
+        import asyncio
+
+        from oneiric.core import OneiricError
+        from oneiric.remote import RemoteSync
+        from oneiric.remote._sources import sources_from_settings
+
+        try:
+            sources = sources_from_settings(settings.remote, settings.config_dir)
+        except OneiricError as exc:
+            self.warnings.append(f"[remote] not loaded: {one_line(exc)}")
+            return
+
+        async def load_all() -> None:
+            for name, source in sources.items():
+                try:
+                    await RemoteSync(resolver, source).load_last_good()
+                except OneiricError as exc:
+                    self.warnings.append(
+                        f"remote source {name!r}: last-good manifest not loaded: {one_line(exc)}"
+                    )
+
+        asyncio.run(load_all())
 
     def known_domain(self, domain: str) -> None:
         """Raise (3) if no candidate is registered in ``domain``."""

@@ -259,13 +259,7 @@ class RemoteSync:
 
     async def _sync(self, cache: Path) -> SyncResult:
         source = self.source
-        store = StateStore(
-            cache,
-            fingerprint=source.fingerprint,
-            repository=source.repository,
-            keyids=[k.keyid for k in source.trusted_keys],
-            threshold=source.threshold,
-        )
+        store = self._store(cache)
         async with store.lock(source.timeouts.lock):
             state = store.load()
             installer = Installer(cache, source, self.downloader, self._verified)
@@ -280,6 +274,12 @@ class RemoteSync:
             if same:
                 return await self._reregister(url, verified, manifest, installer)
             return await self._install_new(store, state, installer, url, data, verified, manifest)
+
+    def _store(self, cache: Path) -> StateStore:
+        source = self.source
+        keyids = [k.keyid for k in source.trusted_keys]
+        return StateStore(cache, fingerprint=source.fingerprint, repository=source.repository,
+                          keyids=keyids, threshold=source.threshold)
 
     def _has_registered(self) -> bool:
         return self.source.repository in self._registered()
@@ -432,12 +432,48 @@ class RemoteSync:
             manifest.version, len(candidates), False, restart, unavailable=tuple(unavailable)
         )
 
+    async def load_last_good(self) -> SyncResult | None:
+        """Register the cached last-good manifest without the network (None: never synced).
+
+        For processes that inspect rather than update (the CLI's ``list`` and
+        ``explain``): the same checks as an offline cold start - signatures and
+        expiry re-verified, cached artifacts re-hashed - and no status written.
+        Raises a ``RemoteError`` (nothing registered) when the cache fails them.
+        """
+        source = self.source
+        cache = source.resolved_cache_dir()
+        store = self._store(cache)
+        if not store.exists():
+            return None
+        async with store.lock(source.timeouts.lock):
+            state = store.load()
+            if state.last_good is None:
+                return None
+            installer = Installer(cache, source, self.downloader, self._verified)
+            installer.clean_tmp()
+            return await self._register_last_good(state, installer)
+
     async def _cold_start(
         self, state: State, installer: Installer, error: FetchError
     ) -> SyncResult:
         """Every URL is unreachable: serve the last-good manifest, re-verified, from the cache."""
         if state.last_good is None:
             raise error
+        result = await self._register_last_good(state, installer)
+        _log.warning(
+            "remote source unreachable; serving last-good manifest from cache",
+            repository=self.source.repository,
+            version=result.version,
+            error=str(error),
+        )
+        if self._status.current is not None:
+            self._status.current.last_error = str(error)
+            self._status.current.last_error_type = type(error).__name__
+        return result
+
+    async def _register_last_good(self, state: State, installer: Installer) -> SyncResult:
+        """Re-verify the state file's last-good envelope and register it (offline)."""
+        assert state.last_good is not None
         try:
             data = state.last_good.encode("ascii")
         except UnicodeEncodeError:
@@ -456,15 +492,6 @@ class RemoteSync:
         infos, staged = await self._stage(manifest, installer)
         candidates, unavailable = build_candidates(manifest, url, infos)
         self._swap(manifest, verified.digest, candidates, [s.vendor for s in staged])
-        _log.warning(
-            "remote source unreachable; serving last-good manifest from cache",
-            repository=manifest.repository,
-            version=manifest.version,
-            error=str(error),
-        )
-        if self._status.current is not None:
-            self._status.current.last_error = str(error)
-            self._status.current.last_error_type = type(error).__name__
         return SyncResult(
             manifest.version, len(candidates), True, False, offline=True,
             unavailable=tuple(unavailable),
