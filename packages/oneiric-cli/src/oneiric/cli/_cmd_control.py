@@ -20,7 +20,7 @@ import click
 from ._context import CliContext
 from ._errors import EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_UNAVAILABLE, CliError
 from ._options import with_cli
-from ._output import echo_json, iso
+from ._output import echo_json, iso, warn
 
 __all__ = ["drain", "pause", "resume", "swap"]
 
@@ -77,6 +77,41 @@ def _blocked(cli: CliContext, domain: str, key: str) -> dict[str, Any] | None:
         return None
     record = store.get(domain, key)
     return record.as_dict() if record.state != "active" else None
+
+
+def _live_snapshots(cli: CliContext) -> list[dict[str, Any]]:
+    """Status snapshots of processes running now (none if the state dir does not exist)."""
+    state = cli.state_path()
+    if not state.is_dir():
+        return []
+    from oneiric.lifecycle import read_snapshots
+
+    return read_snapshots(state)
+
+
+def _known_tenant(
+    cli: CliContext, docs: list[dict[str, Any]], domain: str, tenant: str
+) -> bool:
+    """Whether the settings files or a running application know ``tenant`` in ``domain``.
+
+    The overlay's own tenants do not count: an earlier swap of a typo would
+    make the typo look known.
+    """
+    settings = cli.settings
+    domain_settings = settings.domains.get(domain) if settings is not None else None
+    if domain_settings is not None and tenant in domain_settings.tenants:
+        return True
+    return any(
+        k.get("tenant") == tenant and k.get("domain") == domain
+        for doc in docs for k in doc.get("keys") or []
+    )
+
+
+def _warn_unapplied(cli: CliContext, docs: list[dict[str, Any]]) -> None:
+    """One warning line when no running application can apply the decision (exit stays 0)."""
+    if not docs:
+        warn(f"no running application publishes status in {cli.state_path()}; the change "
+             "applies when one starts")
 
 
 async def _validate(
@@ -144,10 +179,11 @@ def swap(
         _check_provider(cli, domain, key, provider, tenant)
     blocked = _blocked(cli, domain, key)
     if blocked is not None and not defer:
-        by = f" by {blocked['actor']}" if blocked["actor"] else ""
+        # Not the actor: it is ``user@host pid N`` (kept as data in ``activity``),
+        # and error messages name no user, host or pid.
         note = f" ({blocked['note']})" if blocked["note"] else ""
         raise CliError(
-            f"{domain}/{key} is {blocked['state']}{by}{note}; a running application would defer "
+            f"{domain}/{key} is {blocked['state']}{note}; a running application would defer "
             f"the swap until resume; run 'oneiric resume {domain} {key}' first or pass --defer",
             EXIT_UNAVAILABLE,
         )
@@ -156,6 +192,8 @@ def swap(
         if validate and provider is not None
         else None
     )
+    docs = _live_snapshots(cli)
+    unknown_tenant = tenant is not None and not _known_tenant(cli, docs, domain, tenant)
     state = cli.state_path(create=True)
     overlay = read_overlay(state)
     if tenant is None:
@@ -170,6 +208,10 @@ def swap(
         "previous": previous, "overlay": str(path), "validated": validate, "health": health,
         "deferred": blocked is not None, "cleared": clear,
     }
+    _warn_unapplied(cli, docs)
+    if unknown_tenant:
+        warn(f"tenant {tenant!r} is in neither the settings nor a running application's status "
+             f"for domain {domain!r}; the selection applies only where that tenant is served")
     if cli.json:
         echo_json(result)
         return
@@ -227,6 +269,7 @@ def _decide(cli: CliContext, action: str, domain: str, key: str, note: str, forc
     assert store is not None
     record = getattr(store, action)(domain, key, note=note)
     data = {**record.as_dict(), "state_dir": str(cli.state_path())}
+    _warn_unapplied(cli, _live_snapshots(cli))
     if cli.json:
         echo_json(data)
         return
@@ -236,7 +279,8 @@ def _decide(cli: CliContext, action: str, domain: str, key: str, note: str, forc
         "resume": "running applications accept leases again and apply deferred swaps",
     }[action]
     note_text = f" ({note})" if note else ""
-    click.echo(f"{domain}/{key} {record.state}{note_text} by {record.actor} at {iso(record.at)}")
+    # the actor (user@host pid) is data: in --json and 'oneiric activity', not in messages
+    click.echo(f"{domain}/{key} {record.state}{note_text} at {iso(record.at)}")
     click.echo(f"{effect} within their activity poll interval")
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from ._context import CliContext
-from ._errors import EXIT_UNAVAILABLE
+from ._errors import EXIT_INVALID, EXIT_NOT_FOUND, EXIT_UNAVAILABLE, CliError
 from ._options import with_cli
 from ._output import echo_json, iso, table, warn
 
@@ -41,6 +41,60 @@ def _snapshots(
     return docs
 
 
+def _check_filter(
+    cli: CliContext, docs: list[dict[str, Any]], domain: str | None, key: str | None
+) -> None:
+    """A ``--domain``/``--key`` nothing knows is an error (3), not an empty table.
+
+    Known means: in a running application's snapshot, or registered in this
+    CLI's resolver (an application that is not running yet).  Snapshots are
+    checked first, so the common case loads no plugins.
+    """
+    from oneiric.core import validate_name
+
+    for value, what in ((domain, "domain"), (key, "key")):
+        if value is not None:
+            try:
+                validate_name(value, what)
+            except ValueError as exc:
+                raise CliError(str(exc), EXIT_INVALID) from None
+    entries = [k for d in docs for k in d.get("keys") or []]
+    seen = {(k["domain"], k["key"]) for k in entries}
+    if _matches(seen, domain, key):
+        return
+    resolver = cli.resolver
+    known = seen | {(d, k) for d in resolver.domains() for k in resolver.keys(d)}
+    if _matches(known, domain, key):
+        return
+    domains = sorted({d for d, _ in known})
+    if domain is not None and domain not in domains:
+        raise CliError(
+            f"no domain {domain!r} in running applications' status or registered here; known "
+            f"domains: {', '.join(domains) or 'none'}; check the name or pass --app",
+            EXIT_NOT_FOUND,
+        )
+    keys = sorted({k for d, k in known if domain is None or d == domain})
+    scope = f" in domain {domain!r}" if domain is not None else ""
+    raise CliError(
+        f"no key {key!r}{scope} in running applications' status or registered here; known "
+        f"keys: {', '.join(keys) or 'none'}; check the name or pass --app",
+        EXIT_NOT_FOUND,
+    )
+
+
+def _matches(known: set[tuple[str, str]], domain: str | None, key: str | None) -> bool:
+    return any(
+        (domain is None or d == domain) and (key is None or k == key) for d, k in known
+    )
+
+
+def _only(entries: list[dict[str, Any]], domain: str | None, key: str | None) -> list[Any]:
+    return [
+        e for e in entries
+        if (domain is None or e["domain"] == domain) and (key is None or e["key"] == key)
+    ]
+
+
 # ------------------------------------------------------------------- status
 
 
@@ -49,8 +103,8 @@ def _status_impl(cli: CliContext, domain: str | None, include_stale: bool) -> No
     skipped: list[dict[str, str]] = []
     docs = _snapshots(cli, include_stale, skipped)
     if domain is not None:
-        docs = [{**d, "keys": [k for k in d.get("keys") or [] if k["domain"] == domain]}
-                for d in docs]
+        _check_filter(cli, docs, domain, None)
+        docs = [{**d, "keys": _only(d.get("keys") or [], domain, None)} for d in docs]
     if cli.json:
         echo_json({"state_dir": str(state), "processes": docs, "skipped": skipped})
         return
@@ -103,7 +157,9 @@ def _snapshot_checks(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return checks
 
 
-async def _probe_all(cli: CliContext, domain: str | None) -> list[dict[str, Any]]:
+async def _probe_all(
+    cli: CliContext, domain: str | None, key: str | None
+) -> list[dict[str, Any]]:
     """Activate each winner here and run its health check; nothing is left running."""
     from oneiric.core import OneiricError
     from oneiric.lifecycle import LifecycleManager
@@ -113,6 +169,8 @@ async def _probe_all(cli: CliContext, domain: str | None) -> list[dict[str, Any]
     checks: list[dict[str, Any]] = []
     try:
         for (d, k), winner in sorted(resolver.active(domain).items()):
+            if key is not None and k != key:
+                continue
             check: dict[str, Any] = {
                 "pid": None, "domain": d, "key": k, "tenant": None,
                 "provider": winner.provider, "ok": False, "detail": "", "at": None,
@@ -129,17 +187,19 @@ async def _probe_all(cli: CliContext, domain: str | None) -> list[dict[str, Any]
     return checks
 
 
-def _health_impl(cli: CliContext, probe: bool, domain: str | None, include_stale: bool) -> None:
+def _health_impl(
+    cli: CliContext, probe: bool, domain: str | None, include_stale: bool, key: str | None = None
+) -> None:
     skipped: list[dict[str, str]] = []
     if probe:
-        if domain is not None:
-            cli.known_domain(domain)
-        checks = asyncio.run(_probe_all(cli, domain))
+        if domain is not None or key is not None:
+            _check_filter(cli, [], domain, key)
+        checks = asyncio.run(_probe_all(cli, domain, key))
     else:
         docs = _snapshots(cli, include_stale, skipped)
-        checks = [
-            c for c in _snapshot_checks(docs) if domain is None or c["domain"] == domain
-        ]
+        if domain is not None or key is not None:
+            _check_filter(cli, docs, domain, key)
+        checks = _only(_snapshot_checks(docs), domain, key)
     failed = [c for c in checks if c["ok"] is False]
     if cli.json:
         echo_json({"mode": "probe" if probe else "snapshot", "ok": not failed, "checks": checks,
@@ -192,7 +252,8 @@ def status(cli: CliContext, domain: str | None, include_stale: bool) -> None:
     """What running applications bound, what should be bound, and why they differ.
 
     Reads the status snapshots (<state dir>/status/<pid>.json) that running
-    applications' LifecycleManagers publish.
+    applications' LifecycleManagers publish.  Exits 3 when --domain names a
+    domain neither a running application nor this CLI's resolver knows.
     """
     _status_impl(cli, domain, include_stale)
 
@@ -201,15 +262,18 @@ def status(cli: CliContext, domain: str | None, include_stale: bool) -> None:
 @click.option("--probe", is_flag=True,
               help="Activate each winning provider in this process and run its health check.")
 @click.option("--domain", default=None, help="Only keys of this domain.")
+@click.option("--key", default=None, help="Only this key (with --domain: of that domain).")
 @click.option("--all", "include_stale", is_flag=True,
               help="Include snapshots of processes that no longer run.")
 @with_cli
-def health(cli: CliContext, probe: bool, domain: str | None, include_stale: bool) -> None:
+def health(
+    cli: CliContext, probe: bool, domain: str | None, key: str | None, include_stale: bool
+) -> None:
     """Last health of running applications' providers; --probe checks them here.
 
-    Exits 5 when any check failed.
+    Exits 5 when any check failed, 3 when --domain or --key names nothing known.
     """
-    _health_impl(cli, probe, domain, include_stale)
+    _health_impl(cli, probe, domain, include_stale, key)
 
 
 @click.command("activity")
