@@ -19,7 +19,14 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from typing import TYPE_CHECKING
 
-from oneiric.core import ConfigError, PluginError, Resolver, call_hook, get_logger
+from oneiric.core import (
+    ConfigError,
+    OneiricError,
+    PluginError,
+    Resolver,
+    call_hook,
+    get_logger,
+)
 from oneiric.core.helpers import import_reference, one_line
 
 from ._bridge import DomainBridge, Lease
@@ -79,11 +86,40 @@ def _activate_list(settings: Settings, extra: Sequence[str]) -> list[tuple[str, 
     return pairs
 
 
+async def _load_remote_last_good(resolver: Resolver, settings: Settings) -> None:
+    """Register the cached last-good manifest of each ``[remote]`` source, offline.
+
+    The app starts with what the last ``oneiric remote sync`` delivered even
+    when the repository is unreachable (signatures, expiry and artifact hashes
+    re-verified by oneiric-remote).  An invalid ``[remote]`` section stops the
+    start (``ConfigError``); a source whose cache fails verification is logged
+    and skipped, like one never synced.  oneiric-remote is imported only when
+    sources are configured.
+    """
+    if not settings.remote.get("sources"):
+        return
+    from importlib.util import find_spec
+
+    if find_spec("oneiric.remote") is None:
+        _log.warning("[remote] sources configured but oneiric-remote is not installed")
+        return
+    from oneiric.remote import RemoteSync
+    from oneiric.remote._sources import sources_from_settings
+
+    for name, source in sources_from_settings(settings.remote, settings.config_dir).items():
+        try:
+            await RemoteSync(resolver, source).load_last_good()
+        except OneiricError as exc:
+            _log.error("remote source: last-good manifest not loaded", source=name,
+                       error=one_line(exc))
+
+
 class Host:
     """Plugins, settings, lifecycle (activity store, status, health), watcher and services.
 
     ``config`` is the settings directory (default: ``ONEIRIC_CONFIG``, else
-    ``./settings`` if it exists); ``state_dir`` where the activity store,
+    ``./settings`` if it exists; its ``[remote]`` sources' last-good manifests
+    are loaded from the cache, offline); ``state_dir`` where the activity store,
     status snapshots and overlay live (default ``oneiric.core.state_dir()``);
     ``plugins=False`` skips entry-point discovery; ``watch=False`` runs no
     ``SelectionWatcher``; ``health_interval`` is the period of health probes
@@ -177,6 +213,7 @@ class Host:
         settings.apply(resolver)
         self._settings = settings
         self._resolver = resolver
+        await _load_remote_last_good(resolver, settings)
         if self._app is not None:
             await self._run_app(resolver)
         config = LifecycleConfig.from_settings(settings)
