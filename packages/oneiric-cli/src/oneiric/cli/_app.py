@@ -219,13 +219,15 @@ def cli(
         config_dir=config_dir, state_dir=state_dir, app=app, json=as_json, debug=debug
     )
     from oneiric.core import check_namespace
+    from oneiric.core.helpers import check_environment, log_level_from_environment
 
     from ._logs import route_logs
 
     check_namespace()
+    check_environment()  # ONEIRIC_PROFILE, ONEIRIC_ACTIVITY_STORE, LOG_LEVEL: one line if wrong
     # Errors reach the user as the one-line message; logs below ERROR would
-    # repeat them.  --debug (or ONEIRIC_LOG_LEVEL) shows everything, on stderr.
-    level = "DEBUG" if debug else os.environ.get("ONEIRIC_LOG_LEVEL", "ERROR").upper()
+    # repeat them.  --debug (or ONEIRIC_LOG_LEVEL, else LOG_LEVEL) shows more, on stderr.
+    level = "DEBUG" if debug else log_level_from_environment("ERROR")
     route_logs(level, json=as_json)
     if version:
         versions = _versions()

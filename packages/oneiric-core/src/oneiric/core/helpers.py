@@ -22,6 +22,8 @@ state-directory names                  :func:`state_dir`, :data:`OVERLAY_FILE`,
 ``"module:attr"`` references           :func:`import_reference`
 lazy public names of a package         :func:`lazy_exports`
 redaction of secrets                   :func:`redact`, :func:`scrub_text`
+design-era environment variables       :func:`check_environment`,
+                                       :func:`log_level_from_environment`
 =====================================  =================================================
 
 Importing this module costs what its parts cost: they are small and none
@@ -30,6 +32,7 @@ imports pydantic, PyYAML or pluggy.
 
 from __future__ import annotations
 
+from ._environ import check_environment, log_level_from_environment
 from ._errors import EXIT_CODES, error_category, exit_code_for
 from ._filelock import async_exclusive_lock, exclusive_lock
 from ._fs import atomic_write
@@ -50,6 +53,7 @@ __all__ = [
     "async_exclusive_lock",
     "atomic_write",
     "call_hook",
+    "check_environment",
     "describe_exception",
     "error_category",
     "exclusive_lock",
@@ -57,6 +61,7 @@ __all__ = [
     "format_timestamp",
     "import_reference",
     "lazy_exports",
+    "log_level_from_environment",
     "one_line",
     "parse_timestamp",
     "quote_name",

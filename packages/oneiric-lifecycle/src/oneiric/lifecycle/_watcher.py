@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from oneiric.core import ConfigError, OneiricError, Resolver, get_logger, state_dir
-from oneiric.core.helpers import OVERLAY_FILE, one_line
+from oneiric.core.helpers import OVERLAY_FILE, check_environment, one_line
 
 from ._config import LifecycleConfig
 from ._status import WatcherStatus, timestamp
@@ -72,6 +72,9 @@ class SelectionWatcher:
         use_watchfiles: bool | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        # ONEIRIC_PROFILE / ONEIRIC_ACTIVITY_STORE / LOG_LEVEL this version cannot
+        # honour: a one-line ConfigError now, not a setting silently ignored
+        check_environment()
         self.config_dir = Path(config_dir)
         self.resolver = resolver
         self.lifecycle = lifecycle
