@@ -39,6 +39,20 @@ def _app(flag: Path) -> Resolver:
     return resolver
 
 
+def _application(
+    workspace: Any, resolver: Resolver
+) -> tuple[LifecycleManager, SelectionWatcher]:
+    """The application's lifecycle and watcher on the workspace's dirs (fast polling)."""
+    lifecycle = LifecycleManager(
+        resolver, state_dir=workspace.state,
+        config=LifecycleConfig(grace_period=0.0, watch_poll_interval=0.05,
+                               status_interval=0.05, activity_poll_interval=0.05),
+    )
+    watcher = SelectionWatcher(workspace.config, None, resolver, lifecycle=lifecycle,
+                               state_dir=workspace.state, use_watchfiles=False)
+    return lifecycle, watcher
+
+
 def _key(lifecycle: LifecycleManager) -> dict[str, Any]:
     return next(
         dict(k) for k in lifecycle.status()["keys"]
@@ -53,13 +67,7 @@ def test_attack_failed_swap_retried_by_reissuing_the_selection(
     resolver = _app(flag)
 
     async def scenario() -> None:
-        lifecycle = LifecycleManager(
-            resolver, state_dir=workspace.state,
-            config=LifecycleConfig(grace_period=0.0, watch_poll_interval=0.05,
-                                   status_interval=0.05, activity_poll_interval=0.05),
-        )
-        watcher = SelectionWatcher(workspace.config, None, resolver, lifecycle=lifecycle,
-                                   state_dir=workspace.state, use_watchfiles=False)
+        lifecycle, watcher = _application(workspace, resolver)
         bridge = DomainBridge("notify", lifecycle)
         async with watcher:
             await lifecycle.activate("notify", "mailer")
@@ -92,13 +100,7 @@ def test_attack_reissue_does_not_swap_a_sticky_key_without_selection(
     resolver = _app(workspace.root / "unused")
 
     async def scenario() -> None:
-        lifecycle = LifecycleManager(
-            resolver, state_dir=workspace.state,
-            config=LifecycleConfig(grace_period=0.0, watch_poll_interval=0.05,
-                                   status_interval=0.05, activity_poll_interval=0.05),
-        )
-        watcher = SelectionWatcher(workspace.config, None, resolver, lifecycle=lifecycle,
-                                   state_dir=workspace.state, use_watchfiles=False)
+        lifecycle, watcher = _application(workspace, resolver)
         async with watcher:
             await lifecycle.activate("notify", "mailer")
             # a better candidate arrives; sticky (default) keeps smtp
