@@ -210,8 +210,12 @@ async def test_attack_broken_host_service_tears_everything_down(
 
 @pytest.mark.parametrize(
     ("activate", "message"),
-    [(["cache"], "expected 'domain/key'"), (["adapter/"], "expected 'domain/key'")],
-    ids=["no-domain", "empty-key"],
+    [
+        (["cache"], "expected 'domain.key'"),
+        (["adapter/"], "expected 'domain.key'"),
+        (["adapter."], "expected 'domain.key'"),
+    ],
+    ids=["no-domain", "empty-key", "empty-key-dot"],
 )
 async def test_attack_bad_activate_entry_is_one_line_config_error(
     settings_dir: Path, app: Any, activate: list[str], message: str
@@ -226,6 +230,23 @@ async def test_attack_bad_activate_entry_is_one_line_config_error(
 async def test_attack_app_reference_not_callable(settings_dir: Path) -> None:
     host = Host(settings_dir, plugins=False, app="oneiric.core:HOOKSPEC_VERSION")
     with pytest.raises(ConfigError, match="is not callable"):
+        await host.__aenter__()
+
+
+async def test_host_activates_keys_listed_in_settings(
+    settings_dir: Path, app: Any, ledger: Any
+) -> None:
+    """``[host] activate`` (a reserved section of oneiric.toml) lists keys to activate at start."""
+    (settings_dir / "oneiric.toml").write_text('[host]\nactivate = ["adapter.cache"]\n')
+    async with Host(settings_dir, plugins=False, app=app) as host:
+        assert host.lifecycle.status()["keys"][0]["bound"] == "a"
+        assert ledger.built
+
+
+async def test_attack_host_activate_not_a_list(settings_dir: Path, app: Any) -> None:
+    (settings_dir / "oneiric.toml").write_text('[host]\nactivate = "adapter.cache"\n')
+    host = Host(settings_dir, plugins=False, app=app)
+    with pytest.raises(ConfigError, match=r"\[host\] activate must be a list"):
         await host.__aenter__()
 
 

@@ -4,10 +4,10 @@ Layout of the config directory (``path``, else ``ONEIRIC_CONFIG``, else
 ``./settings`` if it exists, else empty settings)::
 
     oneiric.toml            one section per domain ([adapter], [service], ...),
-                            plus the reserved sections [remote] and [lifecycle]
+                            plus the reserved sections [remote], [lifecycle], [host]
     adapters.toml|yaml|yml  one domain per file; overrides that domain's section
     services.* tasks.* events.* workflows.* actions.*
-    <domain>.toml|yaml|yml  any other domain (``remote``/``lifecycle`` are reserved:
+    <domain>.toml|yaml|yml  any other domain (``remote``/``lifecycle``/``host`` are reserved:
                             they live in oneiric.toml only)
 
 Per domain: ``selections`` (key -> provider), ``provider_settings.<key>.<provider>``
@@ -89,12 +89,14 @@ class Settings:
         remote: Mapping[str, Any] | None = None,
         lifecycle: Mapping[str, Any] | None = None,
         overlay: Overlay | None = None,
+        host: Mapping[str, Any] | None = None,
     ) -> None:
         self.domains: dict[str, DomainSettings] = dict(domains or {})
         self.config_dir = config_dir
         self.files = files
         self.remote: dict[str, Any] = dict(remote or {})
         self.lifecycle: dict[str, Any] = dict(lifecycle or {})
+        self.host: dict[str, Any] = dict(host or {})  # [host]: e.g. activate = ["adapter.cache"]
         self._origins = dict(origins or {})
         self._overlay = overlay or {"selections": {}, "tenants": {}}
 
@@ -229,6 +231,7 @@ class Settings:
             "overlay": self._overlay,
             "remote": redact(self.remote),
             "lifecycle": redact(self.lifecycle),
+            "host": redact(self.host),
         }
 
     def __repr__(self) -> str:
@@ -254,8 +257,7 @@ def load_settings(
 
     interp = Interpolator(hooks, environ if environ is not None else os.environ)
     raw: dict[str, tuple[dict[str, Any], Doc, tuple[str, ...]]] = {}
-    remote: dict[str, Any] = {}
-    lifecycle: dict[str, Any] = {}
+    reserved: dict[str, dict[str, Any]] = {name: {} for name in RESERVED_SECTIONS}
     if main is not None:
         seen_from: dict[str, str] = {}
         for section, body in main.data.items():
@@ -266,7 +268,7 @@ def load_settings(
                         f"{type(body).__name__}; write it as a [{section}] section"
                     )
                 value = interp.mapping(body, main, (section,), (section,))
-                (remote if section == "remote" else lifecycle).update(value)
+                reserved[section].update(value)
                 continue
             domain = domain_of_section(section, main.where((section,)))
             if domain in seen_from:
@@ -301,7 +303,8 @@ def load_settings(
         config_dir=directory,
         files=tuple(sorted(files)),
         origins=origins,
-        remote=remote,
-        lifecycle=lifecycle,
+        remote=reserved["remote"],
+        lifecycle=reserved["lifecycle"],
         overlay=overlay,
+        host=reserved["host"],
     )

@@ -66,20 +66,23 @@ def _service_list(plugin: str, value: object) -> list[AbstractAsyncContextManage
 
 
 def _activate_list(settings: Settings, extra: Sequence[str]) -> list[tuple[str, str]]:
-    """``"domain/key"`` entries of ``[host] activate`` (when core exposes it) and ``activate=``."""
+    """Keys of ``[host] activate`` and ``activate=``: ``"domain.key"`` (as in the contract,
+    split at the first dot like ``allowed_keys``) or ``"domain/key"``."""
     section = getattr(settings, "host", None) or {}
     listed = section.get("activate", []) if isinstance(section, dict) else []
     if not isinstance(listed, list):
         raise ConfigError(
-            f"[host] activate must be a list of 'domain/key' strings, got "
-            f"{type(listed).__name__}; e.g. activate = [\"adapter/cache\"]"
+            f"[host] activate must be a list of 'domain.key' strings, got "
+            f"{type(listed).__name__}; e.g. activate = [\"adapter.cache\"]"
         )
     pairs: list[tuple[str, str]] = []
     for entry in [*listed, *extra]:
-        domain, sep, key = str(entry).partition("/")
+        text = str(entry)
+        domain, sep, key = text.partition("/" if "/" in text else ".")
         if not sep or not domain or not key or "/" in key:
             raise ConfigError(
-                f"cannot activate {str(entry)!r}: expected 'domain/key', e.g. 'adapter/cache'"
+                f"cannot activate {text!r}: expected 'domain.key' (or 'domain/key'), "
+                "e.g. 'adapter.cache'"
             )
         if (domain, key) not in pairs:
             pairs.append((domain, key))
