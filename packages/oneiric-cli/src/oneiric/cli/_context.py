@@ -147,7 +147,8 @@ class CliContext(dict[str, Any]):
 
     def activity_store(self, *, create: bool) -> ActivityStore | None:
         """The shared activity store; None when reading and it was never written."""
-        from oneiric.lifecycle import ActivityStore
+        # Its own module: ``oneiric.lifecycle`` itself imports the manager and host.
+        from oneiric.lifecycle._activity import ActivityStore
 
         path = self.state_path(must_exist=not create, create=create) / ACTIVITY_FILE
         if not create and not path.exists():
@@ -158,13 +159,34 @@ class CliContext(dict[str, Any]):
 
     # --------------------------------------------------------------- resolver
 
-    def _has_settings(self) -> bool:
-        """Whether any settings file or overlay exists (pydantic is loaded only then)."""
+    def _has_settings_files(self) -> bool:
+        """Whether a settings directory is given or present (pydantic is loaded only then)."""
         if self["config_dir"] is not None or os.environ.get("ONEIRIC_CONFIG"):
             return True
-        if Path("settings").is_dir():
-            return True
-        return (self.state_path() / OVERLAY_FILE).exists()
+        return Path("settings").is_dir()
+
+    def _apply_overlay(self, resolver: Resolver) -> None:
+        """No settings files, only the state dir's overlay: apply its selections directly.
+
+        What ``load_settings(...).apply`` would do with no files - the same
+        private-state-dir and overlay checks, the overlay's selections per scope
+        - without importing the settings models (pydantic, ~100 ms), so
+        ``swap``/``pause``/``status`` stay as quick as ``--help`` after a swap.
+        """
+        from oneiric.core import read_overlay, state_dir
+        from oneiric.core._settings_checks import check_overlay
+
+        directory = state_dir(self["state_dir"], create=False)  # checks it is private
+        if not (directory / OVERLAY_FILE).exists():
+            return
+        overlay = read_overlay(directory)
+        check_overlay(overlay, directory / OVERLAY_FILE)
+        with resolver.batch():
+            for domain, selections in overlay["selections"].items():
+                resolver.set_selections(domain, dict(selections))
+            for domain, tenants in overlay["tenants"].items():
+                for tenant, selections in tenants.items():
+                    resolver.set_selections(domain, dict(selections), tenant=tenant)
 
     def _check_config_path(self) -> None:
         """Classify a bad ``--config`` / ``ONEIRIC_CONFIG``: missing is 3, the wrong kind is 4."""
@@ -225,7 +247,9 @@ class CliContext(dict[str, Any]):
             self.warnings.append(
                 f"plugin {failed.distribution}:{failed.entry_point} failed to load: {failed.error}"
             )
-        if self._has_settings():
+        if not self._has_settings_files():
+            self._apply_overlay(resolver)
+        else:
             # a lazy attribute of oneiric.core: naming it imports pydantic, so only here
             from oneiric.core import load_settings
 

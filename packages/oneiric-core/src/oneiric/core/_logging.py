@@ -87,7 +87,27 @@ class _LazyLogger:
         return self._logger
 
     def __getattr__(self, name: str) -> Any:
+        level = _LEVELS.get(name)
+        if level is not None and self._logger is None:
+            import logging
+
+            # The record would be dropped by ``filter_by_level`` anyway: answer
+            # without importing structlog (tens of ms for a CLI's info line).
+            _install_null_handler()
+            if not logging.getLogger(self._name).isEnabledFor(level):
+                return _drop
         return getattr(self._get(), name)
+
+
+#: structlog ``BoundLogger`` level methods -> stdlib levels.
+_LEVELS = {
+    "debug": 10, "info": 20, "warning": 30, "warn": 30, "error": 40, "exception": 40,
+    "critical": 50, "fatal": 50,
+}
+
+
+def _drop(*_args: object, **_kwargs: object) -> None:
+    """A log call below the enabled level: nothing to do."""
 
 
 def _install_null_handler() -> None:

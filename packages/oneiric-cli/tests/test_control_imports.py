@@ -1,0 +1,89 @@
+"""Control commands are as quick as ``--help``: they import only what they use.
+
+No timing here: each command runs in a real child process and the test asserts
+*what it imported* (the work it did).  pause/resume/drain need the activity
+store and the plugins' keys, swap the plugins and the overlay, status the
+snapshots: none of them needs pydantic (the settings models) or structlog
+(the log renderer, when nothing is logged at the default level) - not even when
+an earlier ``swap`` left a selection overlay in the state dir.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+HEAVY = ("pydantic", "structlog", "oneiric.core._settings", "oneiric.core._settings_model")
+
+CHILD = textwrap.dedent(
+    """
+    import json, os, sys
+    from oneiric.cli import main
+    try:
+        main(sys.argv[1:])
+    except SystemExit as exc:
+        code = exc.code
+    else:
+        code = 0
+    heavy = [m for m in json.loads(os.environ["HEAVY"]) if m in sys.modules]
+    print("IMPORTS " + json.dumps({"code": code, "heavy": heavy}), file=sys.stderr)
+    """
+)
+
+
+def _run(state: Path, *args: str) -> dict[str, object]:
+    env = {**os.environ, "ONEIRIC_STATE_DIR": str(state), "HEAVY": json.dumps(HEAVY)}
+    env.pop("ONEIRIC_CONFIG", None)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, *args],
+        capture_output=True, text=True, env=env, timeout=120, cwd=state.parent,
+    )
+    line = [x for x in proc.stderr.splitlines() if x.startswith("IMPORTS ")]
+    assert line, proc.stderr
+    return json.loads(line[-1][len("IMPORTS "):])  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Path:
+    """A state dir where an earlier swap left a selection overlay."""
+    path = tmp_path / "state"
+    first = _run(path, "swap", "adapter", "cache", "memory")
+    assert first["code"] == 0
+    assert (path / "selections.json").exists()
+    return path
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("pause", "adapter", "cache"),
+        ("drain", "adapter", "cache"),
+        ("resume", "adapter", "cache"),
+        ("swap", "adapter", "cache", "memory"),
+        ("status",),
+        ("status", "--json"),
+    ],
+    ids=lambda a: "-".join(a),
+)
+def test_attack_control_command_imports_settings_and_log_renderer(
+    state: Path, args: tuple[str, ...]
+) -> None:
+    result = _run(state, *args)
+    assert result["code"] in (0, None)
+    assert result["heavy"] == []
+
+
+def test_settings_files_still_load_for_control_commands(state: Path, tmp_path: Path) -> None:
+    """With a settings directory, swap still sees its selections (pydantic is then needed)."""
+    config = tmp_path / "settings"
+    config.mkdir()
+    (config / "adapters.toml").write_text('[selections]\ncache = "memory"\n')
+    result = _run(state, "--config", str(config), "swap", "adapter", "cache", "memory")
+    assert result["code"] in (0, None)
+    assert "oneiric.core._settings" in result["heavy"]
