@@ -25,6 +25,15 @@ PACKAGES = ["oneiric-core", "oneiric-lifecycle", "oneiric-cli", "oneiric-adapter
             "oneiric-adapters-storage", "oneiric-remote"]
 
 
+#: Control commands timed against the same reference (rounds run in a shuffled order).
+CONTROL: dict[str, list[str]] = {
+    "swap": ["swap", "--defer", "adapter", "cache", "memory"],  # order-free: may run paused
+    "pause": ["pause", "adapter", "cache"],
+    "resume": ["resume", "adapter", "cache"],
+    "status": ["status", "--json"],
+}
+
+
 def _bin(venv: Path, name: str) -> str:
     return str(venv / ("Scripts" if os.name == "nt" else "bin") / name)
 
@@ -63,11 +72,17 @@ def main() -> int:
         python, oneiric = _bin(venv, "python"), _bin(venv, "oneiric")
         timed([oneiric, "--help"], work, env)  # warm the file cache and byte-code
         timed([oneiric, "list", "--json"], work, env)
+        # the control plane after a first swap left a selection overlay in the state dir
+        timed([oneiric, "swap", "adapter", "cache", "memory"], work, env)
         samples = interleaved(
             {
                 "pass": lambda: timed([python, "-c", "pass"], work, env),
                 "help": lambda: timed([oneiric, "--help"], work, env),
                 "list": lambda: timed([oneiric, "list", "--json"], work, env),
+                **{
+                    name: (lambda argv=argv: timed([oneiric, *argv], work, env))
+                    for name, argv in CONTROL.items()
+                },
             },
             repeats,
         )
@@ -88,6 +103,14 @@ def main() -> int:
                "python -c pass, same venv", "<= 250 ms", ("value", 250.0),
                note + "; loads every installed plugin and lists adapter/cache and storage",
                samples["list"]),
+        *(
+            Result(f"oneiric {' '.join(argv)}", median(samples[name]) * 1000, "ms", ref,
+                   "python -c pass, same venv", "<= 150 ms and <= 6x python -c pass",
+                   ("ratio", 6.0),
+                   note + "; a control command: plugins and the state dir, no settings models",
+                   samples[name])
+            for name, argv in CONTROL.items()
+        ),
         Result("oneiric demo --json (wall)", median(demo["demo"]), "s",
                median(demo["pass"]), "python -c pass, same venv", "<= 10 s", ("value", 10.0),
                f"median of {demo_repeats}; all 7 steps incl. building, signing and syncing "
