@@ -36,19 +36,29 @@ class ActivityJob(AutoSwapJob):
     """Following the activity store; the lease path that honours its decisions."""
 
     def _refused(self, record: ActivityRecord) -> OneiricError:
-        who = f" by {record.actor}" if record.actor else ""
-        when = f" at {format_timestamp(record.at)}" if record.at else ""
+        """The error a refused lease raises: one line naming no user, host or pid.
+
+        Who paused is operator data (``oneiric activity``, ``.actor``), not text
+        for an application's users: the message may reach an HTTP response.  The
+        error carries ``domain``, ``key``, ``note``, ``actor`` and ``at`` as data.
+        """
+        when = f" since {format_timestamp(record.at)}" if record.at else ""
         note = f": {record.note}" if record.note else ""
         what = f"{record.domain}/{record.key}"
         resume = f"run 'oneiric resume {record.domain} {record.key}' to accept leases again"
+        error: OneiricError
         if record.state == "paused":
-            return ComponentPaused(
-                f"{what} is paused{who}{when}{note}; new leases are refused; {resume}"
+            error = ComponentPaused(
+                f"{what} is paused{when}{note}; new leases are refused; {resume}"
             )
-        return ComponentDraining(
-            f"{what} is draining{who}{when}{note}; in-flight work finishes, new leases are "
-            f"refused; {resume}"
-        )
+        else:
+            error = ComponentDraining(
+                f"{what} is draining{when}{note}; in-flight work finishes, new leases are "
+                f"refused; {resume}"
+            )
+        for name in ("domain", "key", "note", "actor", "at"):
+            setattr(error, name, getattr(record, name))
+        return error
 
     def _acquire(self, domain: str, key: str, tenant: str | None) -> Binding:
         """Take a lease on the bound binding (the per-request path: dict reads only)."""
