@@ -194,7 +194,7 @@ async def test_other_process_pause_refuses_our_leases(
             async with bridge.lease("cache"):
                 return False
         except ComponentPaused as exc:
-            return "by operator" in str(exc) and "from another process" in str(exc)
+            return exc.actor == "operator" and "from another process" in str(exc)  # type: ignore[attr-defined]
 
     await apoll_until(refused, message="lease refused after another process paused")
     assert await _run_cli(str(path), "resume", "adapter", "cache") == "resume ok"
