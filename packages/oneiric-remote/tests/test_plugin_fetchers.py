@@ -70,3 +70,27 @@ async def test_attack_plugin_fetcher_cannot_bypass_verification(kit: Any, h: Any
     with pytest.raises(SignatureError):
         await RemoteSync(resolver, kit.source("mem://bucket/m.json"), now=h.fixed_now).sync()
     assert resolver.candidates("adapter", "cache") == ()
+
+
+async def test_load_last_good_registers_every_configured_source_offline(kit: Any) -> None:
+    """The one function Host and the CLI use: cached last-good manifests, no network."""
+    from datetime import UTC, datetime, timedelta
+
+    from oneiric.core import ConfigError, load_settings
+    from oneiric.remote import load_last_good
+
+    issued = datetime.now(UTC) - timedelta(hours=1)  # checked against the real clock
+    envelope = kit.envelope(kit.payload(issued=issued))
+    fetcher = MemoryFetcher({"mem://bucket/m.json": envelope})
+    hooks = new_plugin_manager()
+    hooks.register(FetcherPlugin(fetcher), name="acme-mem:fetchers")
+    await RemoteSync(Resolver(hooks=hooks), kit.source("mem://bucket/m.json")).sync()
+    config = kit.settings("mem://bucket/m.json", 'factory_allowlist = ["json"]\n')
+    settings = load_settings(config)
+    fresh = Resolver(hooks=hooks)
+    fetcher.asked.clear()
+    assert await load_last_good(fresh, settings.remote, settings.config_dir) == {}
+    assert fetcher.asked == []  # offline
+    assert str(fresh.resolve("adapter", "cache").source) == "manifest:acme==1"
+    with pytest.raises(ConfigError):
+        await load_last_good(fresh, {"sources": {"s": {"url": 42}}}, None)

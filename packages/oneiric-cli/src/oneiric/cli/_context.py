@@ -294,26 +294,18 @@ class CliContext(dict[str, Any]):
             return
         import asyncio
 
-        from oneiric.core import OneiricError
-        from oneiric.remote import RemoteSync
-        from oneiric.remote._sources import sources_from_settings
+        from oneiric.core import ConfigError
+        from oneiric.remote import load_last_good
 
         try:
-            sources = sources_from_settings(settings.remote, settings.config_dir)
-        except OneiricError as exc:
+            failed = asyncio.run(load_last_good(resolver, settings.remote, settings.config_dir))
+        except ConfigError as exc:
             self.warnings.append(f"[remote] not loaded: {one_line(exc)}")
             return
-
-        async def load_all() -> None:
-            for name, source in sources.items():
-                try:
-                    await RemoteSync(resolver, source).load_last_good()
-                except OneiricError as exc:
-                    self.warnings.append(
-                        f"remote source {name!r}: last-good manifest not loaded: {one_line(exc)}"
-                    )
-
-        asyncio.run(load_all())
+        for name, error in failed.items():
+            self.warnings.append(
+                f"remote source {name!r}: last-good manifest not loaded: {one_line(error)}"
+            )
 
     def known_domain(self, domain: str) -> None:
         """Raise (3) if no candidate is registered in ``domain``."""

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING
 
 from oneiric.core import (
     ConfigError,
-    OneiricError,
     PluginError,
     Resolver,
     call_hook,
@@ -106,15 +105,12 @@ async def _load_remote_last_good(resolver: Resolver, settings: Settings) -> None
     if find_spec("oneiric.remote") is None:
         _log.warning("[remote] sources configured but oneiric-remote is not installed")
         return
-    from oneiric.remote import RemoteSync
-    from oneiric.remote._sources import sources_from_settings
+    from oneiric.remote import load_last_good
 
-    for name, source in sources_from_settings(settings.remote, settings.config_dir).items():
-        try:
-            await RemoteSync(resolver, source).load_last_good()
-        except OneiricError as exc:
-            _log.error("remote source: last-good manifest not loaded", source=name,
-                       error=one_line(exc))
+    failed = await load_last_good(resolver, settings.remote, settings.config_dir)
+    for name, exc in failed.items():
+        _log.error("remote source: last-good manifest not loaded", source=name,
+                   error=one_line(exc))
 
 
 class Host:

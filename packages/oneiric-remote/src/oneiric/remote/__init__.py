@@ -40,6 +40,7 @@ if TYPE_CHECKING:
         WrongRepositoryError,
     )
     from ._fetch import Fetcher
+    from ._lastgood import load_last_good
     from ._status import read_status
     from ._sync import RemoteSync, SyncResult
     from ._verify import (
@@ -87,6 +88,7 @@ __all__ = [
     "WrongRepositoryError",
     "__version__",
     "keyid_of",
+    "load_last_good",
     "read_status",
     "sign_payload",
     "verify_envelope",
@@ -126,6 +128,7 @@ _LAZY: dict[str, str] = {
     'VerifiedPayload': '_verify',
     'WrongRepositoryError': '_errors',
     'keyid_of': '_verify',
+    'load_last_good': '_lastgood',
     'read_status': '_status',
     'sign_payload': '_verify',
     'verify_envelope': '_verify',
