@@ -13,6 +13,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 
 def _child(code: str) -> dict[str, object]:
     proc = subprocess.run(
@@ -55,3 +57,25 @@ def test_enabled_level_still_renders_after_a_dropped_call() -> None:
         """
     )
     assert out["events"] == ["kept"]
+
+
+def test_configure_logging_level_defaults_to_log_level_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import logging
+
+    from oneiric.core import ConfigError, configure_logging
+
+    root = logging.getLogger("oneiric")
+    saved = (list(root.handlers), root.level, root.propagate)
+    monkeypatch.delenv("ONEIRIC_LOG_LEVEL", raising=False)
+    monkeypatch.setenv("LOG_LEVEL", "warning")
+    try:
+        configure_logging(stream=io.StringIO())
+        assert root.level == logging.WARNING
+        monkeypatch.setenv("LOG_LEVEL", "loud")
+        with pytest.raises(ConfigError, match="LOG_LEVEL='loud' is not a log level"):
+            configure_logging(stream=io.StringIO())
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        root.propagate = saved[2]

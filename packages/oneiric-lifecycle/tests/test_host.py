@@ -325,3 +325,12 @@ async def test_host_loads_remote_last_good_offline(tmp_path: Path, state: Path) 
         assert host.resolver.resolve("service", "greeter").provider == "edge"
         instance = await host.activate("service", "greeter")
         assert type(instance).__name__ == "JSONDecoder"
+
+
+async def test_attack_unsupported_profile_stops_the_host_in_one_line(
+    settings_dir: Path, app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ONEIRIC_PROFILE", "serverless")
+    host = Host(settings_dir, plugins=False, app=app)
+    with pytest.raises(ConfigError, match="ONEIRIC_PROFILE='serverless' is not supported"):
+        await host.__aenter__()

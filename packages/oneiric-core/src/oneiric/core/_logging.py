@@ -126,15 +126,22 @@ def get_logger(name: str) -> Logger:
 
 
 def configure_logging(
-    level: int | str = "INFO", *, json: bool = False, stream: TextIO | None = None
+    level: int | str | None = None, *, json: bool = False, stream: TextIO | None = None
 ) -> logging.Handler:
     """Render Oneiric's logs to ``stream`` (default: stderr) as JSON or console lines.
 
     For applications and the CLI; calling it again replaces the previous handler.
-    Returns the installed handler.
+    ``level`` defaults to ``ONEIRIC_LOG_LEVEL``, else ``LOG_LEVEL``, else ``INFO``
+    (a value that is not a level name is a ``ConfigError``).  Returns the
+    installed handler.
     """
     import logging
     import sys
+
+    if level is None:
+        from ._environ import log_level_from_environment
+
+        level = log_level_from_environment("INFO")
 
     import structlog
 

@@ -201,7 +201,9 @@ class Host:
 
     async def _start(self, stack: AsyncExitStack) -> None:
         from oneiric.core import load_plugins, load_settings
+        from oneiric.core.helpers import check_environment
 
+        check_environment()  # design-era variables this version cannot honour: say so, once
         resolver = Resolver()
         hooks = resolver.hooks
         if self._plugins:
