@@ -13,6 +13,8 @@ See docs/lifecycle.md.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from oneiric.core import (
     ActivationError,
     ComponentDraining,
@@ -24,18 +26,21 @@ from oneiric.core import (
     SwapTransition,
     SwapVetoed,
 )
+from oneiric.core.helpers import lazy_exports
 
 from .__about__ import __version__
-from ._activity import ActivityRecord, ActivityStore
-from ._bridge import DomainBridge, Handle, Lease, SyncLease
-from ._component import HealthReport
-from ._config import LifecycleConfig
-from ._errors import ActivityStoreError
-from ._host import Host
-from ._manager import LifecycleManager
-from ._status import KeyStatus, StatusDocument, read_snapshots, snapshot_path
-from ._swap import SwapResult
-from ._watcher import SelectionWatcher
+
+if TYPE_CHECKING:
+    from ._activity import ActivityRecord, ActivityStore
+    from ._bridge import DomainBridge, Handle, Lease, SyncLease
+    from ._component import HealthReport
+    from ._config import LifecycleConfig
+    from ._errors import ActivityStoreError
+    from ._host import Host
+    from ._manager import LifecycleManager
+    from ._status import KeyStatus, StatusDocument, read_snapshots, snapshot_path
+    from ._swap import SwapResult
+    from ._watcher import SelectionWatcher
 
 __all__ = [
     "ActivationError",
@@ -66,3 +71,28 @@ __all__ = [
     "read_snapshots",
     "snapshot_path",
 ]
+
+#: Public names imported on first use by the module that defines them: a CLI
+#: command that needs only ``ActivityStore`` or ``read_snapshots`` must not pay
+#: for the manager, asyncio and the host.
+_LAZY = {
+    "ActivityRecord": "_activity",
+    "ActivityStore": "_activity",
+    "ActivityStoreError": "_errors",
+    "DomainBridge": "_bridge",
+    "Handle": "_bridge",
+    "HealthReport": "_component",
+    "Host": "_host",
+    "KeyStatus": "_status",
+    "Lease": "_bridge",
+    "LifecycleConfig": "_config",
+    "LifecycleManager": "_manager",
+    "SelectionWatcher": "_watcher",
+    "StatusDocument": "_status",
+    "SwapResult": "_swap",
+    "SyncLease": "_bridge",
+    "read_snapshots": "_status",
+    "snapshot_path": "_status",
+}
+
+__getattr__ = lazy_exports(__name__, _LAZY)
