@@ -37,8 +37,25 @@ CHILD = textwrap.dedent(
 )
 
 
+#: The application's own candidate (the CLI package's tests install no adapter family).
+APP = textwrap.dedent(
+    """
+    from oneiric.core import Candidate
+
+    def register(resolver):
+        resolver.register(Candidate("adapter", "cache", "memory", "collections:OrderedDict"))
+    """
+)
+
+
 def _run(state: Path, *args: str) -> dict[str, object]:
-    env = {**os.environ, "ONEIRIC_STATE_DIR": str(state), "HEAVY": json.dumps(HEAVY)}
+    (state.parent / "ctlapp.py").write_text(APP, encoding="utf-8")
+    env = {
+        **os.environ,
+        "ONEIRIC_STATE_DIR": str(state),
+        "HEAVY": json.dumps(HEAVY),
+        "ONEIRIC_APP": "ctlapp:register",
+    }
     env.pop("ONEIRIC_CONFIG", None)
     proc = subprocess.run(
         [sys.executable, "-c", CHILD, *args],
