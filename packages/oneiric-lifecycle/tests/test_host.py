@@ -7,10 +7,6 @@ pluggy plugins contributing ``oneiric_host_services``.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -284,47 +280,6 @@ async def test_exception_in_body_tears_everything_down(
     assert journal[-1] == "exit svc"
     assert ledger.all_cleaned_once()
     assert read_snapshots(state) == []
-
-
-def _oneiric(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "oneiric.cli", *args],
-        capture_output=True, text=True, env=env, timeout=300,
-    )
-
-
-async def test_host_loads_remote_last_good_offline(tmp_path: Path, state: Path) -> None:
-    """A source synced once, then unreachable: the host starts with what it delivered."""
-    pytest.importorskip("oneiric.remote")
-    pytest.importorskip("oneiric.cli")
-    env = {**os.environ, "ONEIRIC_STATE_DIR": str(state)}
-    key = tmp_path / "publisher.key"
-    keygen = _oneiric("manifest", "keygen", "--out", str(key), "--json", env=env)
-    assert keygen.returncode == 0, keygen.stderr
-    public = json.loads(keygen.stdout)
-    (tmp_path / "manifest.yaml").write_text(
-        "repository: acme-edge\nversion: 3\ncomponents:\n"
-        "  - {domain: service, key: greeter, provider: edge, factory: 'json:JSONDecoder'}\n"
-    )
-    signed = tmp_path / "www" / "manifest.json"
-    signed.parent.mkdir()
-    sign = _oneiric("manifest", "sign", str(tmp_path / "manifest.yaml"), "--key", str(key),
-                    "--out", str(signed), env=env)
-    assert sign.returncode == 0, sign.stderr
-    config = tmp_path / "remote-settings"
-    config.mkdir()
-    trusted = f'{{ keyid = "{public["keyid"]}", public_key = "{public["public_key"]}" }}'
-    (config / "oneiric.toml").write_text(
-        f'[remote.sources.edge]\nurl = "{signed}"\nrepository = "acme-edge"\n'
-        f'factory_allowlist = ["json"]\ntrusted_keys = [{trusted}]\n'
-    )
-    sync = _oneiric("--config", str(config), "remote", "sync", "--json", env=env)
-    assert sync.returncode == 0, sync.stderr
-    signed.unlink()  # the repository is gone: only the last-good cache remains
-    async with Host(config, plugins=False, watch=False, activate=["service/greeter"]) as host:
-        assert host.resolver.resolve("service", "greeter").provider == "edge"
-        instance = await host.activate("service", "greeter")
-        assert type(instance).__name__ == "JSONDecoder"
 
 
 async def test_attack_unsupported_profile_stops_the_host_in_one_line(
