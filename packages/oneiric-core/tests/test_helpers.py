@@ -290,3 +290,19 @@ def test_lazy_exports_import_on_first_use_and_then_are_plain_attributes(
     finally:
         for name in ("lazypkg", "lazypkg._heavy"):
             sys.modules.pop(name, None)
+
+
+def test_apply_overlay_sets_every_scope_without_settings_models(tmp_path: Path) -> None:
+    from oneiric.core import Candidate, Resolver, write_overlay
+    from oneiric.core.helpers import apply_overlay
+
+    state = tmp_path / "state"
+    assert apply_overlay(Resolver(), tmp_path) is False  # no overlay: nothing to do
+    write_overlay(state, "adapter", "cache", "redis")
+    write_overlay(state, "adapter", "cache", "memory", tenant="acme")
+    resolver = Resolver()
+    for name in ("memory", "redis"):
+        resolver.register(Candidate("adapter", "cache", name, "collections:OrderedDict"))
+    assert apply_overlay(resolver, state) is True
+    assert resolver.resolve("adapter", "cache").provider == "redis"
+    assert resolver.resolve("adapter", "cache", tenant="acme").provider == "memory"

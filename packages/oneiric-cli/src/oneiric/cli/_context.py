@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 from oneiric.core import FactoryError
 from oneiric.core.helpers import (
     ACTIVITY_FILE,
-    OVERLAY_FILE,
     describe_exception,
     import_reference,
     one_line,
@@ -165,29 +164,6 @@ class CliContext(dict[str, Any]):
             return True
         return Path("settings").is_dir()
 
-    def _apply_overlay(self, resolver: Resolver) -> None:
-        """No settings files, only the state dir's overlay: apply its selections directly.
-
-        What ``load_settings(...).apply`` would do with no files - the same
-        private-state-dir and overlay checks, the overlay's selections per scope
-        - without importing the settings models (pydantic, ~100 ms), so
-        ``swap``/``pause``/``status`` stay as quick as ``--help`` after a swap.
-        """
-        from oneiric.core import read_overlay, state_dir
-        from oneiric.core._settings_checks import check_overlay
-
-        directory = state_dir(self["state_dir"], create=False)  # checks it is private
-        if not (directory / OVERLAY_FILE).exists():
-            return
-        overlay = read_overlay(directory)
-        check_overlay(overlay, directory / OVERLAY_FILE)
-        with resolver.batch():
-            for domain, selections in overlay["selections"].items():
-                resolver.set_selections(domain, dict(selections))
-            for domain, tenants in overlay["tenants"].items():
-                for tenant, selections in tenants.items():
-                    resolver.set_selections(domain, dict(selections), tenant=tenant)
-
     def _check_config_path(self) -> None:
         """Classify a bad ``--config`` / ``ONEIRIC_CONFIG``: missing is 3, the wrong kind is 4."""
         given = self["config_dir"]
@@ -248,7 +224,11 @@ class CliContext(dict[str, Any]):
                 f"plugin {failed.distribution}:{failed.entry_point} failed to load: {failed.error}"
             )
         if not self._has_settings_files():
-            self._apply_overlay(resolver)
+            # only the overlay: its selections without the settings models (pydantic)
+            from oneiric.core import state_dir
+            from oneiric.core.helpers import apply_overlay
+
+            apply_overlay(resolver, state_dir(self["state_dir"], create=False))
         else:
             # a lazy attribute of oneiric.core: naming it imports pydantic, so only here
             from oneiric.core import load_settings

@@ -111,7 +111,9 @@ def resolve_settings_model(candidate: Candidate) -> type[BaseModel] | None:
 
 
 
-def lazy_exports(package: str, table: Mapping[str, str]) -> Callable[[str], object]:
+def lazy_exports(
+    package: str, table: Mapping[str, str], *, base: str | None = None
+) -> Callable[[str], object]:
     """A module ``__getattr__`` that imports each public name from its submodule on first use.
 
     ``table`` maps a public name to the submodule (relative to ``package``,
@@ -120,6 +122,8 @@ def lazy_exports(package: str, table: Mapping[str, str]) -> Callable[[str], obje
     package then costs nothing of what those names pull in (pydantic for
     settings, asyncio and ssl for remote sync, a client library for a cache),
     and after the first access the name is a plain module attribute.
+    ``base`` is the package the submodules are relative to when ``package`` is
+    a plain module (``oneiric.core.helpers`` serving names of ``oneiric.core``).
     """
     import sys
 
@@ -127,7 +131,7 @@ def lazy_exports(package: str, table: Mapping[str, str]) -> Callable[[str], obje
         module = table.get(name)
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module("." + module.lstrip("."), package), name)
+        value = getattr(importlib.import_module("." + module.lstrip("."), base or package), name)
         setattr(sys.modules[package], name, value)  # next access skips this function
         return value
 

@@ -28,7 +28,11 @@ from ._safeload import load_json, read_text
 from ._settings_checks import OVERLAY_FIX, check_overlay
 from ._statedir import OVERLAY_FILE, make_private_dirs
 
-__all__ = ["Overlay", "read_overlay", "write_overlay"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ._resolver import Resolver
+
+__all__ = ["Overlay", "apply_overlay", "read_overlay", "write_overlay"]
 
 #: ``{"selections": {...}, "tenants": {...}}`` as read from the file.  The inner
 #: values are JSON of any shape until ``check_overlay`` has accepted them.
@@ -130,3 +134,26 @@ def _write(target: Path, data: dict[str, object]) -> None:
         raise ConfigError(
             f"{target}: cannot write selection overlay: {exc.strerror or exc}; {_WRITE_FIX}"
         ) from None
+
+
+def apply_overlay(resolver: Resolver, state_dir: str | os.PathLike[str]) -> bool:
+    """Set the overlay's selections (every scope) on ``resolver``; ``False`` if there is none.
+
+    What ``load_settings(...).apply`` does when there are no settings files -
+    the same overlay checks, one batch - without importing the settings
+    models: a control command (``oneiric pause``, ``swap``, ``status``) run
+    after an earlier ``swap`` needs the selections, not pydantic.  ``state_dir``
+    must already be checked private (``state_dir(..., create=False)``).
+    """
+    directory = Path(state_dir)
+    if not (directory / OVERLAY_FILE).exists():
+        return False
+    overlay = read_overlay(directory)
+    check_overlay(overlay, directory / OVERLAY_FILE)
+    with resolver.batch():
+        for domain, selections in overlay["selections"].items():
+            resolver.set_selections(domain, dict(selections))
+        for domain, tenants in overlay["tenants"].items():
+            for tenant, selections in tenants.items():
+                resolver.set_selections(domain, dict(selections), tenant=tenant)
+    return True

@@ -16,6 +16,7 @@ UTC timestamps                         :func:`utc_now`, :func:`format_timestamp`
                                        :func:`parse_timestamp`
 atomic, durable file writes            :func:`atomic_write`, :func:`exclusive_lock`,
                                        :func:`async_exclusive_lock`
+the selection overlay without settings  :func:`apply_overlay`
 state-directory names                  :func:`state_dir`, :data:`OVERLAY_FILE`,
                                        :data:`ACTIVITY_FILE`, :data:`STATUS_DIR`,
                                        :data:`REMOTE_CACHE_DIR`
@@ -50,6 +51,7 @@ __all__ = [
     "REMOTE_CACHE_DIR",
     "STATUS_DIR",
     "HookResult",
+    "apply_overlay",
     "async_exclusive_lock",
     "atomic_write",
     "call_hook",
@@ -71,3 +73,11 @@ __all__ = [
     "utc_now",
 ]
 
+
+#: Homes with heavier imports (file parsing and checks), loaded on first use:
+#: package namespaces import this module at start-up for ``lazy_exports``.
+__getattr__ = lazy_exports(__name__, {"apply_overlay": "_overlay"}, base="oneiric.core")
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ._overlay import apply_overlay
