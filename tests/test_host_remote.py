@@ -30,7 +30,7 @@ async def test_host_loads_remote_last_good_offline(
 ) -> None:
     """A source synced once, then unreachable: the host starts with what it delivered."""
     state = tmp_path / "state"
-    monkeypatch.setenv("ONEIRIC_STATE_DIR", str(state))  # the remote cache lives under it
+    monkeypatch.setenv("ONEIRIC_STATE_DIR", str(tmp_path / "elsewhere"))  # Host(state_dir=) wins
     monkeypatch.delenv("ONEIRIC_CONFIG", raising=False)
     env = {**os.environ, "ONEIRIC_STATE_DIR": str(state)}
     env.pop("ONEIRIC_CONFIG", None)

@@ -88,7 +88,9 @@ def _activate_list(settings: Settings, extra: Sequence[str]) -> list[tuple[str, 
     return pairs
 
 
-async def _load_remote_last_good(resolver: Resolver, settings: Settings) -> None:
+async def _load_remote_last_good(
+    resolver: Resolver, settings: Settings, state_dir: str | os.PathLike[str] | None
+) -> None:
     """Register the cached last-good manifest of each ``[remote]`` source, offline.
 
     The app starts with what the last ``oneiric remote sync`` delivered even
@@ -107,7 +109,9 @@ async def _load_remote_last_good(resolver: Resolver, settings: Settings) -> None
         return
     from oneiric.remote import load_last_good
 
-    failed = await load_last_good(resolver, settings.remote, settings.config_dir)
+    failed = await load_last_good(
+        resolver, settings.remote, settings.config_dir, state_dir=state_dir
+    )
     for name, exc in failed.items():
         _log.error("remote source: last-good manifest not loaded", source=name,
                    error=one_line(exc))
@@ -119,7 +123,8 @@ class Host:
     ``config`` is the settings directory (default: ``ONEIRIC_CONFIG``, else
     ``./settings`` if it exists; its ``[remote]`` sources' last-good manifests
     are loaded from the cache, offline); ``state_dir`` where the activity store,
-    status snapshots and overlay live (default ``oneiric.core.state_dir()``);
+    status snapshots, overlay and (without ``[remote] cache_dir``) the remote
+    cache live (default ``oneiric.core.state_dir()``);
     ``plugins=False`` skips entry-point discovery; ``watch=False`` runs no
     ``SelectionWatcher``; ``health_interval`` is the period of health probes
     (``[lifecycle] health_interval`` wins when this is left at its default);
@@ -214,7 +219,7 @@ class Host:
         settings.apply(resolver)
         self._settings = settings
         self._resolver = resolver
-        await _load_remote_last_good(resolver, settings)
+        await _load_remote_last_good(resolver, settings, self._state_dir)
         if self._app is not None:
             await self._run_app(resolver)
         config = LifecycleConfig.from_settings(settings)

@@ -27,6 +27,7 @@ Relative paths are relative to the config directory.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from oneiric.core import ConfigError
-from oneiric.core.helpers import one_line, quote_name
+from oneiric.core.helpers import REMOTE_CACHE_DIR, one_line, quote_name
 
 from ._config import RemoteSource
 from ._verify import TrustedKey
@@ -82,9 +83,18 @@ def _path(value: str, base: Path | None) -> str:
 
 
 def sources_from_settings(
-    remote: Mapping[str, Any], config_dir: Path | None = None
+    remote: Mapping[str, Any],
+    config_dir: Path | None = None,
+    *,
+    state_dir: str | os.PathLike[str] | None = None,
 ) -> dict[str, RemoteSource]:
-    """Build a ``RemoteSource`` per ``[remote.sources.<name>]``; ``ConfigError`` on one line."""
+    """Build a ``RemoteSource`` per ``[remote.sources.<name>]``; ``ConfigError`` on one line.
+
+    ``state_dir`` is the state directory of the process that asked (a
+    ``Host(state_dir=...)``): without ``[remote] cache_dir`` the cache is its
+    ``remote/`` folder, so an application that keeps its state elsewhere also
+    keeps its delivered manifests there.  ``None`` means ``state_dir()``.
+    """
     base = config_dir if config_dir is None or config_dir.is_dir() else config_dir.parent
     try:
         settings = RemoteSettings.model_validate(dict(remote))
@@ -97,7 +107,11 @@ def sources_from_settings(
         )
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise ConfigError(f"{loc}: {msg}{more}; fix the [remote] section") from None
-    cache_dir = _path(settings.cache_dir, base) if settings.cache_dir else None
+    cache_dir: str | None = None
+    if settings.cache_dir:
+        cache_dir = _path(settings.cache_dir, base)
+    elif state_dir is not None:
+        cache_dir = str(Path(state_dir).expanduser() / REMOTE_CACHE_DIR)
     sources: dict[str, RemoteSource] = {}
     for name, src in settings.sources.items():
         try:
