@@ -3,9 +3,11 @@
 No timing here: each command runs in a real child process and the test asserts
 *what it imported* (the work it did).  pause/resume/drain need the activity
 store and the plugins' keys, swap the plugins and the overlay, status the
-snapshots: none of them needs pydantic (the settings models) or structlog
-(the log renderer, when nothing is logged at the default level) - not even when
-an earlier ``swap`` left a selection overlay in the state dir.
+snapshots: none of them needs pydantic (the settings models), structlog (the
+log renderer, when nothing is logged at the default level), asyncio (only
+``swap --validate`` and ``health --probe`` run an event loop) or the
+lifecycle's manager and ``Host`` - not even when an earlier ``swap`` left a
+selection overlay in the state dir.  ``benchmarks/bench_cli.py`` times them.
 """
 
 from __future__ import annotations
@@ -19,7 +21,15 @@ from pathlib import Path
 
 import pytest
 
-HEAVY = ("pydantic", "structlog", "oneiric.core._settings", "oneiric.core._settings_model")
+HEAVY = (
+    "pydantic",
+    "structlog",
+    "oneiric.core._settings",
+    "oneiric.core._settings_model",
+    "asyncio",
+    "oneiric.lifecycle._manager",
+    "oneiric.lifecycle._host",
+)
 
 CHILD = textwrap.dedent(
     """
@@ -83,12 +93,13 @@ def state(tmp_path: Path) -> Path:
         ("drain", "adapter", "cache"),
         ("resume", "adapter", "cache"),
         ("swap", "adapter", "cache", "memory"),
+        ("swap", "--defer", "adapter", "cache", "memory"),
         ("status",),
         ("status", "--json"),
     ],
     ids=lambda a: "-".join(a),
 )
-def test_attack_control_command_imports_settings_and_log_renderer(
+def test_attack_control_command_imports_settings_log_renderer_or_event_loop(
     state: Path, args: tuple[str, ...]
 ) -> None:
     result = _run(state, *args)

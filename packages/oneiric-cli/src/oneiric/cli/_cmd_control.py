@@ -12,7 +12,6 @@ and is healthy - so a typo fails here, in one line, not later in production.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import click
@@ -187,11 +186,11 @@ def swap(
             f"the swap until resume; run 'oneiric resume {domain} {key}' first or pass --defer",
             EXIT_UNAVAILABLE,
         )
-    health = (
-        asyncio.run(_validate(cli, domain, key, provider, tenant))
-        if validate and provider is not None
-        else None
-    )
+    health = None
+    if validate and provider is not None:
+        import asyncio  # only --validate runs an event loop (~20 ms to import)
+
+        health = asyncio.run(_validate(cli, domain, key, provider, tenant))
     docs = _live_snapshots(cli)
     unknown_tenant = tenant is not None and not _known_tenant(cli, docs, domain, tenant)
     state = cli.state_path(create=True)

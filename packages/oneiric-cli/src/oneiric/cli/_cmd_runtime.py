@@ -9,7 +9,6 @@ process, to check them.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import click
@@ -194,6 +193,8 @@ def _health_impl(
     if probe:
         if domain is not None or key is not None:
             _check_filter(cli, [], domain, key)
+        import asyncio  # only --probe runs an event loop (~20 ms to import)
+
         checks = asyncio.run(_probe_all(cli, domain, key))
     else:
         docs = _snapshots(cli, include_stale, skipped)
