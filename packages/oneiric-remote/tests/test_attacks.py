@@ -803,7 +803,7 @@ async def test_attack_cache_entry_replaced_between_runs(kit, h, https, tmp_path,
 
 async def _offline_sync_fails_with_state_error(kit, h, https) -> None:
     """A fresh resolver, every URL down: the cold start reads the state file and must refuse."""
-    from oneiric.remote import RetryPolicy
+    from oneiric.remote import SyncRetry
     from oneiric.testing import free_port
 
     offline = f"https://127.0.0.1:{free_port()}/m.json"
@@ -811,7 +811,7 @@ async def _offline_sync_fails_with_state_error(kit, h, https) -> None:
     async def no_sleep(_: float) -> None:
         return None
 
-    source = kit.source(offline, verify=str(https.ca_path), retry=RetryPolicy(attempts=1))
+    source = kit.source(offline, verify=str(https.ca_path), retry=SyncRetry(attempts=1))
     with pytest.raises(StateError) as info:
         await RemoteSync(Resolver(), source, now=h.fixed_now, sleep=no_sleep).sync()
     assert "\n" not in str(info.value)

@@ -16,8 +16,8 @@ from oneiric.remote import (
     FetchError,
     InsecureURLError,
     RemoteSync,
-    RetryPolicy,
     RollbackError,
+    SyncRetry,
     Timeouts,
 )
 
@@ -121,7 +121,7 @@ async def test_case18_503_backoff_and_breaker(kit, resolver, h, https, unchanged
     async def sleep(seconds: float) -> None:
         slept.append(seconds)
 
-    policy = RetryPolicy(attempts=3, base_delay=0.5, breaker_threshold=3, breaker_cooldown=60)
+    policy = SyncRetry(attempts=3, base_delay=0.5, breaker_threshold=3, breaker_cooldown=60)
     sync = RemoteSync(resolver, _source(kit, https, url, retry=policy), now=h.fixed_now,
                       clock=clock, sleep=sleep, rng=lambda: 0.0)
     with pytest.raises(FetchError, match="3 attempts"):
@@ -155,7 +155,7 @@ async def test_case18_backoff_without_retry_after_is_jittered_exponential(
     async def sleep(seconds: float) -> None:
         slept.append(seconds)
 
-    policy = RetryPolicy(attempts=4, base_delay=1.0, jitter=0.5)
+    policy = SyncRetry(attempts=4, base_delay=1.0, jitter=0.5)
     sync = RemoteSync(resolver, _source(kit, https, url, retry=policy), now=h.fixed_now,
                       sleep=sleep, rng=lambda: 1.0)
     with pytest.raises(FetchError):
@@ -268,3 +268,11 @@ async def test_case22_digest_and_size(kit, resolver, h, https, unchanged, varian
     assert list((kit.cache / "blobs").iterdir()) == []
     assert h.leftovers(kit.cache) == []
     assert https.hits.count("/2.whl") == 1  # every mirror tried, none retried
+
+
+def test_retry_policy_alias_is_deprecated_and_is_sync_retry() -> None:
+    import oneiric.remote
+
+    with pytest.warns(DeprecationWarning, match="use oneiric.remote.SyncRetry"):
+        alias = oneiric.remote.RetryPolicy
+    assert alias is SyncRetry

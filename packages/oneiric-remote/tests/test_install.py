@@ -17,7 +17,7 @@ from oneiric.remote import (
     ExpiredManifestError,
     FetchError,
     RemoteSync,
-    RetryPolicy,
+    SyncRetry,
 )
 from oneiric.testing import free_port
 
@@ -173,7 +173,7 @@ async def test_case29_offline_cold_start(kit, resolver, h, https, expired) -> No
     url = https.serve("/m.json", kit.envelope(payload))
     await RemoteSync(resolver, _source(kit, https, url), now=h.fixed_now).sync()
     offline = f"https://127.0.0.1:{free_port()}/m.json"
-    source = _source(kit, https, offline, retry=RetryPolicy(attempts=2))
+    source = _source(kit, https, offline, retry=SyncRetry(attempts=2))
     later = h.NOW + timedelta(days=30 if expired else 1)
     fresh = type(resolver)()
     sync = RemoteSync(fresh, source, now=lambda: later, sleep=_no_sleep)

@@ -60,6 +60,7 @@ from ._statedir import state_dir
 if TYPE_CHECKING:
     from ._overlay import read_overlay, write_overlay
     from ._redact import redact
+    from ._retry import RetryPolicy
     from ._settings import Settings, load_settings
     from ._settings_model import DomainSettings
 
@@ -91,6 +92,7 @@ __all__ = [
     "RankedCandidate",
     "ResolutionRequest",
     "Resolver",
+    "RetryPolicy",
     "SelectionUnavailableError",
     "Settings",
     "Source",
@@ -130,6 +132,7 @@ _LAZY = {
     "load_settings": "_settings",
     "read_overlay": "_overlay",
     "redact": "_redact",
+    "RetryPolicy": "_retry",
     "write_overlay": "_overlay",
 }
 

@@ -15,7 +15,8 @@ from oneiric.core.helpers import lazy_exports
 from .__about__ import __version__
 
 if TYPE_CHECKING:
-    from ._config import Limits, RemoteSource, RetryPolicy, Timeouts
+    from ._config import Limits, RemoteSource, SyncRetry, Timeouts
+    from ._config import SyncRetry as RetryPolicy  # noqa: F401 (deprecated alias)
     from ._envelope import PAYLOAD_TYPE
     from ._errors import (
         ArtifactDigestError,
@@ -75,10 +76,10 @@ __all__ = [
     "RemoteError",
     "RemoteSource",
     "RemoteSync",
-    "RetryPolicy",
     "RollbackError",
     "ScopeError",
     "SignatureError",
+    "SyncRetry",
     "StateError",
     "SyncResult",
     "Timeouts",
@@ -116,7 +117,7 @@ _LAZY: dict[str, str] = {
     'RemoteError': '_errors',
     'RemoteSource': '_config',
     'RemoteSync': '_sync',
-    'RetryPolicy': '_config',
+    'SyncRetry': '_config',
     'RollbackError': '_errors',
     'ScopeError': '_errors',
     'SignatureError': '_errors',
@@ -135,4 +136,24 @@ _LAZY: dict[str, str] = {
 }
 
 
-__getattr__ = lazy_exports(__name__, _LAZY)
+_lazy_getattr = lazy_exports(__name__, _LAZY)
+
+
+def __getattr__(name: str) -> object:
+    """Lazy exports, plus the deprecated ``RetryPolicy`` alias of ``SyncRetry``.
+
+    ``RetryPolicy`` now names core's policy for retrying user code (actions,
+    event handlers, workflow nodes); the sync settings were renamed so one
+    name means one thing.  The alias warns on every access and goes in 0.3.
+    """
+    if name == "RetryPolicy":
+        import warnings
+
+        warnings.warn(
+            "oneiric.remote.RetryPolicy is deprecated: use oneiric.remote.SyncRetry "
+            "(oneiric.core.RetryPolicy is the retry policy of actions and workflows)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return _lazy_getattr("SyncRetry")
+    return _lazy_getattr(name)

@@ -20,7 +20,7 @@ from oneiric.core.helpers import REMOTE_CACHE_DIR
 from ._metadata import check_patterns
 from ._verify import TrustedKey, trust_fingerprint
 
-__all__ = ["Limits", "RemoteSource", "RetryPolicy", "Timeouts"]
+__all__ = ["Limits", "RemoteSource", "SyncRetry", "Timeouts"]
 
 _PKG = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 _SCOPE = re.compile(r"\*|[a-z0-9][a-z0-9_.-]{0,63}\.(\*|[a-z0-9][a-z0-9_.-]{0,63})")
@@ -51,7 +51,7 @@ class Timeouts:
 
 
 @dataclass(frozen=True, slots=True)
-class RetryPolicy:
+class SyncRetry:
     """Retries of transient failures and the per-source circuit breaker.
 
     Delay before retry *n* (1-based) is ``min(max_delay, base_delay * 2**(n-1))``
@@ -125,7 +125,7 @@ class RemoteSource:
     allow_local_artifacts: bool = False
     limits: Limits = field(default_factory=Limits)
     timeouts: Timeouts = field(default_factory=Timeouts)
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    retry: SyncRetry = field(default_factory=SyncRetry)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__

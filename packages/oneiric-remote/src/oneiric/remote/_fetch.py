@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 from oneiric.core import get_logger, get_plugin_manager
 from oneiric.core.helpers import call_hook, one_line
 
-from ._config import RetryPolicy, Timeouts, local_path
+from ._config import SyncRetry, Timeouts, local_path
 from ._errors import (
     CircuitOpenError,
     DeadlineExceeded,
@@ -309,14 +309,14 @@ class Downloader:
         *,
         https: Fetcher,
         plugins: Mapping[str, Fetcher] | None = None,
-        retry: RetryPolicy | None = None,
+        retry: SyncRetry | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         rng: Callable[[], float] = random.random,
     ) -> None:
         self.builtins: dict[str, Fetcher] = {"https": https, "file": FileFetcher()}
         self.plugins = dict(plugins or {})
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or SyncRetry()
         self.clock = clock
         self.sleep = sleep
         self.rng = rng
