@@ -351,3 +351,22 @@ async def test_attack_post_swap_hooks_keep_pluggy_semantics(
     assert wrapper.seen == ["b", "b"]  # it wraps each isolated call
     assert entry["post_swap_errors"] == []
     assert ledger.all_cleaned_once()
+
+
+async def test_lease_names_the_provider_it_holds_across_a_swap(make_manager: Any) -> None:
+    """A lease reports the provider of *its* instance, not the newer winner."""
+    manager, _old = await _active(make_manager)
+    lease = DomainBridge("adapter", manager).lease("cache")
+    assert lease.provider is None  # not held yet
+    async with lease as held:
+        assert lease.provider == "a" == held.provider
+        await manager.swap("adapter", "cache", "b")
+        assert lease.provider == "a"  # still the instance this lease holds
+    assert lease.provider is None
+    async with DomainBridge("adapter", manager).lease("cache") as held:
+        assert held.provider == "b"
+    with manager.override("adapter", "cache", object()):
+        override = DomainBridge("adapter", manager).lease("cache")
+        with override:
+            assert override.provider is None
+    await manager.shutdown()

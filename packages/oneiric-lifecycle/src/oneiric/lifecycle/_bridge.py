@@ -57,6 +57,20 @@ class Lease(Generic[T]):
         if binding is not None:
             binding.release()
 
+    @property
+    def provider(self) -> str | None:
+        """The provider of the leased instance while the lease is held.
+
+        ``None`` before ``__enter__``, after exit, and for an ``override()``
+        (a test double has no candidate).  Callers that report which provider
+        served a call (``Actions.invoke``'s result) read it here instead of
+        asking the resolver, which may already name a newer winner.
+        """
+        binding = self._binding
+        if binding is None or binding.candidate is None:
+            return None
+        return binding.candidate.provider
+
     async def __aenter__(self) -> T:
         return self.__enter__()
 
