@@ -58,12 +58,12 @@ APP = textwrap.dedent(
 )
 
 
-def _run(state: Path, *args: str) -> dict[str, object]:
+def _run(state: Path, *args: str, heavy: tuple[str, ...] = HEAVY) -> dict[str, object]:
     (state.parent / "ctlapp.py").write_text(APP, encoding="utf-8")
     env = {
         **os.environ,
         "ONEIRIC_STATE_DIR": str(state),
-        "HEAVY": json.dumps(HEAVY),
+        "HEAVY": json.dumps(heavy),
         "ONEIRIC_APP": "ctlapp:register",
     }
     env.pop("ONEIRIC_CONFIG", None)
@@ -103,6 +103,29 @@ def test_attack_control_command_imports_settings_log_renderer_or_event_loop(
     state: Path, args: tuple[str, ...]
 ) -> None:
     result = _run(state, *args)
+    assert result["code"] in (0, None)
+    assert result["heavy"] == []
+
+
+#: What each command does not need beyond ``HEAVY``: only a writer of a decision
+#: names its actor (getpass, socket), only an application writing its snapshot
+#: names its host (socket), the overlay is JSON (no TOML parser without settings
+#: files), and ``status`` reads snapshots only (no plugins, no activity store).
+NOT_NEEDED = {
+    ("pause", "adapter", "cache"): ("tomllib",),
+    ("resume", "adapter", "cache"): ("tomllib",),
+    ("swap", "adapter", "cache", "memory"): ("getpass", "socket", "tomllib"),
+    ("swap", "--defer", "adapter", "cache", "memory"): ("getpass", "socket", "tomllib"),
+    ("status",): ("socket", "tomllib", "sqlite3", "pluggy"),
+    ("status", "--json"): ("socket", "tomllib", "sqlite3", "pluggy"),
+}
+
+
+@pytest.mark.parametrize("args", list(NOT_NEEDED), ids=lambda a: "-".join(a))
+def test_attack_reading_command_imports_what_only_writers_need(
+    state: Path, args: tuple[str, ...]
+) -> None:
+    result = _run(state, *args, heavy=NOT_NEEDED[args])
     assert result["code"] in (0, None)
     assert result["heavy"] == []
 

@@ -29,7 +29,6 @@ import os
 import re
 import stat
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +164,8 @@ def _is_too_long_int(exc: BaseException) -> bool:
 
 
 def load_toml(text: str, path: Path) -> dict[str, Any]:
+    import tomllib  # here: reading only the JSON overlay (a control command) does not pay for it
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

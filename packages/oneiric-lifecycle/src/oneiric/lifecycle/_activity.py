@@ -21,9 +21,7 @@ without a row is active.
 from __future__ import annotations
 
 import dataclasses
-import getpass
 import os
-import socket
 import sqlite3
 import threading
 import time
@@ -87,6 +85,11 @@ class ActivityRecord:
 
 def default_actor() -> str:
     """``user@host pid N``: who wrote a decision, for the activity history."""
+    # Imported here: a process that only reads decisions (``oneiric swap``,
+    # ``status``) does not pay for getpass and socket.
+    import getpass
+    import socket
+
     try:
         user = getpass.getuser()
     except Exception:  # no passwd entry in some containers

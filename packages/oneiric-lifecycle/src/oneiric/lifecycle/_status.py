@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import stat
 import sys
 from pathlib import Path
@@ -264,6 +263,8 @@ def document(
     activity: StoreStatus,
 ) -> StatusDocument:
     """The whole document around ``keys``, secrets redacted."""
+    import socket  # only the writer needs it: readers (``oneiric status``) do not pay for it
+
     return _redacted_doc({
         "version": STATUS_VERSION,
         "pid": os.getpid(),
