@@ -8,6 +8,11 @@ Each figure is the median wall time of a new process, interleaved with
     python benchmarks/bench_cli.py                 # builds /tmp venv, installs ./packages/*
     python benchmarks/bench_cli.py --venv DIR      # reuse a venv that has them installed
     python benchmarks/bench_cli.py --quick --json
+
+The timed processes run without ``PYTHONDONTWRITEBYTECODE`` (a user's shell
+does not set it): pip compiles the installed packages' byte-code in a fresh
+venv, and with ``--venv`` of an editable install the warm-up runs write what
+is missing, so no figure includes compiling sources on every start.
 """
 
 from __future__ import annotations
@@ -21,6 +26,10 @@ from pathlib import Path
 
 from _common import ROOT, Result, interleaved, median, parser, report
 
+#: The control commands' target: both figures, in the same run.
+CONTROL_LIMIT_MS = 150.0
+CONTROL_RATIO = 6.0
+
 PACKAGES = ["oneiric-core", "oneiric-lifecycle", "oneiric-cli", "oneiric-adapters-cache",
             "oneiric-adapters-storage", "oneiric-remote"]
 
@@ -30,8 +39,26 @@ CONTROL: dict[str, list[str]] = {
     "swap": ["swap", "--defer", "adapter", "cache", "memory"],  # order-free: may run paused
     "pause": ["pause", "adapter", "cache"],
     "resume": ["resume", "adapter", "cache"],
+    "drain": ["drain", "adapter", "cache"],
     "status": ["status", "--json"],
 }
+
+
+class BothTargets(Result):
+    """A control command's row: met only if <= 150 ms *and* <= 6x ``python -c pass``."""
+
+    @property
+    def met(self) -> bool | None:
+        ratio = self.ratio
+        return ratio is not None and ratio <= CONTROL_RATIO and self.value <= CONTROL_LIMIT_MS
+
+
+def _load() -> str:
+    """The 1-minute load average (the machine is shared: say how busy it was)."""
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except (AttributeError, OSError):  # not on this platform
+        return "unknown"
 
 
 def _bin(venv: Path, name: str) -> str:
@@ -69,6 +96,8 @@ def main() -> int:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ONEIRIC_")}
         env["ONEIRIC_STATE_DIR"] = str(work / "state")
         env.pop("PYTHONPATH", None)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)  # what a user runs: byte-code is cached
+        load_before = _load()
         python, oneiric = _bin(venv, "python"), _bin(venv, "oneiric")
         timed([oneiric, "--help"], work, env)  # warm the file cache and byte-code
         timed([oneiric, "list", "--json"], work, env)
@@ -93,8 +122,9 @@ def main() -> int:
             },
             demo_repeats,
         )
+        load = f"load average {load_before} before, {_load()} after"
     ref = median(samples["pass"]) * 1000
-    note = f"median of {repeats} fresh processes, interleaved with python -c pass"
+    note = f"median of {repeats} fresh processes, interleaved with python -c pass; {load}"
     results = [
         Result("oneiric --help", median(samples["help"]) * 1000, "ms", ref,
                "python -c pass, same venv", "<= 150 ms", ("value", 150.0), note,
@@ -104,11 +134,12 @@ def main() -> int:
                note + "; loads every installed plugin and lists adapter/cache and storage",
                samples["list"]),
         *(
-            Result(f"oneiric {' '.join(argv)}", median(samples[name]) * 1000, "ms", ref,
-                   "python -c pass, same venv", "<= 150 ms and <= 6x python -c pass",
-                   ("ratio", 6.0),
-                   note + "; a control command: plugins and the state dir, no settings models",
-                   samples[name])
+            BothTargets(f"oneiric {' '.join(argv)}", median(samples[name]) * 1000, "ms", ref,
+                        "python -c pass, same venv",
+                        f"<= {CONTROL_LIMIT_MS:g} ms and <= {CONTROL_RATIO:g}x python -c pass",
+                        ("ratio", CONTROL_RATIO),
+                        note + "; a control command: plugins and the state dir, no settings "
+                        "models", samples[name])
             for name, argv in CONTROL.items()
         ),
         Result("oneiric demo --json (wall)", median(demo["demo"]), "s",

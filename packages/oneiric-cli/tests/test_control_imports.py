@@ -73,7 +73,9 @@ def _run(state: Path, *args: str, heavy: tuple[str, ...] = HEAVY) -> dict[str, o
     )
     line = [x for x in proc.stderr.splitlines() if x.startswith("IMPORTS ")]
     assert line, proc.stderr
-    return json.loads(line[-1][len("IMPORTS "):])  # type: ignore[no-any-return]
+    result: dict[str, object] = json.loads(line[-1][len("IMPORTS "):])
+    result["out"] = proc.stdout
+    return result
 
 
 @pytest.fixture
@@ -108,12 +110,13 @@ def test_attack_control_command_imports_settings_log_renderer_or_event_loop(
 
 
 #: What each command does not need beyond ``HEAVY``: only a writer of a decision
-#: names its actor (getpass, socket), only an application writing its snapshot
-#: names its host (socket), the overlay is JSON (no TOML parser without settings
-#: files), and ``status`` reads snapshots only (no plugins, no activity store).
+#: names its actor (getpass; the host from ``os.uname()`` on POSIX, not socket),
+#: only an application writing its snapshot names its host (socket), the overlay
+#: is JSON (no TOML parser without settings files), and ``status`` reads
+#: snapshots only (no plugins, no activity store).
 NOT_NEEDED = {
-    ("pause", "adapter", "cache"): ("tomllib",),
-    ("resume", "adapter", "cache"): ("tomllib",),
+    ("pause", "adapter", "cache"): ("tomllib", "socket"),
+    ("resume", "adapter", "cache"): ("tomllib", "socket"),
     ("swap", "adapter", "cache", "memory"): ("getpass", "socket", "tomllib"),
     ("swap", "--defer", "adapter", "cache", "memory"): ("getpass", "socket", "tomllib"),
     ("status",): ("socket", "tomllib", "sqlite3", "pluggy"),
@@ -122,12 +125,27 @@ NOT_NEEDED = {
 
 
 @pytest.mark.parametrize("args", list(NOT_NEEDED), ids=lambda a: "-".join(a))
-def test_attack_reading_command_imports_what_only_writers_need(
+def test_attack_control_command_imports_what_it_does_not_use(
     state: Path, args: tuple[str, ...]
 ) -> None:
     result = _run(state, *args, heavy=NOT_NEEDED[args])
     assert result["code"] in (0, None)
     assert result["heavy"] == []
+
+
+def test_decision_without_socket_records_the_same_actor(state: Path) -> None:
+    """``pause`` names its host as ``socket.gethostname()`` would, without importing socket."""
+    import getpass
+    import socket
+
+    result = _run(state, "pause", "adapter", "cache", "--json", heavy=("socket",))
+    assert result["code"] in (0, None)
+    assert result["heavy"] == []
+    actor = json.loads(str(result["out"]))["actor"]
+    user, _, rest = actor.partition("@")
+    host, _, pid = rest.partition(" pid ")
+    assert (user, host) == (getpass.getuser(), socket.gethostname())
+    assert pid.isdigit()
 
 
 def test_settings_files_still_load_for_control_commands(state: Path, tmp_path: Path) -> None:

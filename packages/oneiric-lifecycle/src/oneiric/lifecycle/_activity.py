@@ -86,15 +86,20 @@ class ActivityRecord:
 def default_actor() -> str:
     """``user@host pid N``: who wrote a decision, for the activity history."""
     # Imported here: a process that only reads decisions (``oneiric swap``,
-    # ``status``) does not pay for getpass and socket.
+    # ``status``) does not pay for getpass.
     import getpass
-    import socket
 
     try:
         user = getpass.getuser()
     except Exception:  # no passwd entry in some containers
         user = "unknown"
-    return f"{user}@{socket.gethostname()} pid {os.getpid()}"
+    if hasattr(os, "uname"):  # POSIX: what gethostname() returns, without importing socket
+        host = os.uname().nodename
+    else:
+        import socket
+
+        host = socket.gethostname()
+    return f"{user}@{host} pid {os.getpid()}"
 
 
 class ActivityStore:
