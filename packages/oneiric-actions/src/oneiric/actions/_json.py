@@ -16,6 +16,7 @@ from typing import Any
 __all__ = ["binary", "find_non_json", "from_json", "to_json"]
 
 _SCALARS = (str, int, float, bool, type(None))
+_PLAIN = frozenset({str, int, bool, type(None), bytes})  # floats need the finiteness check
 
 
 def to_json(value: Any) -> Any:
@@ -83,6 +84,12 @@ def find_non_json(value: Any, path: str = "", *, allow_bytes: bool = True) -> st
     None, and (in-process, ``allow_bytes``) bytes.  Recursion is iterative so
     a deeply nested value cannot raise ``RecursionError``.
     """
+    if type(value) is dict:  # the common case: a flat object of plain scalars
+        for k, v in value.items():
+            if type(k) is not str or type(v) not in _PLAIN:
+                break
+        else:
+            return None
     stack: list[tuple[Any, str]] = [(value, path)]
     while stack:
         item, where = stack.pop()
