@@ -84,7 +84,7 @@ def find_non_json(value: Any, path: str = "", *, allow_bytes: bool = True) -> st
     None, and (in-process, ``allow_bytes``) bytes.  Recursion is iterative so
     a deeply nested value cannot raise ``RecursionError``.
     """
-    if type(value) is dict:  # the common case: a flat object of plain scalars
+    if type(value) is dict and allow_bytes:  # the common case: a flat object of plain scalars
         for k, v in value.items():
             if type(k) is not str or type(v) not in _PLAIN:
                 break
