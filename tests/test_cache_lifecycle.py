@@ -11,10 +11,8 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 import textwrap
 import uuid
-import venv
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,7 @@ import pytest
 
 from oneiric.core import Resolver, SwapError, load_plugins, load_settings
 from oneiric.lifecycle import DomainBridge, LifecycleConfig, LifecycleManager
-from oneiric.testing import apoll_until, free_port, require_live
+from oneiric.testing import apoll_until, free_port, fresh_venv, local_wheel, require_live
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ROOT / "packages"
@@ -179,37 +177,13 @@ async def test_server_down_at_activation_keeps_the_previous_provider(
         assert await cache.get("k") == b"still here"
 
 
-def _wheel(name: str, into: Path) -> Path:
-    """The package's wheel from ONEIRIC_WHEELHOUSE (nox integration), else built now."""
-    stem = name.replace("-", "_")
-    house = os.environ.get("ONEIRIC_WHEELHOUSE")
-    if house:
-        found = sorted(Path(house).glob(f"{stem}-*.whl"))
-        if found:
-            return found[-1]
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-         "--wheel-dir", str(into), str(PACKAGES / name)],
-        check=True,
-    )
-    return sorted(into.glob(f"{stem}-*.whl"))[-1]
-
-
 @pytest.mark.slow
 def test_fresh_venv_without_extras(tmp_path: Path) -> None:
     """core + lifecycle + cache only: memory serves, redis is listed, activating it fails
     in one line naming the extra, and memory keeps serving."""
-    wheels = [_wheel(n, tmp_path / "wheels") for n in
+    wheels = [local_wheel(PACKAGES / n, tmp_path / "wheels") for n in
               ("oneiric-core", "oneiric-lifecycle", "oneiric-adapters-cache")]
-    env_dir = tmp_path / "venv"
-    venv.EnvBuilder(with_pip=True).create(env_dir)
-    python = env_dir / "bin" / "python"
-    subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         *map(str, wheels)],
-        check=True,
-        timeout=600,
-    )
+    python = fresh_venv(tmp_path / "venv", *wheels)
     script = textwrap.dedent(
         """
         import asyncio, json, sys

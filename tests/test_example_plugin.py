@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import textwrap
-import venv
 from pathlib import Path
 
 import pytest
+
+from oneiric.testing import fresh_venv, local_wheel
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "oneiric-example-greeter"
@@ -23,39 +23,11 @@ EXAMPLE = ROOT / "examples" / "oneiric-example-greeter"
 pytestmark = pytest.mark.slow
 
 
-def _wheel(source: Path, outdir: Path) -> Path:
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-         "--wheel-dir", str(outdir), str(source)],
-        check=True,
-    )
-    name = source.name.replace("-", "_")
-    (wheel,) = outdir.glob(f"{name}-*.whl")
-    return wheel
-
-
-def _core_wheel(tmp_path: Path) -> Path:
-    house = os.environ.get("ONEIRIC_WHEELHOUSE")
-    if house:
-        found = sorted(Path(house).glob("oneiric_core-*.whl"))
-        if found:
-            return found[-1]
-    return _wheel(ROOT / "packages" / "oneiric-core", tmp_path)
-
-
 def test_example_plugin_wheel_resolves_in_a_fresh_venv(tmp_path: Path) -> None:
     wheels = tmp_path / "wheels"
-    wheels.mkdir()
-    core = _core_wheel(wheels)
-    example = _wheel(EXAMPLE, wheels)
-    env_dir = tmp_path / "venv"
-    venv.EnvBuilder(with_pip=True).create(env_dir)
-    python = env_dir / ("Scripts" if os.name == "nt" else "bin") / "python"
-    subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         str(core), str(example)],
-        check=True,
-    )
+    core = local_wheel(ROOT / "packages" / "oneiric-core", wheels)
+    example = local_wheel(EXAMPLE, wheels)
+    python = fresh_venv(tmp_path / "venv", core, example)
     script = textwrap.dedent(
         """
         import json

@@ -11,13 +11,16 @@ from __future__ import annotations
 from .__about__ import __version__
 from ._helpers import apoll_until, free_port, in_ci, poll_until, require_live
 from ._structure import import_cycles, missing_exports, module_imports, oversized_modules
+from ._wheels import fresh_venv, local_wheel
 
 __all__ = [
     "__version__",
     "apoll_until",
     "free_port",
+    "fresh_venv",
     "import_cycles",
     "in_ci",
+    "local_wheel",
     "missing_exports",
     "module_imports",
     "oversized_modules",
