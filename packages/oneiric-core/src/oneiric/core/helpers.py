@@ -25,6 +25,8 @@ lazy public names of a package         :func:`lazy_exports`
 redaction of secrets                   :func:`redact`, :func:`scrub_text`
 design-era environment variables       :func:`check_environment`,
                                        :func:`log_level_from_environment`
+event topics and patterns              :func:`is_topic`, :func:`is_topic_pattern`,
+                                       :func:`topic_matcher`, :data:`MAX_TOPIC_LENGTH`
 =====================================  =================================================
 
 Importing this module costs what its parts cost: they are small and none
@@ -50,6 +52,7 @@ __all__ = [
     "OVERLAY_FILE",
     "REMOTE_CACHE_DIR",
     "STATUS_DIR",
+    "MAX_TOPIC_LENGTH",
     "HookResult",
     "apply_overlay",
     "async_exclusive_lock",
@@ -62,6 +65,8 @@ __all__ = [
     "exit_code_for",
     "format_timestamp",
     "import_reference",
+    "is_topic",
+    "is_topic_pattern",
     "lazy_exports",
     "log_level_from_environment",
     "one_line",
@@ -70,14 +75,26 @@ __all__ = [
     "redact",
     "scrub_text",
     "state_dir",
+    "topic_matcher",
     "utc_now",
 ]
 
 
 #: Homes with heavier imports (file parsing and checks), loaded on first use:
 #: package namespaces import this module at start-up for ``lazy_exports``.
-__getattr__ = lazy_exports(__name__, {"apply_overlay": "_overlay"}, base="oneiric.core")
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "apply_overlay": "_overlay",
+        "MAX_TOPIC_LENGTH": "_topics",
+        "is_topic": "_topics",
+        "is_topic_pattern": "_topics",
+        "topic_matcher": "_topics",
+    },
+    base="oneiric.core",
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ._overlay import apply_overlay
+    from ._topics import MAX_TOPIC_LENGTH, is_topic, is_topic_pattern, topic_matcher

@@ -28,6 +28,7 @@ from types import MappingProxyType
 from typing import Any, NoReturn
 
 from oneiric.core import ConfigError
+from oneiric.core.helpers import is_topic, is_topic_pattern
 
 __all__ = [
     "DISPATCHING_ACTIONS",
@@ -54,8 +55,6 @@ _KINDS = ("action", "workflow", "event")
 # every regex is applied with ``fullmatch`` (``$`` would accept a trailing newline)
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}", re.ASCII)
 _SEGMENT = r"[a-z0-9_-]+"
-_TOPIC = re.compile(rf"{_SEGMENT}(\.{_SEGMENT})*", re.ASCII)
-_TOPIC_PATTERN = re.compile(rf"(({_SEGMENT}|\*)(\.({_SEGMENT}|\*))*(\.#)?|#)", re.ASCII)
 _GLOB = {
     "action": re.compile(r"\*|[a-z0-9][a-z0-9_.-]{0,63}(\.\*)?", re.ASCII),
     "workflow": re.compile(r"\*|[a-z0-9][a-z0-9_.-]{0,63}(\.\*)?", re.ASCII),
@@ -140,7 +139,7 @@ def _subscription(doc: Mapping[str, Any]) -> None:
     if not isinstance(topics, list) or not topics:
         _fail("topics", "must be a non-empty array of topic patterns like 'orders.created'")
     for index, topic in enumerate(topics):
-        if not isinstance(topic, str) or not _TOPIC_PATTERN.fullmatch(topic):
+        if not is_topic_pattern(topic):
             _fail(f"topics[{index}]", f"{topic!r} is not a topic pattern (dot-separated "
                   "[a-z0-9_-] segments, '*' for one segment, a trailing '#' for the rest)")
     _typed(doc, "", priority=int, group=str, failover=bool, max_concurrency=int,
@@ -185,7 +184,7 @@ def _workflow(doc: Mapping[str, Any], key: str) -> None:
 def _run_target(value: Any, where: str) -> Reference:
     """A schedule's ``run``: ``workflow:<id>``, ``action:<key>`` or ``event:<topic>``."""
     kind, sep, name = value.partition(":") if isinstance(value, str) else ("", "", "")
-    valid = (_TOPIC if kind == "event" else _NAME).fullmatch(name) if sep else None
+    valid = sep and (is_topic(name) if kind == "event" else _NAME.fullmatch(name))
     if kind not in _KINDS or not valid:
         _fail(where, f"{value!r} must be 'workflow:<id>', 'action:<key>' or 'event:<topic>'")
     return Reference(kind, name, where)
