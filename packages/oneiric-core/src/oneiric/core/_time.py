@@ -19,7 +19,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from datetime import datetime
 
-__all__ = ["format_timestamp", "parse_timestamp", "utc_now"]
+__all__ = ["format_timestamp", "parse_duration", "parse_timestamp", "utc_now"]
 
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z")
 
@@ -70,3 +70,40 @@ def parse_timestamp(text: str) -> datetime:
         return datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
     except ValueError:
         raise ValueError(f"timestamp {text!r} is not a valid date and time") from None
+
+
+_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)(ms|s|m|h|d))+", re.ASCII)
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)", re.ASCII)
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(value: object, *, what: str = "duration") -> float:
+    """Seconds from a number or a string like ``"250ms"``, ``"30s"``, ``"5m"``, ``"1h30m"``.
+
+    Settings files, manifests and CLI options all give timeouts, grace periods
+    and retention this way; one parser keeps ``"1m"`` meaning one minute
+    everywhere.  Negative, infinite, NaN and unit-less strings are refused
+    (``ConfigError`` naming ``what``): a bare ``"30"`` could mean seconds or
+    minutes, and guessing is how a 30-minute timeout becomes 30 seconds.
+    """
+    import math
+
+    from ._errors import ConfigError
+
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ConfigError(
+            f"{what} must be seconds or a string like '30s', '5m', '1h30m'; got {value!r}"
+        )
+    if isinstance(value, str):
+        text = value.strip()
+        if not _DURATION.fullmatch(text):
+            raise ConfigError(
+                f"{what} {value!r} is not a duration; write seconds or e.g. '250ms', '30s', "
+                "'5m', '1h30m'"
+            )
+        seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
+    else:
+        seconds = float(value)
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ConfigError(f"{what} must be a finite number of seconds >= 0, got {value!r}")
+    return seconds

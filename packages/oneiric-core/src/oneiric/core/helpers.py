@@ -12,8 +12,8 @@ error categories and exit codes        :data:`EXIT_CODES`, :func:`error_category
                                        :func:`exit_code_for` (and ``OneiricError.category``)
 one-line error text                    :func:`one_line`, :func:`quote_name`,
                                        :func:`describe_exception`
-UTC timestamps                         :func:`utc_now`, :func:`format_timestamp`,
-                                       :func:`parse_timestamp`
+UTC timestamps and durations           :func:`utc_now`, :func:`format_timestamp`,
+                                       :func:`parse_timestamp`, :func:`parse_duration`
 atomic, durable file writes            :func:`atomic_write`, :func:`exclusive_lock`,
                                        :func:`async_exclusive_lock`
 the selection overlay without settings  :func:`apply_overlay`
@@ -44,7 +44,7 @@ from ._loading import import_reference, lazy_exports
 from ._redact import redact, scrub_text
 from ._statedir import ACTIVITY_FILE, OVERLAY_FILE, REMOTE_CACHE_DIR, STATUS_DIR, state_dir
 from ._text import describe_exception, one_line, quote_name
-from ._time import format_timestamp, parse_timestamp, utc_now
+from ._time import format_timestamp, parse_duration, parse_timestamp, utc_now
 
 __all__ = [
     "ACTIVITY_FILE",
@@ -70,6 +70,7 @@ __all__ = [
     "lazy_exports",
     "log_level_from_environment",
     "one_line",
+    "parse_duration",
     "parse_timestamp",
     "quote_name",
     "redact",
