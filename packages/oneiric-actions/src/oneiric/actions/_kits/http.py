@@ -43,23 +43,18 @@ from __future__ import annotations
 
 import asyncio
 import codecs
-import ipaddress
 import json
-import re
-import ssl
 import zlib
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
-
-from oneiric.core import ConfigError
 
 from .._errors import ActionInputError, ActionTimeout
 from .._json import binary, find_non_json
 from .._spec import ActionContext, ActionSpec
 from ._common import fields_of, require, take
+from ._fence import HOST_ENTRY, HostAllowlist, check_header, check_verify, ssl_context
 
 if TYPE_CHECKING:
     import httpx
@@ -67,6 +62,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FetchError",
     "FetchSettings",
+    "HostAllowlist",
     "HttpFetch",
     "RedirectRefused",
     "ResponseTooLarge",
@@ -75,14 +71,6 @@ __all__ = [
 _KEY = "http.fetch"
 _FIELDS = frozenset({"method", "url", "headers", "json", "body"})
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_BAD_VALUE = re.compile(r"[\r\n\x00]")
-#: Headers the transport or this action owns; a payload or setting cannot set them.
-_RESERVED = frozenset({
-    "host", "content-length", "transfer-encoding", "connection", "upgrade", "te", "trailer",
-    "idempotency-key",
-})
-_HOST_ENTRY = re.compile(r"(\*\.)?[^\s/@:*?#\[\]]+|\[?[0-9A-Fa-f:.]+\]?")
 _DECODABLE = "gzip, deflate"
 MiB = 1024 * 1024
 
@@ -104,43 +92,6 @@ class _Expired(TimeoutError):
 
 
 # ------------------------------------------------------------------ settings
-
-
-def check_header(name: object, value: object, where: str) -> str | None:
-    """Why header ``name: value`` is not sendable (``None`` when it is)."""
-    if not isinstance(name, str) or not _TOKEN.fullmatch(name):
-        return f"{where}: header name {str(name)[:40]!r} is not a valid HTTP token"
-    if name.lower() in _RESERVED:
-        return (
-            f"{where}: header {name!r} is set by the transport or the action "
-            "(Idempotency-Key comes from the invocation's idempotency_key); remove it"
-        )
-    if not isinstance(value, str):
-        return f"{where}: header {name!r} must be a string, got {type(value).__name__}"
-    if _BAD_VALUE.search(value):
-        return f"{where}: header {name!r} contains CR, LF or NUL; send a single-line value"
-    return None
-
-
-def check_verify(value: bool | str) -> bool | str:
-    """``verify`` is ``true`` or an existing CA bundle file; never ``false``."""
-    if value is False:
-        raise ValueError(
-            "TLS verification cannot be turned off; give true or the path of a CA bundle"
-        )
-    if isinstance(value, str) and not Path(value).is_file():
-        raise ValueError(f"CA bundle {value!r} is not a file; give the path of a PEM bundle")
-    return value
-
-
-def ssl_context(verify: bool | str) -> ssl.SSLContext:
-    """The verifying TLS context for ``verify`` (system CAs, or only the given bundle)."""
-    try:
-        if isinstance(verify, str):
-            return ssl.create_default_context(cafile=verify)
-        return ssl.create_default_context()
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"cannot load CA bundle {verify!r}: {exc}; fix verify") from None
 
 
 class FetchSettings(BaseModel):
@@ -167,7 +118,7 @@ class FetchSettings(BaseModel):
     @classmethod
     def _hosts(cls, hosts: list[str]) -> list[str]:
         for host in hosts:
-            if host != "*" and not _HOST_ENTRY.fullmatch(host):
+            if host != "*" and not HOST_ENTRY.fullmatch(host):
                 raise ValueError(
                     f"allowed host {host[:80]!r} is not a host name, '*.domain' or '*'; "
                     "give host names without scheme, port or path"
@@ -190,45 +141,6 @@ class FetchSettings(BaseModel):
 
 
 # -------------------------------------------------------------- allowlist
-
-
-def _host_text(raw: str) -> str:
-    """A host as compared: lower case, IDNA (ASCII), no trailing dot, no IPv6 brackets."""
-    host = raw.strip().strip("[]").rstrip(".").lower()
-    try:
-        return host.encode("idna").decode("ascii") if not host.isascii() else host
-    except UnicodeError:
-        raise ConfigError(f"allowed host {raw!r} is not a valid host name; fix allowed_hosts")
-
-
-class HostAllowlist:
-    """Exact hosts and ``*.domain`` suffixes; ``"*"`` allows all, empty allows none."""
-
-    __slots__ = ("_any", "_exact", "_suffixes", "entries")
-
-    def __init__(self, entries: list[str]) -> None:
-        self.entries = tuple(entries)
-        self._any = "*" in entries
-        self._exact = frozenset(_host_text(e) for e in entries if not e.startswith("*"))
-        self._suffixes = tuple(
-            "." + _host_text(e[2:]) for e in entries if e.startswith("*.")
-        )
-
-    def allows(self, host: str) -> bool:
-        if self._any:
-            return True
-        host = host.rstrip(".").lower()
-        if host in self._exact:
-            return True
-        try:
-            ipaddress.ip_address(host)
-        except ValueError:
-            return any(host.endswith(s) for s in self._suffixes)
-        return False  # an address matches exact entries only, never "*.0.0.1"
-
-    def describe(self) -> str:
-        return ", ".join(self.entries) if self.entries else "none (allowed_hosts is empty)"
-
 
 # ------------------------------------------------------------------ bodies
 

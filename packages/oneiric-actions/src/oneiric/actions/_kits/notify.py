@@ -50,7 +50,7 @@ from oneiric.core.helpers import one_line
 from .._errors import ActionInputError, ActionTimeout
 from .._spec import ActionContext, ActionSpec
 from ._common import fields_of, require, take
-from .http import check_verify, ssl_context
+from ._fence import check_verify, ssl_context
 
 if TYPE_CHECKING:
     import httpx
