@@ -28,7 +28,7 @@ if TYPE_CHECKING:
         ActionTimeout,
     )
     from ._invoke import ActionInfo, Actions
-    from ._json import binary, from_json, to_json
+    from ._json import binary, find_non_json, from_json, to_json
     from ._spec import ActionContext, ActionResult, ActionSpec
 
 __all__ = [
@@ -46,6 +46,7 @@ __all__ = [
     "RetryPolicy",
     "__version__",
     "binary",
+    "find_non_json",
     "from_json",
     "to_json",
 ]
@@ -63,6 +64,7 @@ _LAZY = {
     "ActionTimeout": "_errors",
     "Actions": "_invoke",
     "binary": "_json",
+    "find_non_json": "_json",
     "from_json": "_json",
     "to_json": "_json",
 }

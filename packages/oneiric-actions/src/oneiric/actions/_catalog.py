@@ -98,7 +98,8 @@ KITS: dict[str, dict[str, ProviderEntry]] = {
                       settings="sanitize:SanitizeSettings"),
     },
     "validation.schema": {
-        "pydantic": _p("schema:PydanticSchema", "validate against a pydantic model reference"),
+        "pydantic": _p("schema:PydanticSchema", "validate against a pydantic model reference",
+                       settings="schema:PydanticSchemaSettings"),
         "jsonschema": _p("schema:JsonSchema", "validate against a JSON Schema",
                          requires="jsonschema", extra="jsonschema"),
     },

@@ -25,8 +25,7 @@ import os
 import random
 import sys
 import time
-import types
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +37,7 @@ from oneiric.core import (
     OneiricError,
     RetryPolicy,
 )
-from oneiric.core.helpers import one_line
+from oneiric.core.helpers import Suspended, one_line, run_eagerly
 from oneiric.core.telemetry import counter, histogram, span
 from oneiric.lifecycle import DomainBridge, LifecycleManager
 
@@ -87,41 +86,6 @@ def _uuid4() -> str:
     """
     h = os.urandom(16).hex()
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
-
-
-@types.coroutine
-def _rest(coro: Coroutine[Any, Any, Any], pending: Any) -> Generator[Any, Any, Any]:
-    """Await the rest of ``coro``, already run up to its first suspension (``pending``).
-
-    What ``yield from`` does for a coroutine that has not started, for one
-    that has: values and exceptions the task delivers are passed in, what the
-    coroutine yields is passed out, and closing closes it.
-    """
-    while True:
-        try:
-            sent = yield pending
-        except GeneratorExit:
-            coro.close()
-            raise
-        except BaseException as exc:  # cancellation and friends go to the coroutine
-            try:
-                pending = coro.throw(exc)
-            except StopIteration as stop:
-                return stop.value
-            continue
-        try:
-            pending = coro.send(sent)
-        except StopIteration as stop:
-            return stop.value
-
-
-class _Suspended:
-    """What is left of an action that suspended (a marker no action value can be)."""
-
-    __slots__ = ("awaitable",)
-
-    def __init__(self, awaitable: Awaitable[Any]) -> None:
-        self.awaitable = awaitable
 
 
 def _spec_of(instance: object) -> ActionSpec:
@@ -263,8 +227,8 @@ class Actions:
                     idempotency_key, run_id, node_id, tenant,
                 )
                 value = self._start(instance, spec, payload, context)
-                if type(value) is _Suspended:
-                    value = await self._finish(value.awaitable, context, limit)
+                if type(value) is Suspended:
+                    value = await self._finish(value.rest, context, limit)
                 value = self._check_output(spec, value, context)
                 return ActionResult(
                     key, context.provider, value, attempt, time.perf_counter() - started
@@ -293,7 +257,7 @@ class Actions:
     ) -> Any:
         """Validate, call and run the action up to its first suspension.
 
-        Returns the value, or a ``_Suspended`` holding what is left to await:
+        Returns the value, or a ``Suspended`` holding what is left to await:
         an action that completes without suspending needs no timer (arming one
         costs more than many actions do).
         """
@@ -301,17 +265,11 @@ class Actions:
             payload = self._validate_input(spec, payload, context.key)
         invoke = instance.invoke
         if spec.blocking:
-            return _Suspended(asyncio.to_thread(invoke, payload, context))
-        pending = invoke(payload, context)
-        if type(pending) is types.CoroutineType:
-            try:
-                first = pending.send(None)
-            except StopIteration as stop:
-                return stop.value
-            return _Suspended(_rest(pending, first))
-        if inspect.isawaitable(pending):
-            return _Suspended(pending)
-        return pending
+            return Suspended(asyncio.to_thread(invoke, payload, context))
+        value = run_eagerly(invoke(payload, context))
+        if type(value) is not Suspended and inspect.isawaitable(value):
+            return Suspended(value)
+        return value
 
     @staticmethod
     async def _finish(pending: Awaitable[Any], context: ActionContext, limit: float | None) -> Any:

@@ -25,6 +25,8 @@ lazy public names of a package         :func:`lazy_exports`
 redaction of secrets                   :func:`redact`, :func:`scrub_text`
 design-era environment variables       :func:`check_environment`,
                                        :func:`log_level_from_environment`
+running a coroutine up to its first    :func:`run_eagerly`, :class:`Suspended`
+suspension (no task, no timer)
 event topics and patterns              :func:`is_topic`, :func:`is_topic_pattern`,
                                        :func:`topic_matcher`, :data:`MAX_TOPIC_LENGTH`
 =====================================  =================================================
@@ -35,6 +37,7 @@ imports pydantic, PyYAML or pluggy.
 
 from __future__ import annotations
 
+from ._eager import Suspended, run_eagerly
 from ._environ import check_environment, log_level_from_environment
 from ._errors import EXIT_CODES, error_category, exit_code_for
 from ._filelock import async_exclusive_lock, exclusive_lock
@@ -52,6 +55,7 @@ __all__ = [
     "OVERLAY_FILE",
     "REMOTE_CACHE_DIR",
     "STATUS_DIR",
+    "Suspended",
     "MAX_TOPIC_LENGTH",
     "HookResult",
     "apply_overlay",
@@ -74,6 +78,7 @@ __all__ = [
     "parse_timestamp",
     "quote_name",
     "redact",
+    "run_eagerly",
     "scrub_text",
     "state_dir",
     "topic_matcher",
