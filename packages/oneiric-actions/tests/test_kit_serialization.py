@@ -288,3 +288,18 @@ def test_missing_extra_fails_in_one_line_naming_it(cls: str, module: str, extra:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out.startswith("ConfigError |") and f"oneiric-actions[{extra}]" in out
+
+
+@pytest.mark.parametrize("fmt", ["json", "yaml"])
+def test_attack_deep_document_with_a_raised_recursion_limit_does_not_crash(fmt: str) -> None:
+    """With ``sys.setrecursionlimit(10**6)`` a recursive parser overflows the C stack
+    (a segfault, not a RecursionError): the depth must be refused before parsing."""
+    code = (
+        "import sys; sys.setrecursionlimit(10**6)\n"
+        "from oneiric.actions._kits import serialization as s\n"
+        f"d = s.{_CLASS[fmt]}Decode()\n"
+        "try:\n    d.invoke({'data': b'[' * 1_000_000}, None)\n"
+        "except Exception as exc:\n    print(type(exc).__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "ActionInputError"
