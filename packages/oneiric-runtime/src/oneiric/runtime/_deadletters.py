@@ -1,0 +1,641 @@
+"""Dead letters: events a handler could not process, kept in SQLite until redriven or pruned.
+
+Why SQLite: the dispatcher (in an application) writes a dead letter and the
+CLI (another process) lists and redrives it, with no server to run; WAL mode
+lets the CLI read while applications write, and ``busy_timeout`` makes two
+writers wait for each other instead of failing.
+
+One record per failing (event id, group, handler): when a redrive fails again
+the dispatcher's ``add`` finds the record and updates it in place - same
+``id``, ``attempts`` increased by the new attempts, error and ``time`` of the
+latest failure - so redriving never piles up duplicates.  ``time`` is the
+latest failure, so retention counts from it.
+
+Record ids are ``dl-<n>``: short enough to type after ``oneiric event
+dead-letters --redrive``, and never reused (``AUTOINCREMENT``), so a stale id
+can not name another event's record.
+
+What is stored: the event (``Event.as_dict()`` as JSON, plus its exact POSIX
+time, which the millisecond timestamp of ``as_dict`` would round), the
+handler, its group, the attempts, the error's type (``ConnectionError``;
+``module.Class`` outside builtins) and its message on one line with secrets
+scrubbed (registered settings secrets, ``Bearer``/``Basic`` credentials,
+``password=``/``token:``-style values, URL passwords) and capped.  Never a
+traceback or locals: they are where secrets and personal data hide.
+
+Schema (``PRAGMA user_version``; ``_MIGRATIONS[n]`` takes a file from version
+``n`` to ``n + 1`` inside one transaction, so adding version 2 is appending a
+function)::
+
+    dead_letters(id, event_id, topic, event, event_time, handler, grp, attempts,
+                 error_type, error, time)          UNIQUE (event_id, grp, handler)
+
+A file written by a newer version is refused and left untouched; a file that
+is not SQLite is refused with what to do (move it aside).
+"""
+
+from __future__ import annotations
+
+import builtins
+import dataclasses
+import json
+import os
+import re
+import sqlite3
+import threading
+import time as _time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from oneiric.core import ConfigError, get_logger, state_dir
+from oneiric.core.helpers import format_timestamp, one_line, parse_duration, scrub_text
+
+from ._errors import EventError
+from ._event import Event
+
+__all__ = [
+    "DEFAULT_DEAD_LETTERS",
+    "DEFAULT_RETENTION",
+    "SCHEMA_VERSION",
+    "DeadLetter",
+    "DeadLetterNotFound",
+    "DeadLetterStore",
+    "DeadLetterStoreError",
+]
+
+_log = get_logger("oneiric.runtime.deadletters")
+
+#: The file name in the state dir when the dispatcher gets ``dead_letters=None``.
+DEFAULT_DEAD_LETTERS = "dead-letters.sqlite"
+#: How long a dead letter is kept after its latest failure (14 days).
+DEFAULT_RETENTION = 14 * 86400.0
+#: ``prune`` runs on open and then at most this often (seconds) from ``add``.
+PRUNE_INTERVAL = 3600.0
+#: The longest stored error message (characters, after scrubbing).
+MAX_ERROR_LENGTH = 1000
+# Messages are cut to this before scrubbing (bounds the regex work); far above
+# MAX_ERROR_LENGTH, so a secret cut at this boundary is never in what is kept.
+_MAX_SCRUB_INPUT = 65536
+_REDACTED = "**********"
+_ID = re.compile(r"dl-([1-9][0-9]{0,17})", re.ASCII)
+
+
+class DeadLetterStoreError(EventError):
+    """The dead-letter file cannot be opened, read or written, or an argument is invalid.
+
+    ``category`` is ``unavailable`` (locked, unwritable, closed) or ``invalid``
+    (not SQLite, written by a newer version, a bad argument).
+    """
+
+    category = "unavailable"
+
+    def __init__(self, message: str, *, category: str | None = None) -> None:
+        super().__init__(message)
+        if category is not None:
+            self.category = category
+
+
+class DeadLetterNotFound(EventError, LookupError):
+    """``redrive`` was given an id that is not (or no longer) in the store."""
+
+    category = "not_found"
+
+
+# ---------------------------------------------------------------- records
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """One event that ``handler`` (of ``group``) failed ``attempts`` times.
+
+    ``id`` is ``dl-<n>`` (what ``oneiric event dead-letters`` lists and
+    ``--redrive`` takes); ``error`` is one scrubbed line, ``error_type`` the
+    exception's class; ``time`` (POSIX seconds) is the latest failure.
+    """
+
+    id: str
+    event: Event
+    handler: str
+    group: str
+    attempts: int
+    error_type: str
+    error: str
+    time: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: the event as ``Event.as_dict()``, ``time`` as an RFC 3339 UTC string."""
+        return {
+            "id": self.id,
+            "event": self.event.as_dict(),
+            "handler": self.handler,
+            "group": self.group,
+            "attempts": self.attempts,
+            "error_type": self.error_type,
+            "error": self.error,
+            "time": format_timestamp(self.time),
+        }
+
+
+# ----------------------------------------------------------- error text
+
+# Every quantifier is bounded, so each search is linear in the (capped) text.
+_AUTH_SCHEME = re.compile(r"(?i)\b(bearer|basic)(\s{1,8})[A-Za-z0-9\-._~+/]{1,4096}=*")
+_KEY_VALUE = re.compile(
+    r"(?i)((?:password|passwd|pwd|passphrase|secret|token|api[_-]?key|access[_-]?key|"
+    r"private[_-]?key|credentials?|cookie|session[_-]?id)[A-Za-z0-9_-]{0,32}[\"']?"
+    r"\s{0,4}[=:]\s{0,4}[\"']?)([^\s\"'&,;]{1,4096})"
+)
+_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{0,30}://[^\s:/@]{0,256}:)[^\s@/]{1,1024}@")
+
+
+def scrub_error(error: BaseException) -> str:
+    """``error``'s message on one line, secrets replaced by ``**********``, capped.
+
+    Registered settings secrets go first (``scrub_text``), then credentials
+    that were never registered: ``Bearer``/``Basic`` values, the value after a
+    secret-looking key (``password=``, ``api_key:``, ``token=``...) and the
+    password of a URL (``redis://user:pw@host``).
+    """
+    try:
+        text = str(error)
+    except Exception:  # a broken __str__ must not lose the dead letter
+        text = ""
+    text = one_line(text[:_MAX_SCRUB_INPUT]) or type(error).__name__
+    text = scrub_text(text)
+    text = _AUTH_SCHEME.sub(lambda m: f"{m.group(1)}{m.group(2)}{_REDACTED}", text)
+    text = _KEY_VALUE.sub(lambda m: f"{m.group(1)}{_REDACTED}", text)
+    text = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}{_REDACTED}@", text)
+    if len(text) > MAX_ERROR_LENGTH:
+        text = text[: MAX_ERROR_LENGTH - 3] + "..."
+    return text
+
+
+def error_type_name(error: BaseException) -> str:
+    """``ConnectionError`` for builtins, ``package.module.Class`` otherwise."""
+    cls = type(error)
+    module = getattr(cls, "__module__", "") or ""
+    name = getattr(cls, "__qualname__", cls.__name__)
+    return name if module == "builtins" else f"{module}.{name}"
+
+
+# ------------------------------------------------------------- schema
+
+
+def _migrate_to_1(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        """CREATE TABLE dead_letters (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_id TEXT NOT NULL,
+            topic TEXT NOT NULL,
+            event TEXT NOT NULL,
+            event_time REAL NOT NULL,
+            handler TEXT NOT NULL,
+            grp TEXT NOT NULL,
+            attempts INTEGER NOT NULL,
+            error_type TEXT NOT NULL,
+            error TEXT NOT NULL,
+            time REAL NOT NULL,
+            UNIQUE (event_id, grp, handler)
+        )"""
+    )
+    conn.execute("CREATE INDEX dead_letters_time ON dead_letters (time, id)")
+    conn.execute("CREATE INDEX dead_letters_handler ON dead_letters (handler, time, id)")
+
+
+#: ``_MIGRATIONS[n]`` migrates a file from schema version ``n`` to ``n + 1``.
+_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migrate_to_1,)
+#: The schema version this code writes.
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+_COLUMNS = "id, event, event_time, handler, grp, attempts, error_type, error, time"
+
+
+# -------------------------------------------------------------- store
+
+
+class DeadLetterStore:
+    """Dead letters in the SQLite file ``path``, shared by every process using it.
+
+    Usable right after construction: the file (and its private parent
+    directories) is created and opened on first use, then pruned of records
+    older than ``retention`` (seconds or a duration like ``"7d"``; default 14
+    days), and pruned again at most hourly by ``add``.  Bad arguments here
+    are ``ConfigError``; so is a parent directory others can write (the
+    state dir's rule: dead letters carry event payloads).  ``clock`` stamps
+    records and drives pruning (injectable); ``busy_timeout`` is how long a
+    write waits for another process's lock.  Thread-safe (one connection
+    under a lock).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        retention: float | str = DEFAULT_RETENTION,
+        clock: Callable[[], float] = _time.time,
+        busy_timeout: float | str = 5.0,
+    ) -> None:
+        if not isinstance(path, str | os.PathLike) or not os.fspath(path):
+            raise ConfigError(f"dead-letter store path must be a file path, got {path!r}")
+        self.path = Path(path).expanduser()
+        self.retention = parse_duration(retention, what="dead-letter retention")
+        if self.retention <= 0:
+            raise ConfigError(
+                f"dead-letter retention must be more than 0 seconds, got {retention!r}; "
+                "to keep no dead letters, disable the store (dead_letters=False)"
+            )
+        if not callable(clock):
+            raise ConfigError(f"dead-letter clock must be a callable returning POSIX seconds, "
+                              f"got {clock!r}")
+        self.busy_timeout = parse_duration(busy_timeout, what="dead-letter busy_timeout")
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+        self._closed = False
+        self._last_prune = 0.0
+
+    # ------------------------------------------------------------ plumbing
+
+    def _connection(self) -> sqlite3.Connection:
+        """The open connection; opens, migrates and prunes on first use.  Hold ``_lock``."""
+        if self._conn is not None:
+            return self._conn
+        if self._closed:
+            raise DeadLetterStoreError(
+                f"dead-letter store {self.path} is closed; open a new DeadLetterStore"
+            )
+        state_dir(self.path.parent)  # created 0700, refused if others can write it
+        with self._errors("open"):
+            self._create_private()
+            # Two processes switching a new file to WAL at once get SQLITE_BUSY
+            # without the busy handler being consulted: retry until busy_timeout.
+            deadline = _time.monotonic() + self.busy_timeout
+            delay = 0.005
+            while True:
+                try:
+                    conn = self._open()
+                    break
+                except sqlite3.OperationalError as exc:
+                    if not _is_busy(exc) or _time.monotonic() >= deadline:
+                        raise
+                _time.sleep(delay)
+                delay = min(delay * 2, 0.1)
+        self._conn = conn
+        self._prune_locked(self._clock())
+        return conn
+
+    def _open(self) -> sqlite3.Connection:
+        """Connect, check the version (before anything writes), switch to WAL and migrate."""
+        conn = sqlite3.connect(
+            self.path,
+            timeout=self.busy_timeout,
+            isolation_level=None,  # explicit BEGIN/COMMIT
+            check_same_thread=False,  # one connection, serialised by _lock
+        )
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            # A file of a newer version is refused before anything writes to it.
+            self._check_version(int(conn.execute("PRAGMA user_version").fetchone()[0]))
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                _log.warning("dead-letter store not in WAL mode", path=str(self.path), mode=mode)
+            conn.execute("PRAGMA synchronous = NORMAL")
+            self._migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _create_private(self) -> None:
+        """Create the file 0600 (SQLite gives its -wal and -shm files the same mode)."""
+        try:
+            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY
+                         | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except FileExistsError:
+            if os.path.islink(self.path):
+                raise DeadLetterStoreError(
+                    f"dead-letter store {self.path} is a symbolic link; name the file it "
+                    "points to, or remove the link",
+                    category="invalid",
+                ) from None
+            return
+        except OSError as exc:
+            raise DeadLetterStoreError(
+                f"cannot create dead-letter store {self.path}: {one_line(exc)}; check that "
+                "the directory is writable (or set ONEIRIC_STATE_DIR)"
+            ) from None
+        os.close(fd)
+
+    def _check_version(self, version: int) -> None:
+        known = len(_MIGRATIONS)
+        if version > known:
+            raise DeadLetterStoreError(
+                f"dead-letter store {self.path} has schema version {version}, written by a "
+                f"newer oneiric-runtime (this one knows {known}); upgrade oneiric-runtime "
+                "or use another file",
+                category="invalid",
+            )
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        """Bring the file to the current version in one transaction (another process may race)."""
+        if int(conn.execute("PRAGMA user_version").fetchone()[0]) == len(_MIGRATIONS):
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            self._check_version(version)
+            for migrate in _MIGRATIONS[version:]:
+                migrate(conn)
+            if version != len(_MIGRATIONS):
+                conn.execute(f"PRAGMA user_version = {len(_MIGRATIONS)}")
+                _log.info("dead-letter store migrated", path=str(self.path),
+                          version=len(_MIGRATIONS), previous=version)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    @contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        """Turn sqlite3 errors into one-line ``DeadLetterStoreError``s saying what to do."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            text = one_line(str(exc))
+            lowered = text.lower()
+            if "not a database" in lowered or "malformed" in lowered or "corrupt" in lowered:
+                raise DeadLetterStoreError(
+                    f"dead-letter store {self.path} is not a valid SQLite database ({text}); "
+                    f"move it aside (e.g. to {self.path.name}.broken) and a new, empty store "
+                    "is created",
+                    category="invalid",
+                ) from None
+            if "locked" in lowered or "busy" in lowered:
+                message = (
+                    f"dead-letter store {self.path} is locked by another process (waited "
+                    f"{self.busy_timeout:g} s to {action}); retry, or find the process holding it"
+                )
+            elif "unable to open" in lowered or "readonly" in lowered:
+                message = (
+                    f"cannot {action} dead-letter store {self.path}: {text}; check that the "
+                    "file and its directory are writable (or set ONEIRIC_STATE_DIR)"
+                )
+            else:
+                message = f"dead-letter store {self.path}: cannot {action}: {text}"
+            raise DeadLetterStoreError(message) from None
+
+    @contextmanager
+    def _transaction(self, action: str) -> Iterator[sqlite3.Connection]:
+        with self._lock, self._errors(action):
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> builtins.list[tuple[Any, ...]]:
+        with self._lock, self._errors("read"):
+            rows: builtins.list[tuple[Any, ...]] = (
+                self._connection().execute(sql, params).fetchall()
+            )
+        return rows
+
+    def _record(self, row: tuple[Any, ...]) -> DeadLetter:
+        number, event_json, event_time, handler, group, attempts, error_type, error, at = row
+        try:
+            event = Event.from_dict(json.loads(event_json))
+            # as_dict keeps milliseconds; the exact time is stored beside it.
+            event = dataclasses.replace(event, time=float(event_time))
+        except (ValueError, TypeError, EventError) as exc:
+            raise DeadLetterStoreError(
+                f"dead letter dl-{number} in {self.path} is damaged ({one_line(exc)}); "
+                f"remove it (remove(['dl-{number}']))",
+                category="invalid",
+            ) from None
+        return DeadLetter(f"dl-{number}", event, handler, group, int(attempts), error_type,
+                          error, float(at))
+
+    # -------------------------------------------------------------- writes
+
+    def add(
+        self, event: Event, *, handler: str, group: str, attempts: int, error: BaseException
+    ) -> DeadLetter:
+        """Record that ``handler`` of ``group`` failed ``event`` after ``attempts`` attempts.
+
+        If (event id, group, handler) already has a record (a redrive failed
+        again), that record is updated - same id, attempts added, latest error
+        and time - so one failing event and handler stay one record.
+        """
+        if not isinstance(event, Event):
+            raise DeadLetterStoreError(
+                f"a dead letter needs an Event, got {type(event).__name__}", category="invalid"
+            )
+        for name, value in (("handler", handler), ("group", group)):
+            if not isinstance(value, str) or not value:
+                raise DeadLetterStoreError(
+                    f"dead letter {name} must be a non-empty string, got {value!r}",
+                    category="invalid",
+                )
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 0:
+            raise DeadLetterStoreError(
+                f"dead letter attempts must be an integer >= 0, got {attempts!r}",
+                category="invalid",
+            )
+        if not isinstance(error, BaseException):
+            raise DeadLetterStoreError(
+                f"dead letter error must be an exception, got {type(error).__name__}",
+                category="invalid",
+            )
+        now = float(self._clock())
+        error_type = error_type_name(error)
+        message = scrub_error(error)
+        event_json = json.dumps(event.as_dict(), ensure_ascii=True, allow_nan=False,
+                                separators=(",", ":"))
+        with self._transaction("add to") as conn:
+            row = conn.execute(
+                "SELECT id, attempts FROM dead_letters "
+                "WHERE event_id = ? AND grp = ? AND handler = ?",
+                (event.id, group, handler),
+            ).fetchone()
+            if row is None:
+                cursor = conn.execute(
+                    "INSERT INTO dead_letters (event_id, topic, event, event_time, handler, grp, "
+                    "attempts, error_type, error, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (event.id, event.topic, event_json, float(event.time), handler, group,
+                     attempts, error_type, message, now),
+                )
+                number, total = cursor.lastrowid, attempts
+            else:
+                number, total = row[0], int(row[1]) + attempts
+                conn.execute(
+                    "UPDATE dead_letters SET event = ?, event_time = ?, attempts = ?, "
+                    "error_type = ?, error = ?, time = ? WHERE id = ?",
+                    (event_json, float(event.time), total, error_type, message, now, number),
+                )
+        record = DeadLetter(f"dl-{number}", event, handler, group, total, error_type, message, now)
+        _log.warning("event dead-lettered", id=record.id, event_id=event.id, topic=event.topic,
+                     handler=handler, group=group, attempts=total, error_type=error_type)
+        if now - self._last_prune >= PRUNE_INTERVAL:
+            self.prune(now=now)
+        return record
+
+    def remove(self, ids: Iterable[str]) -> int:
+        """Delete the records with these ids; how many there were (unknown ids are skipped)."""
+        numbers = [n for n in (_number(i) for i in _id_list(ids)) if n is not None]
+        if not numbers:
+            return 0
+        removed = 0
+        with self._transaction("remove from") as conn:
+            for number in sorted(set(numbers)):
+                removed += conn.execute(
+                    "DELETE FROM dead_letters WHERE id = ?", (number,)
+                ).rowcount
+        return removed
+
+    def prune(self, *, now: float | None = None) -> int:
+        """Delete records whose latest failure is older than ``retention``; how many."""
+        with self._lock:
+            self._connection()  # opening prunes too; then prune at ``now``
+            return self._prune_locked(float(self._clock() if now is None else now))
+
+    def _prune_locked(self, now: float) -> int:
+        with self._errors("prune"):
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                removed = conn.execute(
+                    "DELETE FROM dead_letters WHERE time < ?", (now - self.retention,)
+                ).rowcount
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        self._last_prune = now
+        if removed:
+            _log.info("dead letters pruned", path=str(self.path), removed=removed,
+                      retention=self.retention)
+        return int(removed)
+
+    # --------------------------------------------------------------- reads
+
+    def list(
+        self, *, limit: int | None = None, handler: str | None = None
+    ) -> builtins.list[DeadLetter]:
+        """Records, oldest (latest failure) first; at most ``limit``; only ``handler``'s."""
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
+                                  or limit < 0):
+            raise DeadLetterStoreError(
+                f"limit must be an integer >= 0 or None, got {limit!r}", category="invalid"
+            )
+        sql = f"SELECT {_COLUMNS} FROM dead_letters"
+        params: tuple[Any, ...] = ()
+        if handler is not None:
+            sql += " WHERE handler = ?"
+            params = (handler,)
+        sql += " ORDER BY time, id LIMIT ?"
+        params += (-1 if limit is None else limit,)
+        return [self._record(row) for row in self._read(sql, params)]
+
+    def get(self, id: str) -> DeadLetter | None:
+        """The record ``id`` (``dl-<n>``), or None if there is none."""
+        number = _number(id)
+        if number is None:
+            return None
+        rows = self._read(f"SELECT {_COLUMNS} FROM dead_letters WHERE id = ?", (number,))
+        return self._record(rows[0]) if rows else None
+
+    # ------------------------------------------------------------- redrive
+
+    async def redrive(
+        self, dispatcher: Any, ids: Iterable[str] | None = None
+    ) -> builtins.list[Any]:
+        """Dispatch each record's event again (same event id) to its group only.
+
+        ``ids=None`` redrives every record, oldest first.  A record is removed
+        when its group's final outcome is ``ok`` or ``duplicate``; one that
+        fails again stays (the dispatcher's ``add`` updates it).  Every id is
+        checked before anything runs: an unknown one raises
+        ``DeadLetterNotFound`` and nothing is dispatched.  Returns the
+        dispatcher's reports, one per record, in order.
+        """
+        if ids is None:
+            records = self.list()
+        else:
+            wanted = list(dict.fromkeys(_id_list(ids)))
+            found = {i: self.get(i) for i in wanted}
+            missing = [i for i, record in found.items() if record is None]
+            if missing:
+                shown = ", ".join(repr(i) for i in missing[:10])
+                more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+                raise DeadLetterNotFound(
+                    f"no dead letter {shown}{more} in {self.path}; list them with "
+                    "'oneiric event dead-letters' (ids look like dl-12)"
+                )
+            records = [r for r in found.values() if r is not None]
+        reports: builtins.list[Any] = []
+        for record in records:
+            report = await dispatcher.dispatch(record.event, groups={record.group})
+            reports.append(report)
+            final = [o for o in getattr(report, "outcomes", ()) if o.group == record.group]
+            if final and final[-1].status in ("ok", "duplicate"):
+                self.remove([record.id])
+        return reports
+
+    # ------------------------------------------------------------- closing
+
+    def close(self) -> None:
+        """Close the connection; later use raises ``DeadLetterStoreError``."""
+        with self._lock:
+            self._closed = True
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
+
+    def __enter__(self) -> DeadLetterStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<DeadLetterStore {self.path}>"
+
+
+def _id_list(ids: Iterable[str]) -> builtins.list[str]:
+    """``ids`` as a list; one string is one id (not its characters)."""
+    if isinstance(ids, str):
+        return [ids]
+    try:
+        items = list(ids)
+    except TypeError:
+        raise DeadLetterStoreError(
+            f"ids must be dead-letter ids like 'dl-12', got {ids!r}", category="invalid"
+        ) from None
+    for item in items:
+        if not isinstance(item, str):
+            raise DeadLetterStoreError(
+                f"dead-letter ids are strings like 'dl-12', got {item!r}", category="invalid"
+            )
+    return items
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def _number(id: object) -> int | None:
+    match = _ID.fullmatch(id) if isinstance(id, str) else None
+    return int(match.group(1)) if match else None
