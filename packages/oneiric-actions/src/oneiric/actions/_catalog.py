@@ -7,9 +7,10 @@ for a dict literal, not for zstandard, httpx or argon2.
 
 Per provider: the factory, the settings model (or ``None``), the module its
 extra installs (``None`` for stdlib-backed providers), the extra's name and a
-description.  The first stdlib-backed provider of a key is its embedded
-default (declared priority 1, like the memory cache): a fresh install with no
-extras and no selection works.
+description.  The first provider of a key is its default (declared priority
+1, like the memory cache): for most keys a stdlib-backed one, so a fresh
+install with no extras and no selection works; where every provider needs an
+extra (``workflow.notify``), the generic one (``webhook``) wins once it is in.
 """
 
 from __future__ import annotations

@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from oneiric.core import Resolver
 
-from ._errors import ActionInputError
 from ._json import from_json, to_json
 
 if TYPE_CHECKING:
@@ -30,22 +27,11 @@ __all__ = ["action"]
 
 
 def _context() -> tuple[Resolver, Settings | None, Any, bool]:
-    """(resolver, settings, state dir or None, global --json) from the ``oneiric`` context.
+    """(resolver, settings, state dir or None, global --json) of the running ``oneiric``."""
+    from oneiric.cli import current_context
 
-    Run outside ``oneiric`` (an embedding tool), plugins and ``./settings``
-    are loaded here the same way.
-    """
-    ctx = click.get_current_context()
-    obj: Any = ctx.find_object(dict)
-    if obj is not None and hasattr(obj, "resolver"):
-        return obj.resolver, obj.settings, obj.get("state_dir"), bool(obj.get("json"))
-    from oneiric.core import load_plugins, load_settings
-
-    resolver = Resolver()
-    load_plugins(resolver)
-    settings = load_settings(None)
-    settings.apply(resolver)
-    return resolver, settings, None, False
+    obj = current_context()
+    return obj.resolver, obj.settings, obj.get("state_dir"), obj.json
 
 
 def _emit(data: Any, as_json: bool, text: str) -> None:
@@ -88,26 +74,10 @@ def list_actions(as_json: bool) -> None:
 
 
 def _payload(text: str) -> Any:
-    """``--payload``: JSON text, ``@file`` or ``@-`` (stdin); ``{"base64": ...}`` becomes bytes."""
-    where = "--payload"
-    if text.startswith("@"):
-        name = text[1:]
-        where = f"--payload @{name}"
-        try:
-            text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = getattr(exc, "strerror", None) or type(exc).__name__
-            raise ActionInputError(
-                f"{where}: cannot read {name!r}: {reason}; give a readable UTF-8 JSON file"
-            ) from None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ActionInputError(
-            f"{where} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
-            "pass a JSON value, @file or @-"
-        ) from None
-    return from_json(value)
+    """``--payload``: JSON text, ``@file`` or ``@-``; ``{"base64": ...}`` objects become bytes."""
+    from oneiric.cli import read_json_option
+
+    return from_json(read_json_option(text, "--payload"))
 
 
 def _actions(resolver: Resolver, settings: Settings | None, state: Any) -> Any:

@@ -23,7 +23,9 @@ __all__ = ["oneiric_cli_commands", "oneiric_register"]
 @hookimpl
 def oneiric_register(registry: Any) -> None:
     for key, providers in KITS.items():
-        embedded = next((p for p, e in providers.items() if e.requires is None), None)
+        # the first provider of a key is its default (the catalog lists it first): a
+        # stdlib one works everywhere; one needing an extra wins once the extra is in
+        embedded = next(iter(providers))
         for provider, entry in providers.items():
             metadata = (
                 {"requires": [entry.requires],

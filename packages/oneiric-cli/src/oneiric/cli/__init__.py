@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from .__about__ import __version__
 from ._app import cli, main
+from ._context import CliContext, current_context
 from ._errors import (
     EXIT_INVALID,
     EXIT_NOT_FOUND,
@@ -20,6 +21,7 @@ from ._errors import (
     EXIT_USAGE,
     exit_code_for,
 )
+from ._options import read_json_option
 
 __all__ = [
     "EXIT_INVALID",
@@ -29,8 +31,11 @@ __all__ = [
     "EXIT_UNAVAILABLE",
     "EXIT_UNEXPECTED",
     "EXIT_USAGE",
+    "CliContext",
     "__version__",
     "cli",
+    "current_context",
     "exit_code_for",
     "main",
+    "read_json_option",
 ]

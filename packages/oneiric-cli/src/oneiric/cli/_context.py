@@ -11,9 +11,10 @@ the resolver, so the CLI sees what the application registers in code and what
 ``oneiric remote sync`` delivered.
 
 ``CliContext`` is a ``dict`` of the global options (``config_dir``,
-``state_dir``, ``app``, ``json``, ``debug``) so commands contributed by other
-packages can read them with ``click.get_current_context().find_object(dict)``
-without importing this package.
+``state_dir``, ``app``, ``json``, ``debug``).  Commands contributed by other
+packages (``oneiric action``, ``oneiric event``) call ``current_context()``
+and use its resolver, settings and state dir, so they see exactly what
+``oneiric list``/``explain`` see.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from oneiric.core import DiscoveryReport, Resolver, Settings
     from oneiric.lifecycle import ActivityStore
 
-__all__ = ["CliContext", "load_app"]
+__all__ = ["CliContext", "current_context", "load_app"]
 
 
 def load_app(spec: str) -> Callable[[Resolver], object]:
@@ -302,3 +303,16 @@ class CliContext(dict[str, Any]):
                 f"{', '.join(domains) or 'none'}; install a plugin or pass --app",
                 EXIT_NOT_FOUND,
             )
+
+
+def current_context() -> CliContext:
+    """The running command's ``CliContext`` (a fresh one when a group runs on its own).
+
+    Commands other packages contribute call this for the resolver, settings
+    and state dir every built-in command uses.
+    """
+    import click
+
+    ctx = click.get_current_context()
+    found = ctx.find_object(CliContext)
+    return found if found is not None else ctx.ensure_object(CliContext)

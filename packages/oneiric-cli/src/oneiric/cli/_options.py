@@ -13,20 +13,49 @@ from typing import Any, TypeVar
 
 import click
 
-from ._context import CliContext
+from ._context import current_context
+from ._errors import EXIT_INVALID, CliError
 
-__all__ = ["current", "with_cli"]
+__all__ = ["current", "read_json_option", "with_cli"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def current() -> CliContext:
-    """The ``CliContext`` of the running command (a fresh one outside ``oneiric``)."""
-    ctx = click.get_current_context()
-    obj = ctx.find_object(CliContext)
-    if obj is None:
-        obj = ctx.ensure_object(CliContext)
-    return obj
+#: The ``CliContext`` of the running command (a fresh one outside ``oneiric``).
+current = current_context
+
+
+def read_json_option(text: str, option: str = "--payload") -> Any:
+    """A JSON option's value: JSON text, ``@file`` or ``@-`` (stdin); exit 4 when unreadable.
+
+    One reader for every command that takes a JSON document on the command
+    line (``action invoke``, ``event emit``, ``workflow run``), so ``@file``
+    and the error wording are the same everywhere.
+    """
+    import json
+    import sys
+    from pathlib import Path
+
+    where = option
+    if text.startswith("@"):
+        name = text[1:]
+        where = f"{option} @{name}"
+        try:
+            text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or type(exc).__name__
+            raise CliError(
+                f"{where}: cannot read {name!r}: {reason}; give a readable UTF-8 JSON file",
+                EXIT_INVALID,
+            ) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CliError(
+            f"{where} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
+            "pass a JSON value, @file or @-",
+            EXIT_INVALID,
+        ) from None
 
 
 def with_cli(func: Callable[..., Any]) -> Callable[..., Any]:

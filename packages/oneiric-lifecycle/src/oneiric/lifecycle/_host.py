@@ -178,6 +178,15 @@ class Host:
         """The settings loaded at start (the watcher hands reloads to the lifecycle)."""
         return self._settings
 
+    @property
+    def state_dir(self) -> str | os.PathLike[str] | None:
+        """The ``state_dir`` this host was given (``None``: ``oneiric.core.state_dir()``).
+
+        Services contributed through ``oneiric_host_services`` keep their files
+        (dead letters, checkpoints) where the host keeps its own.
+        """
+        return self._state_dir
+
     def bridge(self, domain: str) -> DomainBridge[object]:
         """A ``DomainBridge`` over this host's lifecycle (type it: ``DomainBridge[T](d, lc)``)."""
         return DomainBridge(domain, self.lifecycle)
