@@ -26,11 +26,13 @@ with ``import oneiric.core``.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Mapping
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import re
     from typing import Any
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "redact_text",
     "register_secret",
     "reset_registry",
+    "scrub_credentials",
     "scrub_text",
 ]
 
@@ -135,3 +138,36 @@ def scrub_text(text: str) -> str:
         if secret in text:
             text = text.replace(secret, REDACTED)
     return text
+
+
+# Credentials nobody registered (a handler's exception quoting a DSN or a
+# header).  Every quantifier is bounded, so each search is linear in the text.
+@functools.cache
+def _credential_patterns() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    import re
+
+    return (
+        re.compile(r"(?i)\b(bearer|basic)(\s{1,8})[A-Za-z0-9\-._~+/]{1,4096}=*"),
+        re.compile(
+            r"(?i)((?:password|passwd|pwd|passphrase|secret|token|api[_-]?key|access[_-]?key|"
+            r"private[_-]?key|credentials?|cookie|session[_-]?id)[A-Za-z0-9_-]{0,32}[\"']?"
+            r"\s{0,4}[=:]\s{0,4}[\"']?)([^\s\"'&,;]{1,4096})"
+        ),
+        re.compile(r"(?i)\b([a-z][a-z0-9+.-]{0,30}://[^\s:/@]{0,256}:)[^\s@/]{1,1024}@"),
+    )
+
+
+def scrub_credentials(text: str) -> str:
+    """``text`` with credentials that were never registered replaced by ``**********``.
+
+    For error text from code Oneiric does not control (a handler's or an
+    action's exception, stored in a dead letter or a workflow checkpoint):
+    ``Bearer``/``Basic`` values, the value after a secret-looking key
+    (``password=``, ``api_key:``, ``token=``...) and the password of a URL
+    (``redis://user:pw@host``).  Registered secrets are ``scrub_text``'s job;
+    call both.  (``re`` is compiled on first use: logging imports this module.)
+    """
+    auth, key_value, url_password = _credential_patterns()
+    text = auth.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+    text = key_value.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
+    return url_password.sub(lambda m: f"{m.group(1)}{REDACTED}@", text)

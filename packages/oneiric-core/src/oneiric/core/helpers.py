@@ -22,7 +22,8 @@ state-directory names                  :func:`state_dir`, :data:`OVERLAY_FILE`,
                                        :data:`REMOTE_CACHE_DIR`
 ``"module:attr"`` references           :func:`import_reference`
 lazy public names of a package         :func:`lazy_exports`
-redaction of secrets                   :func:`redact`, :func:`scrub_text`
+redaction of secrets                   :func:`redact`, :func:`scrub_text`,
+                                       :func:`scrub_credentials`
 design-era environment variables       :func:`check_environment`,
                                        :func:`log_level_from_environment`
 running a coroutine up to its first    :func:`run_eagerly`, :class:`Suspended`
@@ -44,7 +45,7 @@ from ._filelock import async_exclusive_lock, exclusive_lock
 from ._fs import atomic_write
 from ._hookcall import HookResult, call_hook
 from ._loading import import_reference, lazy_exports
-from ._redact import redact, scrub_text
+from ._redact import redact, scrub_credentials, scrub_text
 from ._statedir import ACTIVITY_FILE, OVERLAY_FILE, REMOTE_CACHE_DIR, STATUS_DIR, state_dir
 from ._text import describe_exception, one_line, quote_name
 from ._time import format_timestamp, parse_duration, parse_timestamp, utc_now
@@ -79,6 +80,7 @@ __all__ = [
     "quote_name",
     "redact",
     "run_eagerly",
+    "scrub_credentials",
     "scrub_text",
     "state_dir",
     "topic_matcher",

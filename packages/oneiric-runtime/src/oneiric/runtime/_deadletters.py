@@ -51,7 +51,13 @@ from pathlib import Path
 from typing import Any
 
 from oneiric.core import ConfigError, get_logger, state_dir
-from oneiric.core.helpers import format_timestamp, one_line, parse_duration, scrub_text
+from oneiric.core.helpers import (
+    format_timestamp,
+    one_line,
+    parse_duration,
+    scrub_credentials,
+    scrub_text,
+)
 
 from ._errors import EventError
 from ._event import Event
@@ -79,7 +85,6 @@ MAX_ERROR_LENGTH = 1000
 # Messages are cut to this before scrubbing (bounds the regex work); far above
 # MAX_ERROR_LENGTH, so a secret cut at this boundary is never in what is kept.
 _MAX_SCRUB_INPUT = 65536
-_REDACTED = "**********"
 _ID = re.compile(r"dl-([1-9][0-9]{0,17})", re.ASCII)
 
 
@@ -141,33 +146,19 @@ class DeadLetter:
 
 # ----------------------------------------------------------- error text
 
-# Every quantifier is bounded, so each search is linear in the (capped) text.
-_AUTH_SCHEME = re.compile(r"(?i)\b(bearer|basic)(\s{1,8})[A-Za-z0-9\-._~+/]{1,4096}=*")
-_KEY_VALUE = re.compile(
-    r"(?i)((?:password|passwd|pwd|passphrase|secret|token|api[_-]?key|access[_-]?key|"
-    r"private[_-]?key|credentials?|cookie|session[_-]?id)[A-Za-z0-9_-]{0,32}[\"']?"
-    r"\s{0,4}[=:]\s{0,4}[\"']?)([^\s\"'&,;]{1,4096})"
-)
-_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{0,30}://[^\s:/@]{0,256}:)[^\s@/]{1,1024}@")
-
-
 def scrub_error(error: BaseException) -> str:
     """``error``'s message on one line, secrets replaced by ``**********``, capped.
 
     Registered settings secrets go first (``scrub_text``), then credentials
-    that were never registered: ``Bearer``/``Basic`` values, the value after a
-    secret-looking key (``password=``, ``api_key:``, ``token=``...) and the
-    password of a URL (``redis://user:pw@host``).
+    that were never registered (``scrub_credentials``: ``Bearer`` values,
+    ``password=...``, the password of a URL).
     """
     try:
         text = str(error)
     except Exception:  # a broken __str__ must not lose the dead letter
         text = ""
     text = one_line(text[:_MAX_SCRUB_INPUT]) or type(error).__name__
-    text = scrub_text(text)
-    text = _AUTH_SCHEME.sub(lambda m: f"{m.group(1)}{m.group(2)}{_REDACTED}", text)
-    text = _KEY_VALUE.sub(lambda m: f"{m.group(1)}{_REDACTED}", text)
-    text = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}{_REDACTED}@", text)
+    text = scrub_credentials(scrub_text(text))
     if len(text) > MAX_ERROR_LENGTH:
         text = text[: MAX_ERROR_LENGTH - 3] + "..."
     return text
