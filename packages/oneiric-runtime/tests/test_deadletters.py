@@ -19,15 +19,9 @@ import pytest
 
 from oneiric.core import ConfigError
 from oneiric.core.helpers import exit_code_for, format_timestamp
-from oneiric.runtime import _deadletters
-from oneiric.runtime._deadletters import (
-    DEFAULT_DEAD_LETTERS,
-    DEFAULT_RETENTION,
-    DeadLetter,
-    DeadLetterNotFound,
-    DeadLetterStore,
-    DeadLetterStoreError,
-)
+from oneiric.runtime import _deadletters, _letter
+from oneiric.runtime._deadletters import DEFAULT_DEAD_LETTERS, DEFAULT_RETENTION, DeadLetterStore
+from oneiric.runtime._letter import DeadLetter, DeadLetterNotFound, DeadLetterStoreError
 from oneiric.runtime._errors import EventError
 from oneiric.runtime._event import Event
 
@@ -263,7 +257,7 @@ def test_attack_multiline_traceback_in_message_is_one_line(store: DeadLetterStor
 
 def test_attack_huge_message_is_capped(store: DeadLetterStore) -> None:
     record = _fail(store, _event(), error=RuntimeError("x" * 5_000_000))
-    assert len(record.error) == _deadletters.MAX_ERROR_LENGTH
+    assert len(record.error) == _letter.MAX_ERROR_LENGTH
     assert record.error.endswith("...")
 
 

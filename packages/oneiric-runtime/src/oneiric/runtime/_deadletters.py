@@ -40,27 +40,32 @@ import builtins
 import dataclasses
 import json
 import os
-import re
 import sqlite3
 import threading
 import time as _time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from oneiric.core import ConfigError, get_logger, state_dir
 from oneiric.core.helpers import (
-    format_timestamp,
     one_line,
     parse_duration,
-    scrub_credentials,
-    scrub_text,
 )
 
 from ._errors import EventError
 from ._event import Event
+from ._letter import (
+    DeadLetter,
+    DeadLetterNotFound,
+    DeadLetterStoreError,
+    error_type_name,
+    id_list,
+    is_busy,
+    record_number,
+    scrub_error,
+)
 
 __all__ = [
     "DEFAULT_DEAD_LETTERS",
@@ -80,96 +85,6 @@ DEFAULT_DEAD_LETTERS = "dead-letters.sqlite"
 DEFAULT_RETENTION = 14 * 86400.0
 #: ``prune`` runs on open and then at most this often (seconds) from ``add``.
 PRUNE_INTERVAL = 3600.0
-#: The longest stored error message (characters, after scrubbing).
-MAX_ERROR_LENGTH = 1000
-# Messages are cut to this before scrubbing (bounds the regex work); far above
-# MAX_ERROR_LENGTH, so a secret cut at this boundary is never in what is kept.
-_MAX_SCRUB_INPUT = 65536
-_ID = re.compile(r"dl-([1-9][0-9]{0,17})", re.ASCII)
-
-
-class DeadLetterStoreError(EventError):
-    """The dead-letter file cannot be opened, read or written, or an argument is invalid.
-
-    ``category`` is ``unavailable`` (locked, unwritable, closed) or ``invalid``
-    (not SQLite, written by a newer version, a bad argument).
-    """
-
-    category = "unavailable"
-
-    def __init__(self, message: str, *, category: str | None = None) -> None:
-        super().__init__(message)
-        if category is not None:
-            self.category = category
-
-
-class DeadLetterNotFound(EventError, LookupError):
-    """``redrive`` was given an id that is not (or no longer) in the store."""
-
-    category = "not_found"
-
-
-# ---------------------------------------------------------------- records
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """One event that ``handler`` (of ``group``) failed ``attempts`` times.
-
-    ``id`` is ``dl-<n>`` (what ``oneiric event dead-letters`` lists and
-    ``--redrive`` takes); ``error`` is one scrubbed line, ``error_type`` the
-    exception's class; ``time`` (POSIX seconds) is the latest failure.
-    """
-
-    id: str
-    event: Event
-    handler: str
-    group: str
-    attempts: int
-    error_type: str
-    error: str
-    time: float
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready: the event as ``Event.as_dict()``, ``time`` as an RFC 3339 UTC string."""
-        return {
-            "id": self.id,
-            "event": self.event.as_dict(),
-            "handler": self.handler,
-            "group": self.group,
-            "attempts": self.attempts,
-            "error_type": self.error_type,
-            "error": self.error,
-            "time": format_timestamp(self.time),
-        }
-
-
-# ----------------------------------------------------------- error text
-
-def scrub_error(error: BaseException) -> str:
-    """``error``'s message on one line, secrets replaced by ``**********``, capped.
-
-    Registered settings secrets go first (``scrub_text``), then credentials
-    that were never registered (``scrub_credentials``: ``Bearer`` values,
-    ``password=...``, the password of a URL).
-    """
-    try:
-        text = str(error)
-    except Exception:  # a broken __str__ must not lose the dead letter
-        text = ""
-    text = one_line(text[:_MAX_SCRUB_INPUT]) or type(error).__name__
-    text = scrub_credentials(scrub_text(text))
-    if len(text) > MAX_ERROR_LENGTH:
-        text = text[: MAX_ERROR_LENGTH - 3] + "..."
-    return text
-
-
-def error_type_name(error: BaseException) -> str:
-    """``ConnectionError`` for builtins, ``package.module.Class`` otherwise."""
-    cls = type(error)
-    module = getattr(cls, "__module__", "") or ""
-    name = getattr(cls, "__qualname__", cls.__name__)
-    return name if module == "builtins" else f"{module}.{name}"
 
 
 # ------------------------------------------------------------- schema
@@ -270,7 +185,7 @@ class DeadLetterStore:
                     conn = self._open()
                     break
                 except sqlite3.OperationalError as exc:
-                    if not _is_busy(exc) or _time.monotonic() >= deadline:
+                    if not is_busy(exc) or _time.monotonic() >= deadline:
                         raise
                 _time.sleep(delay)
                 delay = min(delay * 2, 0.1)
@@ -480,7 +395,7 @@ class DeadLetterStore:
 
     def remove(self, ids: Iterable[str]) -> int:
         """Delete the records with these ids; how many there were (unknown ids are skipped)."""
-        numbers = [n for n in (_number(i) for i in _id_list(ids)) if n is not None]
+        numbers = [n for n in (record_number(i) for i in id_list(ids)) if n is not None]
         if not numbers:
             return 0
         removed = 0
@@ -538,7 +453,7 @@ class DeadLetterStore:
 
     def get(self, id: str) -> DeadLetter | None:
         """The record ``id`` (``dl-<n>``), or None if there is none."""
-        number = _number(id)
+        number = record_number(id)
         if number is None:
             return None
         rows = self._read(f"SELECT {_COLUMNS} FROM dead_letters WHERE id = ?", (number,))
@@ -558,28 +473,9 @@ class DeadLetterStore:
         ``DeadLetterNotFound`` and nothing is dispatched.  Returns the
         dispatcher's reports, one per record, in order.
         """
-        if ids is None:
-            records = self.list()
-        else:
-            wanted = list(dict.fromkeys(_id_list(ids)))
-            found = {i: self.get(i) for i in wanted}
-            missing = [i for i, record in found.items() if record is None]
-            if missing:
-                shown = ", ".join(repr(i) for i in missing[:10])
-                more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
-                raise DeadLetterNotFound(
-                    f"no dead letter {shown}{more} in {self.path}; list them with "
-                    "'oneiric event dead-letters' (ids look like dl-12)"
-                )
-            records = [r for r in found.values() if r is not None]
-        reports: builtins.list[Any] = []
-        for record in records:
-            report = await dispatcher.dispatch(record.event, groups={record.group})
-            reports.append(report)
-            final = [o for o in getattr(report, "outcomes", ()) if o.group == record.group]
-            if final and final[-1].status in ("ok", "duplicate"):
-                self.remove([record.id])
-        return reports
+        from ._redrive import redrive
+
+        return await redrive(self, dispatcher, ids)
 
     # ------------------------------------------------------------- closing
 
@@ -602,31 +498,3 @@ class DeadLetterStore:
 
     def __repr__(self) -> str:
         return f"<DeadLetterStore {self.path}>"
-
-
-def _id_list(ids: Iterable[str]) -> builtins.list[str]:
-    """``ids`` as a list; one string is one id (not its characters)."""
-    if isinstance(ids, str):
-        return [ids]
-    try:
-        items = list(ids)
-    except TypeError:
-        raise DeadLetterStoreError(
-            f"ids must be dead-letter ids like 'dl-12', got {ids!r}", category="invalid"
-        ) from None
-    for item in items:
-        if not isinstance(item, str):
-            raise DeadLetterStoreError(
-                f"dead-letter ids are strings like 'dl-12', got {item!r}", category="invalid"
-            )
-    return items
-
-
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text
-
-
-def _number(id: object) -> int | None:
-    match = _ID.fullmatch(id) if isinstance(id, str) else None
-    return int(match.group(1)) if match else None

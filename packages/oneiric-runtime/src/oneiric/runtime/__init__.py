@@ -1,0 +1,94 @@
+"""oneiric-runtime: the event dispatcher (workflows, schedules and the orchestrator next).
+
+Event handlers are components of domain ``event`` (key = handler name): the
+lifecycle activates, leases, swaps, pauses and drains them; ``EventDispatcher``
+routes events to them - isolated, bounded, retried, dead-lettered and
+explained by ``route()``.  Every name loads on first access: discovery imports
+``_plugin`` only.  See docs/events.md.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from oneiric.core.helpers import lazy_exports
+
+from .__about__ import __version__
+
+if TYPE_CHECKING:
+    from oneiric.core import RetryPolicy
+
+    from ._deadletters import DEFAULT_DEAD_LETTERS, DeadLetterStore
+    from ._dispatcher import DOMAIN, EventDispatcher
+    from ._errors import EventError, InboxFullError, InvalidEventError, SubscriptionError
+    from ._event import DEFAULT_MAX_PAYLOAD_BYTES, Event
+    from ._handlers import HandlerContext
+    from ._host import dispatcher_for
+    from ._inbox import Inbox
+    from ._letter import DeadLetter, DeadLetterNotFound, DeadLetterStoreError
+    from ._reports import DispatchReport, HandlerOutcome, RouteDecision, RoutePlan
+    from ._subscription import Filter, Subscription
+
+__all__ = [
+    "DEFAULT_DEAD_LETTERS",
+    "DEFAULT_MAX_PAYLOAD_BYTES",
+    "DOMAIN",
+    "DeadLetter",
+    "DeadLetterNotFound",
+    "DeadLetterStore",
+    "DeadLetterStoreError",
+    "DispatchReport",
+    "Event",
+    "EventDispatcher",
+    "EventError",
+    "Filter",
+    "HandlerContext",
+    "HandlerOutcome",
+    "Inbox",
+    "InboxFullError",
+    "InvalidEventError",
+    "RetryPolicy",
+    "RouteDecision",
+    "RoutePlan",
+    "Subscription",
+    "SubscriptionError",
+    "__version__",
+    "dispatcher_for",
+]
+
+_LAZY = {
+    "DEFAULT_DEAD_LETTERS": "_deadletters",
+    "DEFAULT_MAX_PAYLOAD_BYTES": "_event",
+    "DOMAIN": "_dispatcher",
+    "DeadLetter": "_letter",
+    "DeadLetterNotFound": "_letter",
+    "DeadLetterStore": "_deadletters",
+    "DeadLetterStoreError": "_letter",
+    "DispatchReport": "_reports",
+    "Event": "_event",
+    "EventDispatcher": "_dispatcher",
+    "EventError": "_errors",
+    "Filter": "_subscription",
+    "HandlerContext": "_handlers",
+    "HandlerOutcome": "_reports",
+    "Inbox": "_inbox",
+    "InboxFullError": "_errors",
+    "InvalidEventError": "_errors",
+    "RouteDecision": "_reports",
+    "RoutePlan": "_reports",
+    "Subscription": "_subscription",
+    "SubscriptionError": "_errors",
+    "dispatcher_for": "_host",
+}
+
+
+def __getattr__(name: str) -> object:
+    """Lazy exports; ``RetryPolicy`` is core's (one type for actions, events, workflows)."""
+    if name == "RetryPolicy":
+        from oneiric.core import RetryPolicy
+
+        return RetryPolicy
+    return _lazy(name)
+
+
+_lazy = lazy_exports(__name__, _LAZY)

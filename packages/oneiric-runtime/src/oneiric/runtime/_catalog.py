@@ -1,0 +1,21 @@
+"""The runtime's action kits, as strings (``event.dispatch``, ``automation.trigger``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["KITS", "register_kits"]
+
+_K = "oneiric.runtime._kits"
+
+#: key -> provider -> (factory, settings model or None, description)
+KITS: dict[str, dict[str, tuple[str, str | None, str]]] = {}
+
+
+def register_kits(registry: Any) -> None:
+    for key, providers in KITS.items():
+        for provider, (factory, settings_model, description) in providers.items():
+            registry.register(
+                domain="action", key=key, provider=provider, factory=factory,
+                settings_model=settings_model, description=description, priority=1,
+            )

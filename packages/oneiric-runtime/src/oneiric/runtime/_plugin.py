@@ -1,0 +1,39 @@
+"""Entry point ``oneiric: runtime``: the event kits, the ``event`` CLI group, host services.
+
+Discovery imports this module only: every hook imports what it needs when it
+is called, so ``load_plugins`` pays for nothing of the dispatcher.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from oneiric.core import hookimpl
+
+if TYPE_CHECKING:
+    import click
+
+__all__ = ["oneiric_cli_commands", "oneiric_host_services", "oneiric_register"]
+
+
+@hookimpl
+def oneiric_register(registry: Any) -> None:
+    """The runtime's action kits (strings only)."""
+    from ._catalog import register_kits
+
+    register_kits(registry)
+
+
+@hookimpl
+def oneiric_cli_commands() -> list[click.Group]:
+    from ._cli import event
+
+    return [event]
+
+
+@hookimpl
+def oneiric_host_services(host: Any) -> object:
+    """The local inbox consumers of the host's dispatcher (what ``publish`` feeds)."""
+    from ._host import event_consumers
+
+    return event_consumers(host)
