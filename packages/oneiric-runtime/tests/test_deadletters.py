@@ -21,9 +21,9 @@ from oneiric.core import ConfigError
 from oneiric.core.helpers import exit_code_for, format_timestamp
 from oneiric.runtime import _deadletters, _letter
 from oneiric.runtime._deadletters import DEFAULT_DEAD_LETTERS, DEFAULT_RETENTION, DeadLetterStore
-from oneiric.runtime._letter import DeadLetter, DeadLetterNotFound, DeadLetterStoreError
 from oneiric.runtime._errors import EventError
 from oneiric.runtime._event import Event
+from oneiric.runtime._letter import DeadLetter, DeadLetterNotFound, DeadLetterStoreError
 
 DAY = 86400.0
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -41,6 +42,7 @@ from oneiric.core import (
     Source,
 )
 from oneiric.core.helpers import Suspended, one_line, run_eagerly
+from oneiric.core.telemetry import counter, histogram, span
 from oneiric.lifecycle import DomainBridge, LifecycleManager
 
 from ._dedupe import Dedupe
@@ -331,7 +333,10 @@ class EventDispatcher:
                 if self._in_flight > self._peak:
                     self._peak = self._in_flight
                 try:
-                    provider = await self._call(event, group, entry, attempt)
+                    if "opentelemetry" in sys.modules:
+                        provider = await self._traced(event, group, entry, attempt)
+                    else:
+                        provider = await self._call(event, group, entry, attempt)
                 except Exception as exc:  # isolated: an outcome, never its siblings' problem
                     error = exc
                     timed_out = isinstance(exc, HandlerTimeout)
@@ -366,6 +371,27 @@ class EventDispatcher:
             held = (bound, asyncio.Semaphore(bound))
             self._limits[sub.name] = held
         return held[1]
+
+    async def _traced(self, event: Event, group: str, entry: Entry, attempt: int) -> str | None:
+        """``_call`` inside a span, with the invocation metrics (OpenTelemetry in use)."""
+        started = time.perf_counter()
+        outcome = "error"
+        with span("oneiric.event.handle", topic=event.topic, event_id=event.id,
+                  handler=entry.subscription.name, group=group, attempt=attempt,
+                  correlation_id=event.correlation_id):
+            try:
+                provider = await self._call(event, group, entry, attempt)
+                outcome = "ok"
+                return provider
+            except HandlerTimeout:
+                outcome = "timeout"
+                raise
+            finally:
+                attributes = {"handler": entry.subscription.name, "outcome": outcome}
+                counter("oneiric.event.handled", "Handler calls by outcome").add(1, attributes)
+                histogram("oneiric.event.duration", "Handler call time").record(
+                    time.perf_counter() - started, attributes
+                )
 
     async def _call(self, event: Event, group: str, entry: Entry, attempt: int) -> str | None:
         """One attempt under a lease and the handler's timeout; returns the provider that ran."""
