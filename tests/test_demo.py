@@ -25,7 +25,7 @@ def test_demo_runs_every_step_and_leaves_nothing_behind(tmp_path: Path):
     data = json.loads(proc.stdout)
     steps = {s["step"]: s for s in data["steps"]}
     assert list(steps) == ["plugins", "explain", "activate", "hot-swap", "rollback",
-                           "pause-drain-resume", "remote"]
+                           "pause-drain-resume", "remote", "actions", "events"]
     assert all(s["ok"] for s in data["steps"]), [s["step"] for s in data["steps"] if not s["ok"]]
 
     distributions = {p["distribution"] for p in steps["plugins"]["data"]["plugins"]}
@@ -46,6 +46,16 @@ def test_demo_runs_every_step_and_leaves_nothing_behind(tmp_path: Path):
     assert remote["winner"] == "edge" and remote["winner_source"] == "manifest:demo-edge==1"
     assert remote["served_by"] == "EdgeCache" and remote["sync"]["registered"] == 1
 
+    actions = steps["actions"]["data"]
+    assert len(actions["kits"]) >= 14 and actions["failed"] == 0 and actions["decoded"] is True
+    assert actions["by_provider"]["gzip"] > 0 and actions["by_provider"]["lzma"] > 0
+    assert "ada@example.com" not in json.dumps(actions["sanitized"])
+    events = steps["events"]["data"]
+    assert [o["status"] for o in events["emit"]["outcomes"]] == ["ok", "dead_lettered"]
+    assert [d["handler"] for d in events["dead_letters"]] == ["mailer"]
+    assert events["left"] == 0 and events["mailed"] == ["A-17"]
+    assert events["route"]["runs"] == ["invoice", "mailer"]
+
     assert data["ok"] is True and data["temp_dir_removed"] is True and data["left_behind"] == []
     assert not Path(data["temp_dir"]).exists()
     assert list(temp.iterdir()) == []
@@ -58,7 +68,7 @@ def test_demo_human_output_has_a_screen_per_step(tmp_path: Path):
                           text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr
     titles = [line for line in proc.stdout.splitlines() if line.startswith("== ")]
-    assert len(titles) == 7
+    assert len(titles) == 9
     assert "failed operations: 0" in proc.stdout
     assert "left behind: nothing" in proc.stdout
     assert proc.stderr == ""  # expected failures (the rollback) are shown, not logged

@@ -10,7 +10,8 @@ restored, so the demo leaves nothing behind (``--json`` reports the check).
 
 Steps (``--json`` gives ``{"steps": [{"step", "title", "text", "data"}], ...}``):
 ``plugins``, ``explain``, ``activate``, ``hot-swap``, ``rollback``,
-``pause-drain-resume`` and, when oneiric-remote is installed, ``remote``.
+``pause-drain-resume`` and, when installed, ``remote`` (oneiric-remote),
+``actions`` (oneiric-actions) and ``events`` (oneiric-runtime).
 """
 
 from __future__ import annotations
@@ -146,6 +147,8 @@ class Demo:
         self.has_cache_adapter = _installed("oneiric.adapters.cache")
         self.has_storage_adapter = _installed("oneiric.adapters.storage")
         self.has_remote = _installed("oneiric.remote") and _installed("nacl")
+        self.has_actions = _installed("oneiric.actions")
+        self.has_runtime = _installed("oneiric.runtime")
 
     def screen(self, step: str, title: str, text: str, data: Any, *, ok: bool = True) -> None:
         entry = {"step": step, "title": title, "text": text, "data": data, "ok": ok}
@@ -255,6 +258,20 @@ class Demo:
                 self.screen("remote", "7. Signed remote manifests",
                             "  skipped: install oneiric-remote to see a provider delivered by a "
                             "signed manifest", {"skipped": True})
+            from ._demo_runtime import actions_step, events_step
+
+            if self.has_actions:
+                await actions_step(self, lifecycle)
+            else:
+                self.screen("actions", "8. Actions",
+                            "  skipped: install oneiric-actions to invoke and swap action kits",
+                            {"skipped": True})
+            if self.has_runtime and self.has_actions:
+                await events_step(self, lifecycle)
+            else:
+                self.screen("events", "9. Events",
+                            "  skipped: install oneiric-runtime to route, emit and redrive events",
+                            {"skipped": True})
         finally:
             await watcher.stop()
             await lifecycle.shutdown()
