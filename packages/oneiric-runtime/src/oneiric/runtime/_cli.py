@@ -160,34 +160,62 @@ def handlers(as_json: bool) -> None:
 @click.option("--all", "redrive_all", is_flag=True, help="Redrive every dead letter.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def dead_letters(redrive_ids: tuple[str, ...], redrive_all: bool, as_json: bool) -> None:
-    """List dead letters (oldest first), or redrive some or all of them here."""
+    """List dead letters (oldest first), or redrive some or all of them here.
+
+    A redriven record is removed only when its group's final outcome is ok;
+    one that fails again - or finds no handler of its group any more - stays,
+    and the command exits 1.
+    """
+    if redrive_ids and redrive_all:
+        raise click.UsageError("give --redrive ID (repeatable) or --all, not both")
     dispatcher = _dispatcher()
     store = dispatcher.dead_letters
 
     async def run() -> Any:
-        if redrive_ids or redrive_all:
-            ids = None if redrive_all else list(redrive_ids)
-            return await store.redrive(dispatcher, ids)
-        return None
+        # everything touching the store happens here: _closing closes it
+        if not (redrive_ids or redrive_all):
+            return store.list()
+        ids = ([r.id for r in store.list()] if redrive_all
+               else list(dict.fromkeys(redrive_ids)))
+        groups: dict[str, str] = {}
+        for i in ids:
+            record = store.get(i)
+            if record is not None:
+                groups[i] = record.group
+        reports = await store.redrive(dispatcher, ids)  # unknown id: raises, nothing runs
+        return [(i, groups.get(i, ""), r, store.get(i) is not None)
+                for i, r in zip(ids, reports, strict=True)]
 
-    reports = asyncio.run(_closing(dispatcher, run()))
-    if reports is not None:
-        failed = [r for r in reports if not r.ok]
-        if _as_json(as_json):
-            _print({"redriven": [r.as_dict() for r in reports]})
-        else:
-            for r in reports:
-                for line in _report_lines(r):
-                    click.echo(f"{r.event_id}: {line}")
-        if failed:
-            sys.exit(1)
+    result = asyncio.run(_closing(dispatcher, run()))
+    if redrive_ids or redrive_all:
+        _print_redriven(result, _as_json(as_json))
         return
-    rows = store.list()
     if _as_json(as_json):
-        _print([r.as_dict() for r in rows])
+        _print([r.as_dict() for r in result])
         return
-    if not rows:
+    if not result:
         click.echo("no dead letters")
-    for r in rows:
+    for r in result:
         click.echo(f"{r.id}  {format_timestamp(r.time)}  {r.event.topic}  {r.handler} "
                    f"[{r.group}] x{r.attempts}  {r.error_type}: {r.error}")
+
+
+def _print_redriven(redriven: list[tuple[str, str, Any, bool]], as_json: bool) -> None:
+    """One entry per dead letter; exit 1 when any stays (failed again or no handler ran)."""
+    if as_json:
+        _print({"redriven": [report.as_dict() | {"dead_letter": id, "kept": kept,
+                                                 "ok": not kept}
+                             for id, _group, report, kept in redriven]})
+    else:
+        for id, group, report, kept in redriven:
+            ran = [o for o in report.outcomes if o.group == group]
+            if not ran:
+                click.echo(f"{report.event_id}: no handler of group {group!r} takes this event "
+                           f"now; dead letter {id} stays")
+                continue
+            for line in _report_lines(report):
+                click.echo(f"{report.event_id}: {line}")
+            if kept:
+                click.echo(f"{report.event_id}: dead letter {id} stays")
+    if any(kept for *_rest, kept in redriven):
+        sys.exit(1)
