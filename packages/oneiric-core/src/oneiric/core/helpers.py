@@ -21,6 +21,7 @@ state-directory names                  :func:`state_dir`, :data:`OVERLAY_FILE`,
                                        :data:`ACTIVITY_FILE`, :data:`STATUS_DIR`,
                                        :data:`REMOTE_CACHE_DIR`
 ``"module:attr"`` references           :func:`import_reference`
+random ids (UUID4 text)                :func:`uuid4_text`
 lazy public names of a package         :func:`lazy_exports`
 redaction of secrets                   :func:`redact`, :func:`scrub_text`,
                                        :func:`scrub_credentials`
@@ -44,6 +45,7 @@ from ._errors import EXIT_CODES, error_category, exit_code_for
 from ._filelock import async_exclusive_lock, exclusive_lock
 from ._fs import atomic_write
 from ._hookcall import HookResult, call_hook
+from ._ids import uuid4_text
 from ._loading import import_reference, lazy_exports
 from ._redact import redact, scrub_credentials, scrub_text
 from ._statedir import ACTIVITY_FILE, OVERLAY_FILE, REMOTE_CACHE_DIR, STATUS_DIR, state_dir
@@ -85,6 +87,7 @@ __all__ = [
     "state_dir",
     "topic_matcher",
     "utc_now",
+    "uuid4_text",
 ]
 
 

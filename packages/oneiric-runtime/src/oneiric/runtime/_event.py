@@ -7,14 +7,13 @@ line and never reaches a handler, a transport or the dead-letter store.
 from __future__ import annotations
 
 import json
-import os
 import time as _time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from oneiric.actions import find_non_json
-from oneiric.core.helpers import format_timestamp, is_topic, parse_timestamp
+from oneiric.core.helpers import format_timestamp, is_topic, parse_timestamp, uuid4_text
 
 from ._errors import InvalidEventError
 
@@ -26,8 +25,7 @@ DEFAULT_MAX_PAYLOAD_BYTES = 1 << 20
 
 def new_id() -> str:
     """A random (version 4) UUID string, the default event id and dedupe key."""
-    h = os.urandom(16).hex()
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+    return uuid4_text()
 
 
 def check_topic(topic: object) -> str:

@@ -1,0 +1,16 @@
+"""``uuid4_text``: canonical, version 4, RFC 4122 variant, different every time."""
+
+from __future__ import annotations
+
+import uuid
+
+from oneiric.core.helpers import uuid4_text
+
+
+def test_uuid4_text_is_a_canonical_version_4_uuid() -> None:
+    seen = {uuid4_text() for _ in range(2000)}
+    assert len(seen) == 2000
+    for text in list(seen)[:200]:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text and parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
