@@ -10,10 +10,17 @@ from __future__ import annotations
 
 from .__about__ import __version__
 from ._helpers import apoll_until, free_port, in_ci, poll_until, require_live
-from ._structure import import_cycles, missing_exports, module_imports, oversized_modules
+from ._structure import (
+    StructureChecks,
+    import_cycles,
+    missing_exports,
+    module_imports,
+    oversized_modules,
+)
 from ._wheels import fresh_venv, local_wheel
 
 __all__ = [
+    "StructureChecks",
     "__version__",
     "apoll_until",
     "free_port",

@@ -16,7 +16,13 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import ModuleType
 
-__all__ = ["import_cycles", "missing_exports", "module_imports", "oversized_modules"]
+__all__ = [
+    "StructureChecks",
+    "import_cycles",
+    "missing_exports",
+    "module_imports",
+    "oversized_modules",
+]
 
 
 def _modules(package_dir: Path, package: str) -> dict[str, Path]:
@@ -138,3 +144,41 @@ def missing_exports(package: ModuleType) -> dict[str, list[str]]:
         if lacking:
             missing[name] = lacking
     return missing
+
+
+class StructureChecks:
+    """The three structure rules as tests: subclass it once per package.
+
+    ::
+
+        import oneiric.runtime
+        from oneiric.testing import StructureChecks
+
+        class TestStructure(StructureChecks):
+            package = oneiric.runtime
+            allowed = {}   # file name -> why a module above 500 lines is still one job
+
+    (Not named ``Test...``: pytest collects only the subclass.)  A package with
+    rules of its own keeps them as extra tests beside it.
+    """
+
+    package: ModuleType
+    allowed: Mapping[str, str] = {}
+
+    def _source(self) -> Path:
+        return Path(self.package.__file__ or "").parent
+
+    def test_no_import_cycle_among_package_modules(self) -> None:
+        assert import_cycles(self._source(), self.package.__name__) == []
+
+    def test_no_module_over_500_lines_unless_allow_listed(self) -> None:
+        assert oversized_modules(self._source(), allowed=self.allowed) == []
+        # an allow-listed module that shrank must leave the list
+        source = self._source()
+        assert all(
+            len((source / name).read_text(encoding="utf-8").splitlines()) > 500
+            for name in self.allowed
+        )
+
+    def test_every_name_in_all_exists(self) -> None:
+        assert missing_exports(self.package) == {}
