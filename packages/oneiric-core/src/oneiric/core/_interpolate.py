@@ -34,6 +34,9 @@ _INTERP = re.compile(r"\$\{(env|secret):([A-Za-z0-9_.\-]+)(?::-([^}]*))?\}")
 # ``$${`` (a literal ``${``) or anything that starts a reference: a reference
 # that is not exactly ``_INTERP`` is an error, not a literal.
 _TOKEN = re.compile(r"\$\$\{|\$\{[^}]*\}?")
+# With ``keep_others``: a reference that starts like ours (``${env:``, ``${secret:``) is
+# still ours to judge; anything else belongs to the section's owner.
+_OURS = re.compile(r"\$\{\s*(?:env|secret)\s*:", re.IGNORECASE)
 _SYNTAX = "write ${env:NAME}, ${env:NAME:-default} or ${secret:NAME} ($${ for a literal ${)"
 _SECRET_ENV = "ONEIRIC_SECRET_"
 
@@ -73,26 +76,46 @@ class Interpolator:
         return value
 
     def mapping(
-        self, body: dict[str, Any], doc: Doc, parts: tuple[str, ...], keypath: tuple[str, ...]
+        self,
+        body: dict[str, Any],
+        doc: Doc,
+        parts: tuple[str, ...],
+        keypath: tuple[str, ...],
+        *,
+        keep_others: bool = False,
     ) -> dict[str, Any]:
-        """Interpolate a table (a mapping stays a mapping)."""
+        """Interpolate a table (a mapping stays a mapping).
+
+        ``keep_others=True`` (a section holding templates, e.g. ``[automations]``):
+        ``${env:}``/``${secret:}`` resolve, every other ``${...}`` and ``$${``
+        stay verbatim for the section's owner to check and fill.
+        """
         return {
-            k: self.value(v, doc, (*parts, str(k)), (*keypath, str(k))) for k, v in body.items()
+            k: self.value(v, doc, (*parts, str(k)), (*keypath, str(k)), keep_others=keep_others)
+            for k, v in body.items()
         }
 
     def value(
-        self, value: object, doc: Doc, parts: tuple[str, ...], keypath: tuple[str, ...]
+        self,
+        value: object,
+        doc: Doc,
+        parts: tuple[str, ...],
+        keypath: tuple[str, ...],
+        *,
+        keep_others: bool = False,
     ) -> object:
         """Interpolate ``value`` found at ``parts`` of ``doc`` (shown as ``keypath``)."""
         if isinstance(value, dict):
             return {
-                k: self.value(v, doc, (*parts, str(k)), (*keypath, str(k)))
+                k: self.value(v, doc, (*parts, str(k)), (*keypath, str(k)),
+                              keep_others=keep_others)
                 for k, v in value.items()
             }
         if isinstance(value, list):
             head, last = keypath[:-1], keypath[-1]
             return [
-                self.value(v, doc, parts, (*head, f"{last}[{i}]")) for i, v in enumerate(value)
+                self.value(v, doc, parts, (*head, f"{last}[{i}]"), keep_others=keep_others)
+                for i, v in enumerate(value)
             ]
         if not isinstance(value, str) or "${" not in value:
             return value
@@ -102,6 +125,8 @@ class Interpolator:
         for token in _TOKEN.finditer(value):
             text = token.group(0)
             if text != "$${" and not _INTERP.fullmatch(text):
+                if keep_others and not _OURS.match(text):
+                    continue
                 raise ConfigError(f"{where}: {_unsupported(text)}")
         is_secret = False
 
@@ -109,9 +134,10 @@ class Interpolator:
             nonlocal is_secret
             text = token.group(0)
             if text == "$${":
-                return "${"
+                return text if keep_others else "${"
             match = _INTERP.fullmatch(text)
-            assert match is not None  # checked above
+            if match is None:  # kept for the owner (checked above)
+                return text
             kind, name, default = match.group(1), match.group(2), match.group(3)
             if kind == "env":
                 found = self.environ.get(name)

@@ -4,7 +4,8 @@ Layout of the config directory (``path``, else ``ONEIRIC_CONFIG``, else
 ``./settings`` if it exists, else empty settings)::
 
     oneiric.toml            one section per domain ([adapter], [service], ...),
-                            plus the reserved sections [remote], [lifecycle], [host]
+                            plus the reserved sections [remote], [lifecycle], [host],
+                            [automations.<id>] (validated by oneiric-runtime)
     adapters.toml|yaml|yml  one domain per file; overrides that domain's section
     services.* tasks.* events.* workflows.* actions.*
     <domain>.toml|yaml|yml  any other domain (``remote``/``lifecycle``/``host`` are reserved:
@@ -90,6 +91,7 @@ class Settings:
         lifecycle: Mapping[str, Any] | None = None,
         overlay: Overlay | None = None,
         host: Mapping[str, Any] | None = None,
+        automations: Mapping[str, Any] | None = None,
     ) -> None:
         self.domains: dict[str, DomainSettings] = dict(domains or {})
         self.config_dir = config_dir
@@ -97,6 +99,9 @@ class Settings:
         self.remote: dict[str, Any] = dict(remote or {})
         self.lifecycle: dict[str, Any] = dict(lifecycle or {})
         self.host: dict[str, Any] = dict(host or {})  # [host]: e.g. activate = ["adapter.cache"]
+        # [automations.<id>]: raw tables; oneiric-runtime validates them (it owns the grammar
+        # of topics, filters, run targets and ${event...} templates), like [remote]/[host].
+        self.automations: dict[str, Any] = dict(automations or {})
         self._origins = dict(origins or {})
         self._overlay = overlay or {"selections": {}, "tenants": {}}
 
@@ -232,6 +237,7 @@ class Settings:
             "remote": redact(self.remote),
             "lifecycle": redact(self.lifecycle),
             "host": redact(self.host),
+            "automations": redact(self.automations),
         }
 
     def __repr__(self) -> str:
@@ -267,7 +273,10 @@ def load_settings(
                         f"{main.where((section,))}: [{section}] must be a table, got "
                         f"{type(body).__name__}; write it as a [{section}] section"
                     )
-                value = interp.mapping(body, main, (section,), (section,))
+                # Automation payloads are templates: their ${event...} references are
+                # the runtime's to check and fill, so only ${env:}/${secret:} resolve here.
+                value = interp.mapping(body, main, (section,), (section,),
+                                       keep_others=section == "automations")
                 reserved[section].update(value)
                 continue
             domain = domain_of_section(section, main.where((section,)))
@@ -307,4 +316,5 @@ def load_settings(
         lifecycle=reserved["lifecycle"],
         overlay=overlay,
         host=reserved["host"],
+        automations=reserved["automations"],
     )
