@@ -412,24 +412,11 @@ def test_model_references_import_on_first_use_and_bad_ones_fail_in_one_line() ->
         ActionSpec(input_model="json:loads").model("input")
 
 
-async def test_a_span_per_invocation(
-    actions: Actions, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    pytest.importorskip("opentelemetry.sdk")
+async def test_a_span_per_invocation(actions: Actions, spans: Any) -> None:
     from opentelemetry import trace
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracer = provider.get_tracer("test")
-    import oneiric.core._telemetry as telemetry
-
-    monkeypatch.setattr(telemetry, "_tracer", tracer)  # this provider, not the global one
     await actions.invoke("t.flaky", {"x": 1}, idempotency_key="k-1")
-    (span,) = [s for s in exporter.get_finished_spans() if s.name == "oneiric.action.invoke"]
+    (span,) = [s for s in spans.get_finished_spans() if s.name == "oneiric.action.invoke"]
     assert span.attributes is not None
     assert span.attributes["key"] == "t.flaky"
     assert span.attributes["idempotency_key"] == "k-1"

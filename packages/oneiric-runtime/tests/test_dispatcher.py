@@ -444,26 +444,13 @@ async def test_dispatcher_rejects_bad_construction(make_dispatcher: Any) -> None
     assert isinstance(make_dispatcher(), EventDispatcher)
 
 
-async def test_a_span_per_handler_call(
-    make_dispatcher: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    pytest.importorskip("opentelemetry.sdk")
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    import oneiric.core._telemetry as telemetry
-
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    monkeypatch.setattr(telemetry, "_tracer", provider.get_tracer("test"))
+async def test_a_span_per_handler_call(make_dispatcher: Any, spans: Any) -> None:
     dispatcher = make_dispatcher()
     dispatcher.subscribe("a", lambda e, c: None, topics="t.x")
     dispatcher.subscribe("b", lambda e, c: None, topics="t.x")
     report = await dispatcher.emit("t.x", {}, correlation_id="order-7")
-    spans = [s for s in exporter.get_finished_spans() if s.name == "oneiric.event.handle"]
-    assert sorted(s.attributes["handler"] for s in spans) == ["a", "b"]  # type: ignore[index]
-    for s in spans:
-        assert s.attributes["event_id"] == report.event_id  # type: ignore[index]
-        assert s.attributes["correlation_id"] == "order-7"  # type: ignore[index]
+    handled = [s for s in spans.get_finished_spans() if s.name == "oneiric.event.handle"]
+    assert sorted(s.attributes["handler"] for s in handled) == ["a", "b"]
+    for s in handled:
+        assert s.attributes["event_id"] == report.event_id
+        assert s.attributes["correlation_id"] == "order-7"

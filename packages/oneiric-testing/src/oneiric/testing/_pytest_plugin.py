@@ -27,3 +27,26 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
         report.outcome = "failed"
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
         report.longrepr = f"live test skipped under CI=true: {reason}"
+
+
+@pytest.fixture
+def spans(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The spans Oneiric records during the test, in an in-memory exporter.
+
+    Oneiric's tracer is pointed at a private ``TracerProvider`` (the global
+    one is left alone, it can be set only once per process).  Needs the
+    OpenTelemetry SDK; skips without it.  Read them with
+    ``spans.get_finished_spans()``.
+    """
+    pytest.importorskip("opentelemetry.sdk")
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    import oneiric.core._telemetry as telemetry
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(telemetry, "_tracer", provider.get_tracer("oneiric-test"))
+    return exporter
