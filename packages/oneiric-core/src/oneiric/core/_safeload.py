@@ -36,10 +36,12 @@ from ._errors import ConfigError
 from ._text import one_line
 
 __all__ = [
+    "DOCUMENT_FORMATS",
     "MAX_DEPTH",
     "MAX_FILE_BYTES",
     "MAX_NODES",
     "check_shape",
+    "load_document",
     "load_json",
     "load_toml",
     "load_yaml",
@@ -390,3 +392,33 @@ def strict_yaml_loader() -> Any:
     loader: Any = type("StrictLoader", (yaml.SafeLoader,), namespace)
     loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
     return loader
+
+
+#: File suffixes ``load_document`` reads.
+DOCUMENT_FORMATS = {".toml": "toml", ".yaml": "yaml", ".yml": "yaml", ".json": "json"}
+
+
+def load_document(path: Path, what: str = "file") -> Any:
+    """A TOML, YAML or JSON file (by suffix) under the same limits as settings files.
+
+    For documents other packages keep beside the settings (workflow definitions
+    in ``workflows/``): one reader, so they get the size, depth and alias-bomb
+    limits and the one-line errors settings files have.  ``FileNotFoundError``
+    if the file is gone.
+    """
+    fmt = DOCUMENT_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ConfigError(
+            f"{path}: unknown {what} format {path.suffix!r}; use .toml, .yaml, .yml or .json"
+        )
+    text = read_text(path, what, "fix the file or its permissions")
+    if fmt == "toml":
+        return load_toml(text, path)
+    if fmt == "json":
+        return load_json(text, path, what, "fix the file")
+    loader = strict_yaml_loader()
+    if loader is None:
+        raise ConfigError(
+            f"{path}: YAML needs PyYAML; run 'pip install \"oneiric-core[yaml]\"' or use TOML"
+        )
+    return load_yaml(text, path, loader)

@@ -22,6 +22,7 @@ state-directory names                  :func:`state_dir`, :data:`OVERLAY_FILE`,
                                        :data:`REMOTE_CACHE_DIR`
 ``"module:attr"`` references           :func:`import_reference`
 random ids (UUID4 text)                :func:`uuid4_text`
+TOML/YAML/JSON documents, bounded      :func:`load_document`
 lazy public names of a package         :func:`lazy_exports`
 redaction of secrets                   :func:`redact`, :func:`scrub_text`,
                                        :func:`scrub_credentials`
@@ -75,6 +76,7 @@ __all__ = [
     "is_topic",
     "is_topic_pattern",
     "lazy_exports",
+    "load_document",
     "log_level_from_environment",
     "one_line",
     "parse_duration",
@@ -97,6 +99,7 @@ __getattr__ = lazy_exports(
     __name__,
     {
         "apply_overlay": "_overlay",
+        "load_document": "_safeload",
         "MAX_TOPIC_LENGTH": "_topics",
         "is_topic": "_topics",
         "is_topic_pattern": "_topics",
@@ -108,4 +111,5 @@ __getattr__ = lazy_exports(
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ._overlay import apply_overlay
+    from ._safeload import load_document
     from ._topics import MAX_TOPIC_LENGTH, is_topic, is_topic_pattern, topic_matcher
