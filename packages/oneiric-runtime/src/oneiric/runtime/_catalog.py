@@ -9,7 +9,16 @@ __all__ = ["KITS", "register_kits"]
 _K = "oneiric.runtime._kits"
 
 #: key -> provider -> (factory, settings model or None, description)
-KITS: dict[str, dict[str, tuple[str, str | None, str]]] = {}
+KITS: dict[str, dict[str, tuple[str, str | None, str]]] = {
+    "event.dispatch": {
+        "builtin": (f"{_K}.dispatch:Dispatch", None,
+                    "Emit (run handlers now) or publish an event on the lifecycle's dispatcher"),
+    },
+    "automation.trigger": {
+        "builtin": (f"{_K}.trigger:Trigger", None,
+                    "Run an [automations.<id>] target (action, event, workflow) for an event"),
+    },
+}
 
 
 def register_kits(registry: Any) -> None:

@@ -26,7 +26,7 @@ def _dispatcher() -> Any:
     from oneiric.cli import current_context
     from oneiric.lifecycle import LifecycleConfig, LifecycleManager
 
-    from ._dispatcher import EventDispatcher
+    from ._host import dispatcher_for
 
     ctx = current_context()
     manager = LifecycleManager(
@@ -34,7 +34,8 @@ def _dispatcher() -> Any:
         config=LifecycleConfig(grace_period=0, health_interval=0),
         state_dir=ctx.get("state_dir"), write_status=False,
     )
-    return EventDispatcher(manager, state_dir=ctx.get("state_dir"))
+    # the resolver's dispatcher: [automations] become handlers, the runtime's kits find it
+    return dispatcher_for(manager, state_dir=ctx.get("state_dir"))
 
 
 def _as_json(flag: bool) -> bool:

@@ -15,6 +15,7 @@ from typing import Any
 
 from oneiric.lifecycle import LifecycleManager
 
+from ._automations import sync as sync_automations
 from ._dispatcher import EventDispatcher
 
 __all__ = ["dispatcher_for", "event_consumers"]
@@ -25,7 +26,13 @@ _OWNER = "oneiric.runtime.events"
 def dispatcher_for(
     lifecycle: LifecycleManager, *, state_dir: str | os.PathLike[str] | None = None
 ) -> EventDispatcher:
-    """The ``EventDispatcher`` of ``lifecycle``'s resolver, created on first use."""
+    """The ``EventDispatcher`` of ``lifecycle``'s resolver, created on first use.
+
+    Also registers ``lifecycle.settings``' ``[automations]`` as handlers (once
+    per settings object; ``ConfigError`` if one is invalid) and lets the
+    runtime's kits bound in ``lifecycle`` find it.
+    """
+    sync_automations(lifecycle)
     return lifecycle.resolver.extension(
         _OWNER, lambda: EventDispatcher(lifecycle, state_dir=state_dir)
     )

@@ -33,7 +33,13 @@ def oneiric_cli_commands() -> list[click.Group]:
 
 @hookimpl
 def oneiric_host_services(host: Any) -> object:
-    """The local inbox consumers of the host's dispatcher (what ``publish`` feeds)."""
-    from ._host import event_consumers
+    """The local inbox consumers of the host's dispatcher (what ``publish`` feeds).
 
+    The dispatcher is taken here, before any service starts, so the host's
+    ``[automations]`` are validated and registered as handlers first (an
+    invalid one stops the start with its one-line ``ConfigError``).
+    """
+    from ._host import dispatcher_for, event_consumers
+
+    dispatcher_for(host.lifecycle, state_dir=host.state_dir)
     return event_consumers(host)

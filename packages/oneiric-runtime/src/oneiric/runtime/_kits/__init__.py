@@ -1,0 +1,1 @@
+"""The runtime's action kits: ``event.dispatch`` and ``automation.trigger`` (see ``_catalog``)."""
