@@ -1,0 +1,498 @@
+"""``SQLiteCheckpointStore``: workflow runs and node states in one SQLite file.
+
+Why SQLite: an engine (in an application or ``oneiric orchestrate``) writes a
+checkpoint at each node's start and end, and the CLI (another process) lists,
+shows, resumes and cancels runs, with no server to run.  WAL mode lets readers
+read while the executor writes; ``busy_timeout`` makes writers wait for each
+other instead of failing.
+
+Durability (guarantee 2 of ``CheckpointStore``): every write is one
+transaction, committed before the method returns.  With WAL and
+``synchronous=NORMAL`` (the default) a commit is in the WAL file before
+``node_started``/``node_finished`` return, so killing the *process* at any
+instant - ``kill -9`` included - loses nothing a method confirmed and never
+damages the file; only an OS crash or power loss may roll back the last
+commits (the file stays consistent).  ``synchronous="FULL"`` also syncs the
+WAL on every commit, closing that window at the price of an fsync per write.
+
+Exactly once (guarantee 1): ``node_started`` and ``node_finished`` are
+conditional ``UPDATE``s whose row count is the answer - a start only if the
+node is not ``succeeded`` and its recorded attempt is lower, an outcome only
+while (run, node, attempt) is ``running`` - so a zombie attempt can neither
+restart nor overwrite a newer one.
+
+One executor per run (guarantee 3): ``executor(run_id)`` holds
+``fcntl.flock(LOCK_EX | LOCK_NB)`` on a per-run lock file in ``lock_dir``
+(default ``<db dir>/workflow-locks/``, 0700), released by the kernel when its
+holder dies, so a killed executor's run is resumable at once from any process.
+Lock files are removed on release without the classic race (``_runlock``).
+
+Never-overwrite (guarantee 4): ``create_run`` is ``INSERT OR IGNORE``.
+
+The methods are synchronous and short (one transaction each); the engine may
+call them through ``asyncio.to_thread``.  One connection per store, serialised
+by a lock, so a store may be shared by threads.  Inputs and outputs are stored
+as JSON text (``allow_nan=False``), never pickled.
+
+Schema (``PRAGMA user_version``; ``_MIGRATIONS[n]`` takes version ``n`` to
+``n + 1``)::
+
+    runs(run_id PK, workflow_id, version, definition_hash, input, status, created_at,
+         updated_at, finished_at, error, recoveries, cancel_requested, correlation_id)
+    nodes(run_id, node_id, seq, status, attempts, output, error, started_at, finished_at)
+         PRIMARY KEY (run_id, node_id); seq keeps the definition's order
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+import threading
+import time as _time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Any
+
+from oneiric.core import ConfigError, get_logger
+from oneiric.core.helpers import one_line, parse_duration
+
+from ._errors import RunNotFound, WorkflowError
+from ._runlock import RunLockFiles
+from ._runs import FINISHED_RUN_STATUSES, NODE_STATUSES, RUN_STATUSES, NodeState, RunRecord
+from ._sqlitefile import Migration, open_versioned, sqlite_errors, transaction
+
+__all__ = [
+    "DEFAULT_CHECKPOINTS",
+    "SCHEMA_VERSION",
+    "CheckpointStoreError",
+    "SQLiteCheckpointStore",
+]
+
+_log = get_logger("oneiric.runtime.checkpoints")
+
+#: The file name in the state dir when the engine gets ``store=None``.
+DEFAULT_CHECKPOINTS = "workflows.sqlite"
+#: The lock directory's name beside the database when ``lock_dir`` is not given.
+LOCK_DIR_NAME = "workflow-locks"
+#: Node states ``node_finished`` records.
+SETTLED_NODE_STATUSES = frozenset(NODE_STATUSES) - {"pending", "running"}
+_SET_FIELDS = frozenset({"status", "error", "finished_at", "recoveries", "cancel_requested",
+                         "definition_hash", "version", "correlation_id"})
+
+
+class CheckpointStoreError(WorkflowError):
+    """The checkpoint file cannot be opened, read or written, or an argument is invalid.
+
+    ``category`` is ``unavailable`` (locked longer than ``busy_timeout``,
+    unwritable, closed) or ``invalid`` (not SQLite, written by a newer
+    version, a value that is not JSON, a bad argument).
+    """
+
+    category = "unavailable"
+
+    def __init__(self, message: str, *, category: str | None = None) -> None:
+        super().__init__(message)
+        if category is not None:
+            self.category = category
+
+
+# ------------------------------------------------------------- schema
+
+
+def _migrate_to_1(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        """CREATE TABLE runs (
+            run_id TEXT PRIMARY KEY, workflow_id TEXT NOT NULL, version INTEGER NOT NULL,
+            definition_hash TEXT NOT NULL, input TEXT NOT NULL, status TEXT NOT NULL,
+            created_at REAL NOT NULL, updated_at REAL NOT NULL, finished_at REAL,
+            error TEXT, recoveries INTEGER NOT NULL DEFAULT 0,
+            cancel_requested INTEGER NOT NULL DEFAULT 0, correlation_id TEXT
+        )"""
+    )
+    conn.execute("CREATE INDEX runs_status ON runs (status, created_at)")
+    conn.execute("CREATE INDEX runs_workflow ON runs (workflow_id, created_at)")
+    conn.execute("CREATE INDEX runs_updated ON runs (updated_at)")
+    conn.execute(
+        """CREATE TABLE nodes (
+            run_id TEXT NOT NULL, node_id TEXT NOT NULL, seq INTEGER NOT NULL,
+            status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, output TEXT,
+            error TEXT, started_at REAL, finished_at REAL,
+            PRIMARY KEY (run_id, node_id)
+        ) WITHOUT ROWID"""
+    )
+
+
+#: ``_MIGRATIONS[n]`` migrates a file from schema version ``n`` to ``n + 1``.
+_MIGRATIONS: tuple[Migration, ...] = (_migrate_to_1,)
+#: The schema version this code writes.
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+_RUN_COLUMNS = ("run_id, workflow_id, version, definition_hash, input, status, created_at, "
+                "updated_at, finished_at, error, recoveries, cancel_requested, correlation_id")
+
+
+def _invalid(message: str) -> CheckpointStoreError:
+    return CheckpointStoreError(message, category="invalid")
+
+
+def _json(value: Any, what: str) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise _invalid(f"{what} is not JSON ({one_line(exc)}); return JSON values only "
+                       "(objects, arrays, strings, finite numbers, booleans, null)") from None
+
+
+def _text(value: object, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise _invalid(f"{what} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _attempt(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise _invalid(f"attempt must be an integer >= 1, got {value!r}")
+    return value
+
+
+def _stamp(value: object, what: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _invalid(f"{what} must be POSIX seconds or None, got {value!r}")
+    return float(value)
+
+
+# -------------------------------------------------------------- store
+
+
+class SQLiteCheckpointStore:
+    """Runs and node states in the SQLite file ``path`` (see the module docstring).
+
+    Usable right after construction: the file (and its private parent
+    directories) is created and opened on first use.  ``synchronous`` is
+    ``"NORMAL"`` (default: nothing confirmed is lost when a process dies) or
+    ``"FULL"`` (nothing lost when the OS dies either; an fsync per write).
+    ``busy_timeout`` (seconds or ``"5s"``) is how long a write waits for
+    another process's lock; ``clock`` stamps records (injectable);
+    ``lock_dir`` holds the executor lock files.  Bad arguments are
+    ``ConfigError``; the store's own failures ``CheckpointStoreError``.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: str = "NORMAL",
+        busy_timeout: float | str = 5.0,
+        clock: Callable[[], float] = _time.time,
+        lock_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        if not isinstance(path, str | os.PathLike) or not os.fspath(path):
+            raise ConfigError(f"checkpoint store path must be a file path, got {path!r}")
+        self.path = Path(path).expanduser()
+        if not isinstance(synchronous, str) or synchronous.upper() not in ("NORMAL", "FULL"):
+            raise ConfigError(f"checkpoint store synchronous must be 'NORMAL' or 'FULL', "
+                              f"got {synchronous!r}")
+        self.synchronous = synchronous.upper()
+        self.busy_timeout = parse_duration(busy_timeout, what="checkpoint store busy_timeout")
+        if not callable(clock):
+            raise ConfigError(f"checkpoint store clock must be a callable returning POSIX "
+                              f"seconds, got {clock!r}")
+        if lock_dir is not None and (not isinstance(lock_dir, str | os.PathLike)
+                                     or not os.fspath(lock_dir)):
+            raise ConfigError(f"checkpoint store lock_dir must be a directory path or None, "
+                              f"got {lock_dir!r}")
+        self.lock_dir = (Path(lock_dir).expanduser() if lock_dir is not None
+                         else self.path.parent / LOCK_DIR_NAME)
+        self._locks = RunLockFiles(self.lock_dir, self.path.name, error=CheckpointStoreError)
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+        self._closed = False
+
+    # ------------------------------------------------------------ plumbing
+
+    def _connection(self) -> sqlite3.Connection:
+        """The open connection; opens and migrates on first use.  Hold ``_lock``."""
+        if self._conn is None:
+            if self._closed:
+                raise CheckpointStoreError(
+                    f"checkpoint store {self.path} is closed; open a new SQLiteCheckpointStore")
+            self._conn = open_versioned(
+                self.path, what="checkpoint store", migrations=_MIGRATIONS,
+                busy_timeout=self.busy_timeout, synchronous=self.synchronous,
+                error=CheckpointStoreError)
+        return self._conn
+
+    @contextmanager
+    def _write(self, action: str) -> Iterator[sqlite3.Connection]:
+        """One committed transaction (guarantee 2: committed before the method returns)."""
+        with self._lock, self._errors(action), transaction(self._connection()) as conn:
+            yield conn
+
+    def _errors(self, action: str) -> AbstractContextManager[None]:
+        return sqlite_errors(self.path, what="checkpoint store", action=action,
+                             busy_timeout=self.busy_timeout, error=CheckpointStoreError)
+
+    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock, self._errors("read"):
+            rows: list[tuple[Any, ...]] = self._connection().execute(sql, params).fetchall()
+        return rows
+
+    def _loads(self, text: str | None, what: str) -> Any:
+        if text is None:
+            return None
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise _invalid(f"{what} in {self.path} is damaged ({one_line(exc)}); prune or "
+                           "delete that run") from None
+
+    def _record(self, row: tuple[Any, ...]) -> RunRecord:
+        (run_id, workflow_id, version, definition_hash, input_json, status, created_at,
+         updated_at, finished_at, error, recoveries, cancel_requested, correlation_id) = row
+        return RunRecord(
+            run_id=run_id, workflow_id=workflow_id, version=int(version),
+            definition_hash=definition_hash,
+            input=self._loads(input_json, f"the input of run {run_id!r}"),
+            status=status, created_at=float(created_at), updated_at=float(updated_at),
+            finished_at=None if finished_at is None else float(finished_at), error=error,
+            recoveries=int(recoveries), cancel_requested=bool(cancel_requested),
+            correlation_id=correlation_id,
+        )
+
+    # --------------------------------------------------------------- runs
+
+    def create_run(self, record: RunRecord, nodes: Iterable[str]) -> tuple[RunRecord, bool]:
+        """Insert ``record`` with every node ``pending``; ``(existing, False)`` if the id exists.
+
+        ``created_at``/``updated_at`` of 0 are stamped with the clock.
+        Everything is checked before anything is written.
+        """
+        if not isinstance(record, RunRecord):
+            raise _invalid(f"create_run needs a RunRecord, got {type(record).__name__}")
+        _text(record.run_id, "run id")
+        _text(record.workflow_id, "workflow id")
+        if record.status not in RUN_STATUSES:
+            raise _invalid(f"run status {record.status!r} is not one of {', '.join(RUN_STATUSES)}")
+        node_ids = [nodes] if isinstance(nodes, str) else list(nodes)
+        for node_id in node_ids:
+            _text(node_id, f"node id of run {record.run_id!r}")
+        if len(set(node_ids)) != len(node_ids):
+            raise _invalid(f"run {record.run_id!r} names a node twice: {node_ids!r}")
+        input_json = _json(record.input, f"the input of run {record.run_id!r}")
+        now = float(self._clock())
+        created = record.created_at or now
+        values = (record.run_id, record.workflow_id, int(record.version), record.definition_hash,
+                  input_json, record.status, created, record.updated_at or created,
+                  _stamp(record.finished_at, "finished_at"), record.error, int(record.recoveries),
+                  int(bool(record.cancel_requested)), record.correlation_id)
+        with self._write("create a run in") as conn:
+            inserted = conn.execute(
+                f"INSERT OR IGNORE INTO runs ({_RUN_COLUMNS}) VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values).rowcount
+            if inserted:
+                conn.executemany(
+                    "INSERT INTO nodes (run_id, node_id, seq, status) VALUES (?, ?, ?, 'pending')",
+                    [(record.run_id, node_id, seq) for seq, node_id in enumerate(node_ids)])
+            row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?",
+                               (record.run_id,)).fetchone()
+        return self._record(row), bool(inserted)
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        rows = self._read(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,))
+        return self._record(rows[0]) if rows else None
+
+    def list_runs(
+        self, *, status: str | None = None, workflow_id: str | None = None,
+        limit: int | None = None,
+    ) -> list[RunRecord]:
+        """Newest first; only ``status``'s and ``workflow_id``'s; at most ``limit``."""
+        if status is not None and status not in RUN_STATUSES:
+            raise _invalid(f"run status {status!r} is not one of {', '.join(RUN_STATUSES)}")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
+                                  or limit < 0):
+            raise _invalid(f"limit must be an integer >= 0 or None, got {limit!r}")
+        where, params = [], []
+        for column, value in (("status", status), ("workflow_id", workflow_id)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        sql = f"SELECT {_RUN_COLUMNS} FROM runs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC, rowid DESC LIMIT ?"
+        return [self._record(row) for row in
+                self._read(sql, (*params, -1 if limit is None else limit))]
+
+    def set_run(self, run_id: str, **changes: Any) -> RunRecord:
+        """Update fields of the run (``status``, ``error``, ``finished_at``, ``recoveries``,
+        ``cancel_requested``, ``definition_hash``, ``version``, ``correlation_id``);
+        ``updated_at`` becomes now.  ``RunNotFound`` if there is no such run."""
+        unknown = sorted(set(changes) - _SET_FIELDS)
+        if unknown:
+            raise _invalid(f"set_run cannot change {', '.join(unknown)}; it changes "
+                           f"{', '.join(sorted(_SET_FIELDS))}")
+        values = dict(changes)
+        if "status" in values and values["status"] not in RUN_STATUSES:
+            raise _invalid(f"run status {values['status']!r} is not one of "
+                           f"{', '.join(RUN_STATUSES)}")
+        if "finished_at" in values:
+            values["finished_at"] = _stamp(values["finished_at"], "finished_at")
+        for name in ("recoveries", "version"):
+            if name in values and (isinstance(values[name], bool)
+                                   or not isinstance(values[name], int) or values[name] < 0):
+                raise _invalid(f"{name} must be an integer >= 0, got {values[name]!r}")
+        if "cancel_requested" in values:
+            values["cancel_requested"] = int(bool(values["cancel_requested"]))
+        for name in ("error", "correlation_id", "definition_hash"):
+            if name in values and not ((values[name] is None and name != "definition_hash")
+                                       or isinstance(values[name], str)):
+                raise _invalid(f"{name} must be a string, got {values[name]!r}")
+        values["updated_at"] = float(self._clock())
+        assignments = ", ".join(f"{name} = ?" for name in values)  # names from _SET_FIELDS
+        with self._write("update a run in") as conn:
+            changed = conn.execute(f"UPDATE runs SET {assignments} WHERE run_id = ?",
+                                   (*values.values(), run_id)).rowcount
+            row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?",
+                               (run_id,)).fetchone()
+        if not changed:
+            raise RunNotFound(f"no workflow run {run_id!r} in {self.path}; "
+                              "list runs with 'oneiric workflow runs'")
+        return self._record(row)
+
+    # -------------------------------------------------------------- nodes
+
+    def nodes(self, run_id: str) -> dict[str, NodeState]:
+        """Every node of the run in the definition's order (empty for an unknown run)."""
+        rows = self._read(
+            "SELECT node_id, status, attempts, output, error, started_at, finished_at "
+            "FROM nodes WHERE run_id = ? ORDER BY seq", (run_id,))
+        return {
+            node_id: NodeState(
+                status=status, attempts=int(attempts),
+                output=self._loads(output, f"the output of node {node_id!r} of run {run_id!r}"),
+                error=error, started_at=started_at, finished_at=finished_at)
+            for node_id, status, attempts, output, error, started_at, finished_at in rows
+        }
+
+    def node_started(self, run_id: str, node_id: str, attempt: int) -> bool:
+        """Mark ``running`` with ``attempt`` if the node is not ``succeeded`` and its recorded
+        attempt is lower; ``False`` (nothing written) otherwise.  Committed on return."""
+        attempt = _attempt(attempt)
+        now = float(self._clock())
+        with self._write("record a node start in") as conn:
+            changed = conn.execute(
+                "UPDATE nodes SET status = 'running', attempts = ?, started_at = ?, "
+                "finished_at = NULL, output = NULL, error = NULL "
+                "WHERE run_id = ? AND node_id = ? AND status != 'succeeded' AND attempts < ?",
+                (attempt, now, run_id, node_id, attempt)).rowcount
+        return bool(changed)
+
+    def node_finished(
+        self, run_id: str, node_id: str, attempt: int, status: str, *,
+        output: Any = None, error: str | None = None,
+    ) -> bool:
+        """Record the outcome only while (run, node, attempt) is ``running``; else ``False``.
+
+        ``output`` must be JSON (``CheckpointStoreError`` ``invalid`` otherwise,
+        nothing written).  Committed on return.
+        """
+        attempt = _attempt(attempt)
+        if status not in SETTLED_NODE_STATUSES:
+            raise _invalid(f"node outcome {status!r} is not one of "
+                           f"{', '.join(sorted(SETTLED_NODE_STATUSES))}")
+        if error is not None and not isinstance(error, str):
+            raise _invalid(f"node error must be a string or None, got {type(error).__name__}")
+        output_json = None if output is None else _json(
+            output, f"the output of node {node_id!r} of run {run_id!r}")
+        now = float(self._clock())
+        with self._write("record a node outcome in") as conn:
+            changed = conn.execute(
+                "UPDATE nodes SET status = ?, output = ?, error = ?, finished_at = ? "
+                "WHERE run_id = ? AND node_id = ? AND attempts = ? AND status = 'running'",
+                (status, output_json, error, now, run_id, node_id, attempt)).rowcount
+        return bool(changed)
+
+    def reset_nodes(self, run_id: str, node_ids: Iterable[str]) -> None:
+        """Back to ``pending`` keeping the attempt count, for a resume.
+
+        A ``succeeded`` node is left alone (it never runs twice); a node id the
+        run does not have yet (a definition forced to a new version) is added
+        ``pending``.  ``RunNotFound`` if there is no such run.
+        """
+        ids = [node_ids] if isinstance(node_ids, str) else list(node_ids)
+        for node_id in ids:
+            _text(node_id, f"node id of run {run_id!r}")
+        with self._write("reset nodes in") as conn:
+            if conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is None:
+                raise RunNotFound(f"no workflow run {run_id!r} in {self.path}; "
+                                  "list runs with 'oneiric workflow runs'")
+            seq = conn.execute("SELECT coalesce(max(seq), -1) FROM nodes WHERE run_id = ?",
+                               (run_id,)).fetchone()[0]
+            for node_id in ids:
+                if conn.execute(
+                    "UPDATE nodes SET status = 'pending', output = NULL, error = NULL, "
+                    "started_at = NULL, finished_at = NULL "
+                    "WHERE run_id = ? AND node_id = ? AND status != 'succeeded'",
+                    (run_id, node_id)).rowcount:
+                    continue
+                seq += 1
+                conn.execute("INSERT OR IGNORE INTO nodes (run_id, node_id, seq, status) "
+                             "VALUES (?, ?, ?, 'pending')", (run_id, node_id, seq))
+
+    # ----------------------------------------------------------- executor
+
+    def executor(self, run_id: str) -> AbstractContextManager[None]:
+        """Hold the run's executor lock (a flock) for the context; ``RunLocked`` if held."""
+        return self._locks.hold(_text(run_id, "run id"))
+
+    def executor_alive(self, run_id: str) -> bool:
+        """True while some executor holds the run (in any process); takes nothing."""
+        return self._locks.alive(_text(run_id, "run id"))
+
+    # ------------------------------------------------------------ pruning
+
+    def prune(self, older_than: float) -> int:
+        """Delete finished runs last updated before ``older_than`` (POSIX seconds), their
+        nodes and lock files; how many runs.  Running runs are never pruned."""
+        cutoff = _stamp(older_than, "older_than")
+        finished = tuple(sorted(FINISHED_RUN_STATUSES))
+        marks = ", ".join("?" * len(finished))
+        with self._write("prune") as conn:
+            run_ids = [row[0] for row in conn.execute(
+                f"SELECT run_id FROM runs WHERE updated_at < ? AND status IN ({marks})",
+                (cutoff, *finished))]
+            conn.executemany("DELETE FROM nodes WHERE run_id = ?", [(r,) for r in run_ids])
+            conn.executemany("DELETE FROM runs WHERE run_id = ?", [(r,) for r in run_ids])
+        for run_id in run_ids:
+            self._locks.discard(run_id)
+        if run_ids:
+            _log.info("workflow runs pruned", path=str(self.path), removed=len(run_ids))
+        return len(run_ids)
+
+    # ------------------------------------------------------------- closing
+
+    def close(self) -> None:
+        """Close the connection; later use raises ``CheckpointStoreError``."""
+        with self._lock:
+            self._closed = True
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
+
+    def __enter__(self) -> SQLiteCheckpointStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<SQLiteCheckpointStore {self.path}>"
