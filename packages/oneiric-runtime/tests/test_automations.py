@@ -436,3 +436,29 @@ def test_attack_cli_with_an_invalid_automation_exits_4_in_one_line(tmp_path: Any
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1
     assert "automations.a.run: 'shell:rm' is not a target" in lines[0]
+
+
+async def test_a_host_registers_automations_before_its_consumers_serve(tmp_path: Any) -> None:
+    from oneiric.core import PluginError
+    from oneiric.lifecycle import Host
+    from oneiric.runtime import dispatcher_for
+
+    config = tmp_path / "host-settings"
+    config.mkdir()
+    (config / "oneiric.toml").write_text(textwrap.dedent("""
+        [automations.relay]
+        on = "orders.paid"
+        run = "event:invoices.due"
+    """))
+    async with Host(config, state_dir=tmp_path / "state", watch=False) as host:
+        dispatcher = dispatcher_for(host.lifecycle)
+        got: list[Event] = []
+        dispatcher.subscribe("invoicer", lambda e, c: got.append(e), topics="invoices.due")
+        await dispatcher.publish("orders.paid", {"id": 1})
+        await apoll_until(lambda: len(got) == 1, message="relayed by the host's consumers")
+    (config / "oneiric.toml").write_text('[automations.bad]\non = "x"\nrun = "nope"\n')
+    with pytest.raises(PluginError) as info:
+        async with Host(config, state_dir=tmp_path / "state", watch=False):
+            pass
+    assert "automations.bad.run: 'nope' is not a target" in str(info.value)
+    assert "\n" not in str(info.value)
