@@ -52,6 +52,9 @@ def register(resolver):
         "mailer_backup": (Backup, {"topics": ["orders.created"], "group": "mail",
                                    "filter": {"region": {"equals": "us"}}}),
     }
+    if os.environ.get("ONEIRIC_TEST_BAD"):
+        handlers["broken"] = (Audit, {"topics": ["orders..x"]})
+        handlers["greedy"] = (Audit, {"topics": ["orders.#"], "max_concurrency": 0})
     for name, (factory, metadata) in handlers.items():
         if name not in gone:
             resolver.register(Candidate("event", name, "test", factory, metadata=metadata))
@@ -129,6 +132,29 @@ def test_handlers_json_local_and_global_flag(env: dict[str, str],
     assert rows["mailer"]["group"] == "mail"
     assert rows["mailer"]["filter"] == {"region": {"equals": "us"}}
     assert rows["audit"]["group"] == "audit" and rows["audit"]["idempotent"] is True
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_attack_invalid_subscriptions_are_listed_not_routed(env: dict[str, str],
+                                                            as_json: bool) -> None:
+    bad = {**env, "ONEIRIC_TEST_BAD": "1"}
+    proc = oneiric(bad, "event", "handlers", *(["--json"] if as_json else []))
+    assert proc.returncode == 0, proc.stderr
+    if as_json:
+        data = _json(proc)
+        assert {h["name"] for h in data["handlers"]} == {"audit", "billing", "mailer",
+                                                         "mailer_backup"}
+        assert set(data["errors"]) == {"broken", "greedy"}
+        assert "'orders..x' is not a topic pattern" in data["errors"]["broken"]
+        assert "max_concurrency must be an integer >= 1" in data["errors"]["greedy"]
+    else:
+        errors = sorted(proc.stderr.splitlines())
+        assert [e.split(":")[0] for e in errors] == ["broken", "greedy"]
+        assert all(": not routed: " in e for e in errors)
+    # the valid handlers still route and run; the invalid ones never do
+    emit = oneiric(bad, "event", "emit", "orders.shipped", "--json")
+    assert emit.returncode == 0, emit.stderr
+    assert [o["handler"] for o in _json(emit)["outcomes"]] == ["audit"]
 
 
 # -------------------------------------------------------------------- route
