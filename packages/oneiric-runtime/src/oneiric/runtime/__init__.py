@@ -18,25 +18,43 @@ from .__about__ import __version__
 if TYPE_CHECKING:
     from oneiric.core import RetryPolicy
 
+    from ._checkpoint import CheckpointStore
     from ._deadletters import DEFAULT_DEAD_LETTERS, DeadLetterStore
     from ._dispatcher import DOMAIN, EventDispatcher
-    from ._errors import EventError, InboxFullError, InvalidEventError, SubscriptionError
+    from ._engine import WorkflowEngine
+    from ._errors import (
+        DefinitionChanged,
+        EventError,
+        InboxFullError,
+        InvalidEventError,
+        RunLocked,
+        RunNotFound,
+        SubscriptionError,
+        WorkflowDefinitionError,
+        WorkflowError,
+    )
     from ._event import DEFAULT_MAX_PAYLOAD_BYTES, Event
     from ._handlers import HandlerContext
     from ._host import dispatcher_for
     from ._inbox import Inbox
     from ._letter import DeadLetter, DeadLetterNotFound, DeadLetterStoreError
+    from ._memstore import MemoryCheckpointStore
+    from ._plan import Plan
     from ._reports import DispatchReport, HandlerOutcome, RouteDecision, RoutePlan
+    from ._runs import NodeState, RunRecord, RunResult
     from ._subscription import Filter, Subscription
+    from ._workflow import Node, Workflow
 
 __all__ = [
     "DEFAULT_DEAD_LETTERS",
     "DEFAULT_MAX_PAYLOAD_BYTES",
     "DOMAIN",
+    "CheckpointStore",
     "DeadLetter",
     "DeadLetterNotFound",
     "DeadLetterStore",
     "DeadLetterStoreError",
+    "DefinitionChanged",
     "DispatchReport",
     "Event",
     "EventDispatcher",
@@ -47,11 +65,23 @@ __all__ = [
     "Inbox",
     "InboxFullError",
     "InvalidEventError",
+    "MemoryCheckpointStore",
+    "Node",
+    "NodeState",
+    "Plan",
     "RetryPolicy",
     "RouteDecision",
     "RoutePlan",
+    "RunLocked",
+    "RunNotFound",
+    "RunRecord",
+    "RunResult",
     "Subscription",
     "SubscriptionError",
+    "Workflow",
+    "WorkflowDefinitionError",
+    "WorkflowEngine",
+    "WorkflowError",
     "__version__",
     "dispatcher_for",
 ]
@@ -60,10 +90,12 @@ _LAZY = {
     "DEFAULT_DEAD_LETTERS": "_deadletters",
     "DEFAULT_MAX_PAYLOAD_BYTES": "_event",
     "DOMAIN": "_dispatcher",
+    "CheckpointStore": "_checkpoint",
     "DeadLetter": "_letter",
     "DeadLetterNotFound": "_letter",
     "DeadLetterStore": "_deadletters",
     "DeadLetterStoreError": "_letter",
+    "DefinitionChanged": "_errors",
     "DispatchReport": "_reports",
     "Event": "_event",
     "EventDispatcher": "_dispatcher",
@@ -74,10 +106,22 @@ _LAZY = {
     "Inbox": "_inbox",
     "InboxFullError": "_errors",
     "InvalidEventError": "_errors",
+    "MemoryCheckpointStore": "_memstore",
+    "Node": "_workflow",
+    "NodeState": "_runs",
+    "Plan": "_plan",
     "RouteDecision": "_reports",
     "RoutePlan": "_reports",
+    "RunLocked": "_errors",
+    "RunNotFound": "_errors",
+    "RunRecord": "_runs",
+    "RunResult": "_runs",
     "Subscription": "_subscription",
     "SubscriptionError": "_errors",
+    "Workflow": "_workflow",
+    "WorkflowDefinitionError": "_errors",
+    "WorkflowEngine": "_engine",
+    "WorkflowError": "_errors",
     "dispatcher_for": "_host",
 }
 

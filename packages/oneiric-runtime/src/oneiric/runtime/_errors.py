@@ -3,11 +3,16 @@
 ::
 
     OneiricError
-    └── EventError
-        ├── InvalidEventError    a bad topic or payload (4); nothing was dispatched
-        └── InboxFullError       ``overflow="reject"`` and the inbox is full (5)
+    ├── EventError
+    │   ├── InvalidEventError    a bad topic or payload (4); nothing was dispatched
+    │   └── InboxFullError       ``overflow="reject"`` and the inbox is full (5)
+    └── WorkflowError
+        ├── RunNotFound          no run with that id (3)
+        ├── RunLocked            another executor holds the run (6)
+        └── DefinitionChanged    resume of a run whose definition changed (6)
     ConfigError
-    └── SubscriptionError        a subscription's fields are invalid (4)
+    ├── SubscriptionError        a subscription's fields are invalid (4)
+    └── WorkflowDefinitionError  a workflow definition is invalid (4); nothing ran
 
 A handler's own failure is never raised by ``emit``: it is a ``HandlerOutcome``.
 """
@@ -16,7 +21,17 @@ from __future__ import annotations
 
 from oneiric.core import ConfigError, OneiricError
 
-__all__ = ["EventError", "InboxFullError", "InvalidEventError", "SubscriptionError"]
+__all__ = [
+    "DefinitionChanged",
+    "EventError",
+    "InboxFullError",
+    "InvalidEventError",
+    "RunLocked",
+    "RunNotFound",
+    "SubscriptionError",
+    "WorkflowDefinitionError",
+    "WorkflowError",
+]
 
 
 class EventError(OneiricError):
@@ -37,3 +52,30 @@ class InboxFullError(EventError):
 
 class SubscriptionError(ConfigError):
     """A subscription (candidate metadata or ``subscribe()``) has invalid fields."""
+
+
+class WorkflowError(OneiricError):
+    """Base of the workflow engine's own errors (a node's failure is a node state, not this)."""
+
+
+class RunNotFound(WorkflowError, LookupError):
+    """No run with that id in the checkpoint store."""
+
+    category = "not_found"
+
+
+class RunLocked(WorkflowError):
+    """Another executor (in this or another process) holds the run."""
+
+    category = "refused"
+
+
+class DefinitionChanged(WorkflowError):
+    """The run was started with another version of the definition; resuming it is refused."""
+
+    category = "refused"
+
+
+class WorkflowDefinitionError(ConfigError):
+    """A workflow definition is invalid: the message names the nodes; nothing ran."""
+

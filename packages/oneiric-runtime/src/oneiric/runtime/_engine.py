@@ -1,0 +1,448 @@
+"""``WorkflowEngine``: durable DAG runs - a ready queue, checkpoints, resume, recovery.
+
+The order of a run:
+
+1. ``run(id, input, run_id=)`` validates the definition (action keys too) and
+   creates the run record; an existing run id returns its result or resumes
+   it - the run id is the idempotency key, never a second executor.
+2. The executor holds the store's lock on the run for as long as it runs.  A
+   node starts as soon as its needs succeeded (no level barrier), bounded by
+   ``max_concurrency``; each attempt is checkpointed at start and at end
+   (a conditional update on run, node and attempt) before anything depends
+   on it.  Actions are invoked with ``idempotency_key = run_id/node_id``.
+3. A failed node skips its descendants; independent branches finish.
+4. ``resume`` re-runs only failed, skipped and in-flight nodes, refuses a
+   changed definition unless forced to a new version, and counts recoveries
+   of runs whose executor died (past the cap the run is ``dead``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from oneiric.actions import (
+    ActionFailed,
+    ActionInputError,
+    ActionOutputError,
+    Actions,
+    ActionTimeout,
+    to_json,
+)
+from oneiric.core import ConfigError, OneiricError, RetryPolicy
+from oneiric.core.helpers import one_line, uuid4_text
+from oneiric.core.telemetry import span
+from oneiric.lifecycle import LifecycleManager
+
+from ._checkpoint import CheckpointStore
+from ._definitions import DOMAIN, from_candidate
+from ._errors import DefinitionChanged, RunLocked, RunNotFound, WorkflowError
+from ._letter import scrub_error
+from ._plan import Plan, plan
+from ._runs import FINISHED_RUN_STATUSES, RERUN_STATUSES, RunRecord, RunResult
+from ._template import TemplateError
+from ._workflow import Node, Workflow
+
+__all__ = ["DEFAULT_RECOVERY_CAP", "WorkflowEngine"]
+
+DEFAULT_RECOVERY_CAP = 5
+DEFAULT_MAX_OUTPUT_BYTES = 1 << 20
+_ONCE = RetryPolicy(max_attempts=1)
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}", re.ASCII)
+_NOT_RETRIED = (ActionInputError, ActionOutputError, TemplateError)
+
+
+class WorkflowEngine:
+    """Run, resume, cancel and inspect workflow runs of a ``LifecycleManager``.
+
+    Usable right after construction; the checkpoint store opens on first use
+    (``store=None``: ``SQLiteCheckpointStore(<state dir>/workflows.sqlite)``).
+    ``sleep``/``rng`` drive retry waits (tests inject them).
+    """
+
+    def __init__(
+        self,
+        lifecycle: LifecycleManager,
+        *,
+        store: Any = None,
+        max_concurrency: int = 16,
+        state_dir: Any = None,
+        recovery_cap: int = DEFAULT_RECOVERY_CAP,
+        max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
+        sleep: Callable[[float], Awaitable[object]] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        for name, value in (("max_concurrency", max_concurrency), ("recovery_cap", recovery_cap),
+                            ("max_output_bytes", max_output_bytes)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"WorkflowEngine {name} must be an integer >= 1, got {value!r}")
+        self.lifecycle = lifecycle
+        self.actions = Actions(lifecycle)
+        self.max_concurrency = max_concurrency
+        self.recovery_cap = recovery_cap
+        self.max_output_bytes = max_output_bytes
+        self._store = store
+        self._state_dir = state_dir
+        self._sleep = sleep or asyncio.sleep
+        self._clock = clock
+        self._registered: dict[str, Workflow] = {}
+        self._running: dict[str, asyncio.Event] = {}  # run id -> cancel requested here
+        self._finished: dict[str, asyncio.Event] = {}  # run id -> set when its executor ends
+
+    # ------------------------------------------------------------ definitions
+
+    @property
+    def store(self) -> CheckpointStore:
+        if self._store is None:
+            from oneiric.core import state_dir
+
+            from ._sqlitestore import DEFAULT_CHECKPOINTS, SQLiteCheckpointStore
+
+            self._store = SQLiteCheckpointStore(Path(state_dir(self._state_dir)) /
+                                                DEFAULT_CHECKPOINTS)
+        store: CheckpointStore = self._store
+        return store
+
+    def register(self, workflow: Workflow | Mapping[str, Any]) -> Workflow:
+        """Add a definition in code (a ``Workflow`` or the file shape); validated now."""
+        if not isinstance(workflow, Workflow):
+            workflow = Workflow.from_mapping(workflow)
+        workflow.check_actions(self.lifecycle.resolver.keys("action"))
+        self._registered[workflow.id] = workflow
+        return workflow
+
+    def get(self, workflow_id: str) -> Workflow:
+        """The definition: registered in code, else the resolver's ``workflow`` winner."""
+        found = self._registered.get(workflow_id)
+        if found is not None:
+            return found
+        candidate = self.lifecycle.resolver.resolve(DOMAIN, workflow_id)  # NotRegisteredError
+        return from_candidate(candidate)
+
+    def workflows(self) -> list[str]:
+        """Every workflow id this engine can run (code and resolver), sorted."""
+        return sorted(set(self._registered) | set(self.lifecycle.resolver.keys(DOMAIN)))
+
+    def plan(self, workflow_id: str) -> Plan:
+        return plan(self.get(workflow_id))
+
+    # ------------------------------------------------------------------ runs
+
+    async def run(
+        self,
+        workflow_id: str,
+        input: Any = None,
+        *,
+        run_id: str | None = None,
+        correlation_id: str | None = None,
+    ) -> RunResult:
+        """Run ``workflow_id`` to the end; an existing ``run_id`` returns or resumes that run."""
+        workflow = self.get(workflow_id)
+        workflow.check_actions(self.lifecycle.resolver.keys("action"))
+        self._check_json(input, "run input")
+        if run_id is None:
+            run_id = uuid4_text()
+        elif not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
+            raise ConfigError(f"run id {run_id!r} is not valid; use 1-128 characters of "
+                              "letters, digits, '_', '.', ':', '/', '-'")
+        now = self._clock()
+        record = RunRecord(run_id, workflow.id, workflow.version, workflow.definition_hash(),
+                           input, "running", now, now, correlation_id=correlation_id)
+        stored, created = self.store.create_run(record, workflow.order)
+        if not created:
+            if stored.workflow_id != workflow.id:
+                raise WorkflowError(f"run {run_id!r} belongs to workflow "
+                                    f"{stored.workflow_id!r}, not {workflow.id!r}")
+            if stored.status in FINISHED_RUN_STATUSES:
+                return self.status(run_id)
+            finished = self._finished.get(run_id)
+            if finished is not None:  # executing here: wait for that executor, never a second
+                await finished.wait()
+                return self.status(run_id)
+            return await self.resume(run_id)
+        return await self._execute(workflow, stored)
+
+    async def resume(self, run_id: str, *, force: bool = False) -> RunResult:
+        """Re-run the failed, skipped and in-flight nodes of a run; never a succeeded one."""
+        record = self._record(run_id)
+        if record.status == "succeeded":
+            return self.status(run_id)
+        if record.status == "dead":
+            raise WorkflowError(f"run {run_id!r} is dead after {record.recoveries} recoveries; "
+                                "start a new run (a poison run is not resumed again)")
+        workflow = self.get(record.workflow_id)
+        current = workflow.definition_hash()
+        if current != record.definition_hash:
+            if not force:
+                raise DefinitionChanged(
+                    f"run {run_id!r} started with another definition of {workflow.id!r} "
+                    f"(v{record.version}); resume it with force=True after raising the "
+                    "version, or start a new run")
+            if workflow.version <= record.version:
+                raise DefinitionChanged(
+                    f"forcing run {run_id!r} onto a changed definition needs a new version "
+                    f"(now v{workflow.version}, the run has v{record.version}); raise version")
+            self.store.set_run(run_id, definition_hash=current, version=workflow.version)
+        if run_id in self._running or self.store.executor_alive(run_id):
+            raise RunLocked(f"run {run_id!r} is being executed; wait for it or cancel it")
+        if record.status == "running":  # its executor died: this is a recovery
+            recoveries = record.recoveries + 1
+            if recoveries > self.recovery_cap:
+                self.store.set_run(run_id, status="dead", finished_at=self._clock(),
+                                   recoveries=recoveries,
+                                   error=f"recovered {self.recovery_cap} times without finishing")
+                return self.status(run_id)
+            record = self.store.set_run(run_id, recoveries=recoveries)
+        again = [n for n, s in self.store.nodes(run_id).items() if s.status in RERUN_STATUSES]
+        self.store.reset_nodes(run_id, again)
+        record = self.store.set_run(run_id, status="running", error=None, finished_at=None,
+                                    cancel_requested=False)
+        return await self._execute(workflow, record)
+
+    async def recover(self) -> list[RunResult]:
+        """Resume every ``running`` run whose executor died (at start: a host service)."""
+        from oneiric.core import get_logger
+
+        results: list[RunResult] = []
+        for record in self.store.list_runs(status="running"):
+            if record.run_id in self._running or self.store.executor_alive(record.run_id):
+                continue
+            try:
+                results.append(await self.resume(record.run_id))
+            except (OneiricError, WorkflowError) as exc:
+                get_logger("oneiric.runtime.workflows").error(
+                    "run not recovered", run_id=record.run_id, error=one_line(exc))
+        return results
+
+    async def cancel(self, run_id: str) -> RunResult:
+        """Stop a run: in-flight nodes are cancelled, pending ones never start."""
+        record = self._record(run_id)
+        if record.status in FINISHED_RUN_STATUSES:
+            return self.status(run_id)
+        self.store.set_run(run_id, cancel_requested=True)
+        flag = self._running.get(run_id)
+        if flag is not None:
+            flag.set()
+            while run_id in self._running:
+                await asyncio.sleep(0.005)
+        elif not self.store.executor_alive(run_id):
+            self._settle_cancelled(run_id)
+        return self.status(run_id)
+
+    def status(self, run_id: str) -> RunResult:
+        record = self._record(run_id)
+        nodes = self.store.nodes(run_id)
+        outputs = {n: s.output for n, s in nodes.items() if s.status == "succeeded"}
+        return RunResult(run_id, record.status, outputs, nodes, record.workflow_id, record.error)
+
+    def runs(self, *, status: str | None = None, workflow_id: str | None = None,
+             limit: int | None = None) -> list[RunRecord]:
+        return list(self.store.list_runs(status=status, workflow_id=workflow_id, limit=limit))
+
+    async def aclose(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+    async def __aenter__(self) -> WorkflowEngine:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # ------------------------------------------------------------- executing
+
+    def _record(self, run_id: str) -> RunRecord:
+        record = self.store.get_run(run_id)
+        if record is None:
+            raise RunNotFound(f"no workflow run {run_id!r}; list runs with 'oneiric workflow runs'")
+        return record
+
+    def _check_json(self, value: Any, what: str) -> str:
+        try:
+            text = json.dumps(value, allow_nan=False, separators=(",", ":"))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{what} is not JSON: {one_line(exc)}; pass JSON values "
+                              "(bytes as {\"base64\": ...})") from None
+        if len(text) > self.max_output_bytes:
+            raise ConfigError(f"{what} is {len(text)} bytes, over the "
+                              f"{self.max_output_bytes}-byte cap; pass a reference instead")
+        return text
+
+    def _settle_cancelled(self, run_id: str) -> None:
+        nodes = self.store.nodes(run_id)
+        open_ = [n for n, s in nodes.items() if s.status in ("pending", "running")]
+        self.store.skip_nodes(run_id, open_, "run cancelled")
+        self.store.set_run(run_id, status="cancelled", finished_at=self._clock(),
+                           error="cancelled")
+
+    async def _execute(self, workflow: Workflow, record: RunRecord) -> RunResult:
+        run_id = record.run_id
+        flag = asyncio.Event()
+        finished = asyncio.Event()
+        with self.store.executor(run_id):
+            self._running[run_id] = flag
+            self._finished[run_id] = finished
+            try:
+                with span("oneiric.workflow.run", workflow=workflow.id, run_id=run_id,
+                          correlation_id=record.correlation_id):
+                    await self._drive(workflow, record, flag)
+            finally:
+                del self._running[run_id]
+                del self._finished[run_id]
+                finished.set()
+        return self.status(run_id)
+
+    async def _drive(self, workflow: Workflow, record: RunRecord, flag: asyncio.Event) -> None:
+        run_id = record.run_id
+        states = self.store.nodes(run_id)
+        status = {n: s.status for n, s in states.items()}
+        attempts = {n: s.attempts for n, s in states.items()}
+        outputs = {n: s.output for n, s in states.items() if s.status == "succeeded"}
+        limit = min(workflow.max_concurrency or self.max_concurrency, self.max_concurrency)
+        tasks: dict[asyncio.Task[tuple[str, Any, int]], str] = {}
+        cancelled = False
+        for node_id in workflow.order:  # a resume: descendants of a still-failed node skip
+            if status[node_id] in ("failed", "timed_out", "skipped"):
+                self._skip_below(workflow, run_id, node_id, status)
+        try:
+            cancelled = await self._loop(workflow, record, flag, status, attempts, outputs,
+                                         tasks, limit)
+        except BaseException:  # the executor itself is cancelled (shutdown, SIGTERM)
+            for task in tasks:
+                task.cancel()
+            if tasks:  # each records "cancelled"; a resume runs them again
+                await asyncio.wait(tasks)
+            raise
+        if cancelled:
+            self._settle_cancelled(run_id)
+            return
+        failed = [n for n in workflow.order if status[n] != "succeeded"]
+        if failed:
+            first = next((n for n in workflow.order if status[n] in ("failed", "timed_out")),
+                         failed[0])
+            error = self.store.nodes(run_id)[first].error
+            self.store.set_run(run_id, status="failed", finished_at=self._clock(),
+                               error=f"node {first!r} {status[first]}: {error}")
+        else:
+            self.store.set_run(run_id, status="succeeded", finished_at=self._clock(), error=None)
+
+    async def _loop(self, workflow: Workflow, record: RunRecord, flag: asyncio.Event,
+                    status: dict[str, str], attempts: dict[str, int], outputs: dict[str, Any],
+                    tasks: dict[asyncio.Task[tuple[str, Any, int]], str], limit: int) -> bool:
+        """The ready queue; returns whether the run was cancelled.
+
+        A node enters the queue when its last need succeeds (counters, not a
+        scan of the graph per completion); another process's ``cancel`` is
+        read from the store at most every quarter second.
+        """
+        run_id = record.run_id
+        waiting = {n: sum(1 for m in workflow.by_id[n].needs if status[m] != "succeeded")
+                   for n in workflow.order}
+        ready = [n for n in workflow.order if status[n] == "pending" and waiting[n] == 0]
+        ready.reverse()  # pop() from the end keeps definition order
+        waiter: asyncio.Future[Any] = asyncio.ensure_future(flag.wait())
+        checked = time.monotonic()
+        cancelled = False
+        try:
+            while True:
+                now = time.monotonic()
+                if not cancelled and (flag.is_set() or (
+                        now - checked > 0.25 and self._record(run_id).cancel_requested)):
+                    cancelled = True
+                    for task in tasks:
+                        task.cancel()
+                if now - checked > 0.25:
+                    checked = now
+                while ready and not cancelled and len(tasks) < limit:
+                    node_id = ready.pop()
+                    if status[node_id] != "pending":
+                        continue
+                    status[node_id] = "running"
+                    task = asyncio.ensure_future(self._node(
+                        workflow, record, workflow.by_id[node_id], attempts[node_id], outputs))
+                    tasks[task] = node_id
+                if not tasks:
+                    return cancelled
+                pending: set[asyncio.Future[Any]] = {*tasks, waiter}
+                done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for finished in done:
+                    if finished is waiter:
+                        continue
+                    node_id = tasks.pop(finished)  # type: ignore[call-overload]
+                    if finished.cancelled():
+                        status[node_id] = "cancelled"
+                        continue
+                    node_status, output, attempts_made = finished.result()
+                    status[node_id] = node_status
+                    attempts[node_id] = attempts_made
+                    if node_status != "succeeded":
+                        self._skip_below(workflow, run_id, node_id, status)
+                        continue
+                    outputs[node_id] = output
+                    fresh = []
+                    for child in workflow.children[node_id]:
+                        waiting[child] -= 1
+                        if waiting[child] == 0 and status[child] == "pending":
+                            fresh.append(child)
+                    ready.extend(reversed(fresh))
+        finally:
+            waiter.cancel()
+
+    def _skip_below(self, workflow: Workflow, run_id: str, node_id: str,
+                    status: dict[str, str]) -> None:
+        below = [d for d in workflow.order
+                 if d in workflow.descendants(node_id) and status[d] == "pending"]
+        if below:
+            for d in below:
+                status[d] = "skipped"
+            self.store.skip_nodes(run_id, below, f"upstream node {node_id!r} {status[node_id]}")
+
+    async def _node(self, workflow: Workflow, record: RunRecord, node: Node, done: int,
+                    outputs: Mapping[str, Any]) -> tuple[str, Any, int]:
+        """Every attempt of one node; returns (status, output, attempts made)."""
+        run_id = record.run_id
+        policy = node.retry
+        waits = list(policy.delays()) if policy is not None else []
+        attempt = done
+        while True:
+            attempt += 1
+            if not self.store.node_started(run_id, node.id, attempt):
+                raise WorkflowError(f"run {run_id!r} node {node.id!r}: attempt {attempt} was "
+                                    "refused by the store (another executor?)")
+            try:
+                with span("oneiric.workflow.node", run_id=run_id, node=node.id,
+                          action=node.action, attempt=attempt):
+                    payload = workflow.templates[node.id].render(
+                        {"input": record.input,
+                         "nodes": {n: {"output": v} for n, v in outputs.items()}})
+                    result = await self.actions.invoke(
+                        node.action, payload, timeout=node.timeout,
+                        retry=_ONCE if policy is not None else None,
+                        idempotency_key=f"{run_id}/{node.id}", run_id=run_id, node_id=node.id)
+                    output = to_json(result.value)
+                    self._check_json(output, f"node {node.id!r} output")
+            except asyncio.CancelledError:
+                self.store.node_finished(run_id, node.id, attempt, "cancelled", error="cancelled")
+                raise
+            except Exception as exc:
+                timed_out = isinstance(exc, ActionTimeout)
+                text = f"{type(exc).__name__}: {scrub_error(exc)}"
+                retry = (policy is not None and attempt - done <= len(waits)
+                         and not isinstance(exc, _NOT_RETRIED)
+                         and not (isinstance(exc, ConfigError) and "output" in str(exc))
+                         and policy.should_retry(exc.cause if isinstance(exc, ActionFailed)
+                                                 else exc))
+                state = "timed_out" if timed_out else "failed"
+                self.store.node_finished(run_id, node.id, attempt, state, error=text)
+                if not retry:
+                    return state, None, attempt
+                await self._sleep(waits[attempt - done - 1])
+                continue
+            self.store.node_finished(run_id, node.id, attempt, "succeeded", output=output)
+            return "succeeded", output, attempt
+
