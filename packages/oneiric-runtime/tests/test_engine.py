@@ -8,7 +8,7 @@ own tests).  Retry waits go through an injected sleep.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -31,9 +31,9 @@ pytestmark = pytest.mark.anyio
 class Log:
     """What every test action did, shared through the class (actions are built by the lifecycle)."""
 
-    calls: list[tuple[str, Any]] = []
-    gates: dict[str, asyncio.Event] = {}
-    failures: dict[str, int] = {}
+    calls: ClassVar[list[tuple[str, Any]]] = []
+    gates: ClassVar[dict[str, asyncio.Event]] = {}
+    failures: ClassVar[dict[str, int]] = {}
     running = 0
     peak = 0
 
@@ -63,7 +63,7 @@ class Echo:
 
 class Forever:
     spec = ActionSpec(side_effects=False, idempotent=True)
-    cancelled: list[str] = []
+    cancelled: ClassVar[list[str]] = []
 
     async def invoke(self, payload: Any, context: ActionContext) -> Any:
         try:

@@ -23,6 +23,7 @@ like any component; its subscription lives in the winning candidate's
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import random
 import sys
@@ -45,6 +46,7 @@ from oneiric.core.helpers import Suspended, one_line, run_eagerly
 from oneiric.core.telemetry import counter, histogram, span
 from oneiric.lifecycle import DomainBridge, LifecycleManager
 
+from ._bound import Bound
 from ._dedupe import Dedupe
 from ._errors import InvalidEventError, SubscriptionError
 from ._event import DEFAULT_MAX_PAYLOAD_BYTES, Event, payload_size
@@ -103,8 +105,8 @@ class EventDispatcher:
         self._dead_letters: Any = None if dead_letters is None else (dead_letters or None)
         self._sleep = sleep or asyncio.sleep
         self._rng = rng
-        self._global = asyncio.Semaphore(max_concurrency)
-        self._limits: dict[str, tuple[int, asyncio.Semaphore]] = {}
+        self._global = Bound(max_concurrency)
+        self._limits: dict[str, Bound] = {}
         self._dedupe = Dedupe()
         self._code: dict[str, tuple[Subscription, Callable[[], object]]] = {}
         self._table: list[Entry] | None = None
@@ -289,22 +291,45 @@ class EventDispatcher:
         if len(planned) == 1:
             ((group, members),) = planned.items()
             return DispatchReport(event.id, tuple(await self._deliver(event, group, members)))
-        tasks = [asyncio.ensure_future(self._deliver(event, g, m)) for g, m in planned.items()]
+        # Each group starts eagerly in its own context (as a task would give it); only a
+        # group that suspends becomes a task, so handlers that finish at once cost no task.
+        loop = asyncio.get_running_loop()
+        results: list[Any] = []
+        tasks: list[asyncio.Task[list[HandlerOutcome]]] = []
         try:
-            results = await asyncio.gather(*tasks)
+            for group, members in planned.items():
+                context = contextvars.copy_context()
+                started = context.run(run_eagerly, self._deliver(event, group, members))
+                if type(started) is Suspended:
+                    task = loop.create_task(started.rest, context=context)
+                    tasks.append(task)
+                    results.append(task)
+                else:
+                    results.append(started)
+            if tasks:
+                await asyncio.gather(*tasks)
         except BaseException:
             for task in tasks:
                 task.cancel()
-            await asyncio.wait(tasks)  # in-flight handlers are really gone before we return
+            if tasks:
+                await asyncio.wait(tasks)  # in-flight handlers are really gone before we return
             raise
-        return DispatchReport(event.id, tuple(o for outcomes in results for o in outcomes))
+        outcomes = (r.result() if isinstance(r, asyncio.Task) else r for r in results)
+        return DispatchReport(event.id, tuple(o for group in outcomes for o in group))
 
     async def _deliver(
         self, event: Event, group: str, members: list[Entry]
     ) -> list[HandlerOutcome]:
-        """One group: the first runnable member; the next ones only by failover."""
-        runnable = [m for m in members if self._blocked(m.subscription.name) is None]
-        order = runnable or members[:1]  # all blocked: the first one fails into a dead letter
+        """One group: the first runnable member; the next ones only by failover.
+
+        A group of one needs no look-ahead: its lease refuses a paused handler
+        the same way, and the event is dead-lettered for redrive.
+        """
+        if len(members) == 1:
+            order = members
+        else:
+            runnable = [m for m in members if self._blocked(m.subscription.name) is None]
+            order = runnable or members[:1]  # all blocked: the first fails into a dead letter
         outcomes: list[HandlerOutcome] = []
         for entry in order:
             outcome = await self._run(event, group, entry)
@@ -362,15 +387,15 @@ class EventDispatcher:
                 text += f"; not dead-lettered: {one_line(exc)}"
             return HandlerOutcome(name, provider, status, attempt, text, group)
 
-    def _limit(self, sub: Subscription) -> asyncio.Semaphore | None:
+    def _limit(self, sub: Subscription) -> Bound | None:
         bound = sub.max_concurrency
         if bound is None:
             return None
         held = self._limits.get(sub.name)
-        if held is None or held[0] != bound:
-            held = (bound, asyncio.Semaphore(bound))
+        if held is None or held.limit != bound:
+            held = Bound(bound)
             self._limits[sub.name] = held
-        return held[1]
+        return held
 
     async def _traced(self, event: Event, group: str, entry: Entry, attempt: int) -> str | None:
         """``_call`` inside a span, with the invocation metrics (OpenTelemetry in use)."""
