@@ -161,6 +161,9 @@ def sqlite_errors(path: Path, *, what: str, action: str, busy_timeout: float,
     """Turn ``sqlite3`` errors into one-line store errors saying what to do."""
     try:
         yield
+    except UnicodeEncodeError:
+        raise error(f"{what} {path}: cannot {action}: a text value is not valid Unicode (it "
+                    "holds a lone surrogate); use valid text", category="invalid") from None
     except sqlite3.DatabaseError as exc:
         text = one_line(str(exc))
         lowered = text.lower()

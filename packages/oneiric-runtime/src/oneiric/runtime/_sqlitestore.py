@@ -1,10 +1,8 @@
 """``SQLiteCheckpointStore``: workflow runs and node states in one SQLite file.
 
-Why SQLite: an engine (in an application or ``oneiric orchestrate``) writes a
-checkpoint at each node's start and end, and the CLI (another process) lists,
-shows, resumes and cancels runs, with no server to run.  WAL mode lets readers
-read while the executor writes; ``busy_timeout`` makes writers wait for each
-other instead of failing.
+Why SQLite: an engine checkpoints each node's start and end while the CLI (another
+process) lists, shows, resumes and cancels runs, with no server to run; WAL lets
+readers read while the executor writes, ``busy_timeout`` makes writers wait.
 
 Durability (guarantee 2 of ``CheckpointStore``): every write is one
 transaction, committed before the method returns.  With WAL and
@@ -34,13 +32,8 @@ call them through ``asyncio.to_thread``.  One connection per store, serialised
 by a lock, so a store may be shared by threads.  Inputs and outputs are stored
 as JSON text (``allow_nan=False``), never pickled.
 
-Schema (``PRAGMA user_version``; ``_MIGRATIONS[n]`` takes version ``n`` to
-``n + 1``)::
-
-    runs(run_id PK, workflow_id, version, definition_hash, input, status, created_at,
-         updated_at, finished_at, error, recoveries, cancel_requested, correlation_id)
-    nodes(run_id, node_id, seq, status, attempts, output, error, started_at, finished_at)
-         PRIMARY KEY (run_id, node_id); seq keeps the definition's order
+Schema: ``_migrate_to_1`` below; its version is ``PRAGMA user_version`` and
+``_MIGRATIONS[n]`` takes a file from version ``n`` to ``n + 1`` (``_sqlitefile``).
 """
 
 from __future__ import annotations
@@ -64,12 +57,8 @@ from ._runlock import RunLockFiles
 from ._runs import FINISHED_RUN_STATUSES, NODE_STATUSES, RUN_STATUSES, NodeState, RunRecord
 from ._sqlitefile import Migration, open_versioned, sqlite_errors, transaction
 
-__all__ = [
-    "DEFAULT_CHECKPOINTS",
-    "SCHEMA_VERSION",
-    "CheckpointStoreError",
-    "SQLiteCheckpointStore",
-]
+__all__ = ["DEFAULT_CHECKPOINTS", "SCHEMA_VERSION", "CheckpointStoreError",
+           "SQLiteCheckpointStore"]
 
 _log = get_logger("oneiric.runtime.checkpoints")
 
@@ -152,14 +141,24 @@ def _text(value: object, what: str) -> str:
     return value
 
 
-def _attempt(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise _invalid(f"attempt must be an integer >= 1, got {value!r}")
+def _count(value: object, what: str = "attempt", least: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise _invalid(f"{what} must be an integer >= {least}, got {value!r}")
     return value
 
 
-def _stamp(value: object, what: str) -> float | None:
-    if value is None:
+def _prose(value: object, what: str, *, optional: bool = True) -> str | None:
+    """Free text (an error, a reason): a string, lone surrogates escaped so SQLite takes it."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise _invalid(f"{what} must be a string{' or None' if optional else ''}, "
+                       f"got {type(value).__name__}")
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _stamp(value: object, what: str, *, optional: bool = True) -> float | None:
+    if value is None and optional:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise _invalid(f"{what} must be POSIX seconds or None, got {value!r}")
@@ -183,12 +182,8 @@ class SQLiteCheckpointStore:
     """
 
     def __init__(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        synchronous: str = "NORMAL",
-        busy_timeout: float | str = 5.0,
-        clock: Callable[[], float] = _time.time,
+        self, path: str | os.PathLike[str], *, synchronous: str = "NORMAL",
+        busy_timeout: float | str = 5.0, clock: Callable[[], float] = _time.time,
         lock_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         if not isinstance(path, str | os.PathLike) or not os.fspath(path):
@@ -244,26 +239,18 @@ class SQLiteCheckpointStore:
         return rows
 
     def _loads(self, text: str | None, what: str) -> Any:
-        if text is None:
-            return None
         try:
-            return json.loads(text)
+            return None if text is None else json.loads(text)
         except ValueError as exc:
             raise _invalid(f"{what} in {self.path} is damaged ({one_line(exc)}); prune or "
                            "delete that run") from None
 
     def _record(self, row: tuple[Any, ...]) -> RunRecord:
-        (run_id, workflow_id, version, definition_hash, input_json, status, created_at,
-         updated_at, finished_at, error, recoveries, cancel_requested, correlation_id) = row
-        return RunRecord(
-            run_id=run_id, workflow_id=workflow_id, version=int(version),
-            definition_hash=definition_hash,
-            input=self._loads(input_json, f"the input of run {run_id!r}"),
-            status=status, created_at=float(created_at), updated_at=float(updated_at),
-            finished_at=None if finished_at is None else float(finished_at), error=error,
-            recoveries=int(recoveries), cancel_requested=bool(cancel_requested),
-            correlation_id=correlation_id,
-        )
+        """A ``runs`` row as a record (``_RUN_COLUMNS`` is ``RunRecord``'s field order)."""
+        values = list(row)
+        values[4] = self._loads(values[4], f"the input of run {row[0]!r}")
+        values[11] = bool(values[11])  # cancel_requested
+        return RunRecord(*values)
 
     # --------------------------------------------------------------- runs
 
@@ -344,15 +331,13 @@ class SQLiteCheckpointStore:
         if "finished_at" in values:
             values["finished_at"] = _stamp(values["finished_at"], "finished_at")
         for name in ("recoveries", "version"):
-            if name in values and (isinstance(values[name], bool)
-                                   or not isinstance(values[name], int) or values[name] < 0):
-                raise _invalid(f"{name} must be an integer >= 0, got {values[name]!r}")
+            if name in values:
+                _count(values[name], name, 0)
         if "cancel_requested" in values:
             values["cancel_requested"] = int(bool(values["cancel_requested"]))
         for name in ("error", "correlation_id", "definition_hash"):
-            if name in values and not ((values[name] is None and name != "definition_hash")
-                                       or isinstance(values[name], str)):
-                raise _invalid(f"{name} must be a string, got {values[name]!r}")
+            if name in values:
+                values[name] = _prose(values[name], name, optional=name != "definition_hash")
         values["updated_at"] = float(self._clock())
         assignments = ", ".join(f"{name} = ?" for name in values)  # names from _SET_FIELDS
         with self._write("update a run in") as conn:
@@ -361,8 +346,7 @@ class SQLiteCheckpointStore:
             row = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?",
                                (run_id,)).fetchone()
         if not changed:
-            raise RunNotFound(f"no workflow run {run_id!r} in {self.path}; "
-                              "list runs with 'oneiric workflow runs'")
+            raise self._not_found(run_id)
         return self._record(row)
 
     # -------------------------------------------------------------- nodes
@@ -383,7 +367,7 @@ class SQLiteCheckpointStore:
     def node_started(self, run_id: str, node_id: str, attempt: int) -> bool:
         """Mark ``running`` with ``attempt`` if the node is not ``succeeded`` and its recorded
         attempt is lower; ``False`` (nothing written) otherwise.  Committed on return."""
-        attempt = _attempt(attempt)
+        attempt = _count(attempt)
         now = float(self._clock())
         with self._write("record a node start in") as conn:
             changed = conn.execute(
@@ -402,12 +386,11 @@ class SQLiteCheckpointStore:
         ``output`` must be JSON (``CheckpointStoreError`` ``invalid`` otherwise,
         nothing written).  Committed on return.
         """
-        attempt = _attempt(attempt)
+        attempt = _count(attempt)
         if status not in SETTLED_NODE_STATUSES:
             raise _invalid(f"node outcome {status!r} is not one of "
                            f"{', '.join(sorted(SETTLED_NODE_STATUSES))}")
-        if error is not None and not isinstance(error, str):
-            raise _invalid(f"node error must be a string or None, got {type(error).__name__}")
+        error = _prose(error, "node error")
         output_json = None if output is None else _json(
             output, f"the output of node {node_id!r} of run {run_id!r}")
         now = float(self._clock())
@@ -429,9 +412,7 @@ class SQLiteCheckpointStore:
         for node_id in ids:
             _text(node_id, f"node id of run {run_id!r}")
         with self._write("reset nodes in") as conn:
-            if conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is None:
-                raise RunNotFound(f"no workflow run {run_id!r} in {self.path}; "
-                                  "list runs with 'oneiric workflow runs'")
+            self._require_run(conn, run_id)
             seq = conn.execute("SELECT coalesce(max(seq), -1) FROM nodes WHERE run_id = ?",
                                (run_id,)).fetchone()[0]
             for node_id in ids:
@@ -444,6 +425,26 @@ class SQLiteCheckpointStore:
                 seq += 1
                 conn.execute("INSERT OR IGNORE INTO nodes (run_id, node_id, seq, status) "
                              "VALUES (?, ?, ?, 'pending')", (run_id, node_id, seq))
+
+    def skip_nodes(self, run_id: str, node_ids: Iterable[str], reason: str) -> None:
+        """Mark ``skipped`` (``reason`` as the error, attempts unchanged) every listed node
+        that is not ``succeeded``: they never start.  ``RunNotFound`` if there is no run."""
+        ids = [node_ids] if isinstance(node_ids, str) else list(node_ids)
+        text, now = _prose(reason, "skip reason", optional=False), float(self._clock())
+        with self._write("skip nodes in") as conn:
+            self._require_run(conn, run_id)
+            conn.executemany(
+                "UPDATE nodes SET status = 'skipped', error = ?, output = NULL, finished_at = ? "
+                "WHERE run_id = ? AND node_id = ? AND status != 'succeeded'",
+                [(text, now, run_id, node_id) for node_id in ids])
+
+    def _require_run(self, conn: sqlite3.Connection, run_id: str) -> None:
+        if conn.execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is None:
+            raise self._not_found(run_id)
+
+    def _not_found(self, run_id: str) -> RunNotFound:
+        return RunNotFound(f"no workflow run {run_id!r} in {self.path}; list runs with "
+                           "'oneiric workflow runs'")
 
     # ----------------------------------------------------------- executor
 
@@ -460,7 +461,7 @@ class SQLiteCheckpointStore:
     def prune(self, older_than: float) -> int:
         """Delete finished runs last updated before ``older_than`` (POSIX seconds), their
         nodes and lock files; how many runs.  Running runs are never pruned."""
-        cutoff = _stamp(older_than, "older_than")
+        cutoff = _stamp(older_than, "older_than", optional=False)
         finished = tuple(sorted(FINISHED_RUN_STATUSES))
         marks = ", ".join("?" * len(finished))
         with self._write("prune") as conn:
