@@ -127,25 +127,29 @@ async def test_attack_bad_dispatch_input_is_one_line_naming_the_field(
     assert seen == ["still.works"]
 
 
-async def test_attack_a_lifecycle_the_runtime_does_not_serve_fails_in_one_line(
+async def test_any_lifecycle_works_and_a_direct_call_fails_in_one_line(
     make_runtime: Any,
 ) -> None:
+    """The kit reads the lifecycle ``Actions.invoke`` runs on; outside an invocation it says so."""
     served = await make_runtime()
-    stranger = LifecycleManager(
+    other = LifecycleManager(
         served.resolver, activity_store=False, write_status=False,
         config=LifecycleConfig(grace_period=0, health_interval=0),
     )
     try:
-        with pytest.raises(ConfigError) as info:
-            await Actions(stranger).invoke("event.dispatch", {"topic": "a.b"})
-        message = str(info.value)
-        assert "dispatcher_for(lifecycle)" in message
-        assert "\n" not in message
-        dispatcher_for(stranger)  # served from now on: the same kit instance finds it
-        value = (await Actions(stranger).invoke("event.dispatch", {"topic": "a.b"})).value
+        value = (await Actions(other).invoke("event.dispatch", {"topic": "a.b"})).value
         assert value["ok"] is True
+        assert dispatcher_for(other) is served.dispatcher  # one dispatcher per resolver
+        kit = await other.activate("action", "event.dispatch")
+        from oneiric.actions import ActionContext
+
+        with pytest.raises(ConfigError) as info:
+            await kit.invoke({"topic": "a.b"}, ActionContext("event.dispatch", "builtin", 1,
+                                                            float("inf"), "k"))
+        assert "invoke it through oneiric.actions.Actions" in str(info.value)
+        assert "\n" not in str(info.value)
     finally:
-        await stranger.shutdown()
+        await other.shutdown()
 
 
 async def test_two_lifecycles_each_dispatch_on_their_own_dispatcher(make_runtime: Any) -> None:

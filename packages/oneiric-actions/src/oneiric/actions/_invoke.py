@@ -20,6 +20,7 @@ result names the provider that produced the value.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import random
 import sys
@@ -51,7 +52,29 @@ from ._errors import (
 from ._json import find_non_json
 from ._spec import DEFAULT_SPEC, ActionContext, ActionResult, ActionSpec
 
-__all__ = ["ActionInfo", "Actions"]
+__all__ = ["ActionInfo", "Actions", "current_lifecycle"]
+
+#: The lifecycle of the ``Actions.invoke`` running in this context (see ``current_lifecycle``).
+_LIFECYCLE: contextvars.ContextVar[LifecycleManager] = contextvars.ContextVar(
+    "oneiric_actions_lifecycle"
+)
+
+
+def current_lifecycle() -> LifecycleManager:
+    """The ``LifecycleManager`` whose ``Actions.invoke`` is running this call.
+
+    An action instance is built with its settings only, and ``ActionContext``
+    names no lifecycle; a kit that reaches other components of the same
+    application (``event.dispatch`` its dispatcher, ``workflow.orchestrate``
+    its engine) reads it here.  ``LookupError`` outside an invocation.
+    """
+    try:
+        return _LIFECYCLE.get()
+    except LookupError:
+        raise LookupError(
+            "no action invocation is running here; call the action through "
+            "Actions(lifecycle).invoke(...)"
+        ) from None
 
 #: Errors that say the call cannot run at all: raised at once, never retried.
 _NOT_RETRIED = (ActionInputError, ActionOutputError, ComponentPaused, ComponentDraining)
@@ -192,54 +215,58 @@ class Actions:
         node_id: str | None,
         started: float,
     ) -> ActionResult:
-        attempt = 0
-        policy: RetryPolicy | None = None
-        waits: list[float] | None = None
-        while True:
-            attempt += 1
-            # activation, not-registered, paused and draining raise here: never retried
-            lease = self._bridge.lease(key, tenant=tenant)
-            try:
-                instance = lease.__enter__()
-            except NotActiveError:
-                await self.lifecycle.activate(DOMAIN, key, tenant=tenant)
-                instance = lease.__enter__()
-            try:
-                spec = _spec_of(instance)
-                if waits is None:  # the first attempt fixes the policy for the invocation
-                    policy = retry if retry is not None else spec.retry
-                    waits = list(policy.delays(self._rng)) if policy is not None else []
-                limit = timeout if timeout is not None else spec.timeout
-                context = ActionContext(
-                    key, lease.provider, attempt,
-                    time.monotonic() + limit if limit is not None else float("inf"),
-                    idempotency_key, run_id, node_id, tenant,
-                )
-                value = self._start(instance, spec, payload, context)
-                if type(value) is Suspended:
-                    value = await self._finish(value.rest, context, limit)
-                value = self._check_output(spec, value, context)
-                return ActionResult(
-                    key, context.provider, value, attempt, time.perf_counter() - started
-                )
-            except _NOT_RETRIED:
-                raise
-            except Exception as exc:
-                if policy is None or waits is None or attempt > len(waits) or not (
-                    policy.should_retry(exc)
-                ):
-                    if isinstance(exc, OneiricError):
-                        raise  # typed (a timeout, a provider's own error): keep its category
-                    raise ActionFailed(
-                        f"action {key!r} (provider {lease.provider!r}) raised after "
-                        f"{attempt} attempt{'s' if attempt > 1 else ''}: "
-                        f"{type(exc).__name__}: {one_line(exc)}",
-                        cause=exc, attempts=attempt,
-                    ) from exc
-                wait = waits[attempt - 1]
-            finally:
-                lease.__exit__()
-            await self._sleep(wait)
+        token = _LIFECYCLE.set(self.lifecycle)  # current_lifecycle() for kits that need it
+        try:
+            attempt = 0
+            policy: RetryPolicy | None = None
+            waits: list[float] | None = None
+            while True:
+                attempt += 1
+                # activation, not-registered, paused and draining raise here: never retried
+                lease = self._bridge.lease(key, tenant=tenant)
+                try:
+                    instance = lease.__enter__()
+                except NotActiveError:
+                    await self.lifecycle.activate(DOMAIN, key, tenant=tenant)
+                    instance = lease.__enter__()
+                try:
+                    spec = _spec_of(instance)
+                    if waits is None:  # the first attempt fixes the policy for the invocation
+                        policy = retry if retry is not None else spec.retry
+                        waits = list(policy.delays(self._rng)) if policy is not None else []
+                    limit = timeout if timeout is not None else spec.timeout
+                    context = ActionContext(
+                        key, lease.provider, attempt,
+                        time.monotonic() + limit if limit is not None else float("inf"),
+                        idempotency_key, run_id, node_id, tenant,
+                    )
+                    value = self._start(instance, spec, payload, context)
+                    if type(value) is Suspended:
+                        value = await self._finish(value.rest, context, limit)
+                    value = self._check_output(spec, value, context)
+                    return ActionResult(
+                        key, context.provider, value, attempt, time.perf_counter() - started
+                    )
+                except _NOT_RETRIED:
+                    raise
+                except Exception as exc:
+                    if policy is None or waits is None or attempt > len(waits) or not (
+                        policy.should_retry(exc)
+                    ):
+                        if isinstance(exc, OneiricError):
+                            raise  # typed (a timeout, a provider's own error): keep its category
+                        raise ActionFailed(
+                            f"action {key!r} (provider {lease.provider!r}) raised after "
+                            f"{attempt} attempt{'s' if attempt > 1 else ''}: "
+                            f"{type(exc).__name__}: {one_line(exc)}",
+                            cause=exc, attempts=attempt,
+                        ) from exc
+                    wait = waits[attempt - 1]
+                finally:
+                    lease.__exit__()
+                await self._sleep(wait)
+        finally:
+            _LIFECYCLE.reset(token)
 
     def _start(
         self, instance: Any, spec: ActionSpec, payload: Any, context: ActionContext

@@ -208,12 +208,8 @@ def registered(lifecycle: LifecycleManager) -> dict[str, Automation]:
 def sync(lifecycle: LifecycleManager) -> None:
     """Register ``lifecycle.settings``' automations as event handlers (idempotent).
 
-    Validates them all first, so an invalid table registers nothing.  Also
-    lets the runtime's kits bound in ``lifecycle`` find it (``_kits._common``).
+    Validates them all first, so an invalid table registers nothing.
     """
-    from ._kits._common import serve
-
-    serve(lifecycle)
     settings = lifecycle.settings
     if settings is None:  # a lifecycle without settings says nothing about automations
         return

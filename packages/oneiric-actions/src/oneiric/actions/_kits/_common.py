@@ -20,7 +20,7 @@ __all__ = ["fields_of", "require", "take"]
 _T = TypeVar("_T")
 
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "a boolean",
-               dict: "an object", list: "an array", bytes: "bytes"}
+               dict: "an object", Mapping: "an object", list: "an array", bytes: "bytes"}
 
 
 def require(module: str, *, provider: str, extra: str) -> ModuleType:
