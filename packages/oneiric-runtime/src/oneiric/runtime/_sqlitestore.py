@@ -233,6 +233,16 @@ class SQLiteCheckpointStore:
         return sqlite_errors(self.path, what="checkpoint store", action=action,
                              busy_timeout=self.busy_timeout, error=CheckpointStoreError)
 
+    def _update(self, action: str, sql: str, params: tuple[Any, ...]) -> bool:
+        """One conditional ``UPDATE`` as its own (autocommit) transaction, committed on
+        return; whether it changed a row.  The hot path: no generator contexts."""
+        with self._lock:
+            try:
+                return self._connection().execute(sql, params).rowcount > 0
+            except (sqlite3.DatabaseError, UnicodeEncodeError):
+                with self._errors(action):
+                    raise
+
     def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock, self._errors("read"):
             rows: list[tuple[Any, ...]] = self._connection().execute(sql, params).fetchall()
@@ -301,20 +311,15 @@ class SQLiteCheckpointStore:
         """Newest first; only ``status``'s and ``workflow_id``'s; at most ``limit``."""
         if status is not None and status not in RUN_STATUSES:
             raise _invalid(f"run status {status!r} is not one of {', '.join(RUN_STATUSES)}")
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
-                                  or limit < 0):
-            raise _invalid(f"limit must be an integer >= 0 or None, got {limit!r}")
-        where, params = [], []
-        for column, value in (("status", status), ("workflow_id", workflow_id)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        sql = f"SELECT {_RUN_COLUMNS} FROM runs"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created_at DESC, rowid DESC LIMIT ?"
-        return [self._record(row) for row in
-                self._read(sql, (*params, -1 if limit is None else limit))]
+        if limit is not None:
+            _count(limit, "limit", 0)
+        where = [(c, v) for c, v in (("status", status), ("workflow_id", workflow_id))
+                 if v is not None]
+        sql = (f"SELECT {_RUN_COLUMNS} FROM runs"
+               + (" WHERE " + " AND ".join(f"{c} = ?" for c, _ in where) if where else "")
+               + " ORDER BY created_at DESC, rowid DESC LIMIT ?")
+        params = (*(v for _, v in where), -1 if limit is None else limit)
+        return [self._record(row) for row in self._read(sql, params)]
 
     def set_run(self, run_id: str, **changes: Any) -> RunRecord:
         """Update fields of the run (``status``, ``error``, ``finished_at``, ``recoveries``,
@@ -326,8 +331,7 @@ class SQLiteCheckpointStore:
                            f"{', '.join(sorted(_SET_FIELDS))}")
         values = dict(changes)
         if "status" in values and values["status"] not in RUN_STATUSES:
-            raise _invalid(f"run status {values['status']!r} is not one of "
-                           f"{', '.join(RUN_STATUSES)}")
+            raise _invalid(f"run status {values['status']!r} is not one of {RUN_STATUSES}")
         if "finished_at" in values:
             values["finished_at"] = _stamp(values["finished_at"], "finished_at")
         for name in ("recoveries", "version"):
@@ -368,14 +372,12 @@ class SQLiteCheckpointStore:
         """Mark ``running`` with ``attempt`` if the node is not ``succeeded`` and its recorded
         attempt is lower; ``False`` (nothing written) otherwise.  Committed on return."""
         attempt = _count(attempt)
-        now = float(self._clock())
-        with self._write("record a node start in") as conn:
-            changed = conn.execute(
-                "UPDATE nodes SET status = 'running', attempts = ?, started_at = ?, "
-                "finished_at = NULL, output = NULL, error = NULL "
-                "WHERE run_id = ? AND node_id = ? AND status != 'succeeded' AND attempts < ?",
-                (attempt, now, run_id, node_id, attempt)).rowcount
-        return bool(changed)
+        return self._update(
+            "record a node start in",
+            "UPDATE nodes SET status = 'running', attempts = ?, started_at = ?, "
+            "finished_at = NULL, output = NULL, error = NULL "
+            "WHERE run_id = ? AND node_id = ? AND status != 'succeeded' AND attempts < ?",
+            (attempt, float(self._clock()), run_id, node_id, attempt))
 
     def node_finished(
         self, run_id: str, node_id: str, attempt: int, status: str, *,
@@ -393,13 +395,11 @@ class SQLiteCheckpointStore:
         error = _prose(error, "node error")
         output_json = None if output is None else _json(
             output, f"the output of node {node_id!r} of run {run_id!r}")
-        now = float(self._clock())
-        with self._write("record a node outcome in") as conn:
-            changed = conn.execute(
-                "UPDATE nodes SET status = ?, output = ?, error = ?, finished_at = ? "
-                "WHERE run_id = ? AND node_id = ? AND attempts = ? AND status = 'running'",
-                (status, output_json, error, now, run_id, node_id, attempt)).rowcount
-        return bool(changed)
+        return self._update(
+            "record a node outcome in",
+            "UPDATE nodes SET status = ?, output = ?, error = ?, finished_at = ? "
+            "WHERE run_id = ? AND node_id = ? AND attempts = ? AND status = 'running'",
+            (status, output_json, error, float(self._clock()), run_id, node_id, attempt))
 
     def reset_nodes(self, run_id: str, node_ids: Iterable[str]) -> None:
         """Back to ``pending`` keeping the attempt count, for a resume.
