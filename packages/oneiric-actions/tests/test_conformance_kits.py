@@ -17,8 +17,10 @@ from __future__ import annotations
 import base64
 import gzip
 import importlib.util
+import inspect
 import json
 import lzma
+import math
 import threading
 import zlib
 from collections.abc import Callable, Iterator
@@ -29,6 +31,7 @@ from typing import Any
 
 import pytest
 
+from oneiric.actions import ActionContext, ActionInputError
 from oneiric.actions._catalog import KITS
 from oneiric.actions.testing import ActionConformance
 from oneiric.core import import_reference
@@ -50,6 +53,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.rfile.read(length)
         if self.path.startswith("/hang"):
             self.server.release.wait(60)  # never answers while the test runs
+            return
+        if self.path.startswith("/redirect-with-credentials"):
+            port = self.server.server_address[1]
+            self.send_response(302)
+            self.send_header("Location", f"http://user:{URL_PASSWORD}@127.0.0.1:{port}/ok")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
             return
         body = json.dumps({"ok": True, "path": self.path}).encode()
         self.send_response(200)
@@ -88,6 +98,9 @@ def server_url() -> Iterator[str]:
 
 
 # ------------------------------------------------------------------ inputs
+
+URL_PASSWORD = "pw-in-the-url-0451"
+LONE_SURROGATE = "\ud800"  # what JSON "\\ud800" decodes to: text that has no UTF-8 form
 
 HELLO = b"hello " * 50
 BASE64_HELLO = {"base64": base64.b64encode(HELLO).decode("ascii")}
@@ -139,7 +152,8 @@ def _codec_kits() -> dict[tuple[str, str], Kit]:
                    {"data": BASE64_HELLO}),
             invalid=(*NOT_A_PAYLOAD, {}, {"data": 3}, {"data": None},
                      {"data": "x", "encoding": "hex"}, {"data": "x", "encoding": 64},
-                     {"data": "x", "level": 9}, {"data": {"base64": "!!"}}),
+                     {"data": "x", "level": 9}, {"data": {"base64": "!!"}},
+                     {"data": LONE_SURROGATE}),
             deterministic=True,
         )
         packed = _compressed(codec) or b""
@@ -149,7 +163,7 @@ def _codec_kits() -> dict[tuple[str, str], Kit]:
             invalid=(*NOT_A_PAYLOAD, {}, {"data": 3}, {"data": "not base64 at all!"},
                      {"data": b"garbage, not compressed"}, {"data": packed[: len(packed) // 2]},
                      {"data": packed + b"trailing"}, {"data": packed, "encoding": "hex"},
-                     {"data": packed, "codec": "gzip"}),
+                     {"data": packed, "codec": "gzip"}, {"data": LONE_SURROGATE}),
             deterministic=True,
         )
     return kits
@@ -159,7 +173,7 @@ def _hash_kit() -> Kit:
     return Kit(
         valid=({"data": b"hello"}, {"data": "text"}, {"data": ""}, {"data": BASE64_HELLO}),
         invalid=(*NOT_A_PAYLOAD, {}, {"data": 3}, {"data": ["a"]}, {"data": "x", "algo": "md5"},
-                 {"data": {"base64": 3}}),
+                 {"data": {"base64": 3}}, {"data": LONE_SURROGATE}),
         deterministic=True,
     )
 
@@ -182,14 +196,16 @@ def _serialization_kits() -> dict[tuple[str, str], Kit]:
                    {"value": [b"\x00bytes"]}),
             invalid=(*NOT_A_PAYLOAD, {}, {"value": NOT_JSON}, {"value": float("nan")},
                      {"value": {1: "non-string key"}}, {"value": 1, "format": "json"},
-                     {"value": object()}),
+                     {"value": object()},
+                     *(({"value": 2**64}, {"value": [LONE_SURROGATE]}) if fmt == "msgpack"
+                       else ())),
             deterministic=True,
         )
         kits["serialization.decode", fmt] = Kit(
             valid=({"data": SERIALIZED[fmt]},
                    {"data": {"base64": base64.b64encode(SERIALIZED[fmt]).decode("ascii")}}),
             invalid=(*NOT_A_PAYLOAD, {}, {"data": 3}, {"data": GARBAGE[fmt]},
-                     {"data": SERIALIZED[fmt], "extra": 1}),
+                     {"data": SERIALIZED[fmt], "extra": 1}, {"data": LONE_SURROGATE}),
             deterministic=True,
         )
     return kits
@@ -258,7 +274,7 @@ SIGNATURE = Kit(
              {"op": "sign"}, {"op": "verify", "data": "x"},
              {"op": "verify", "data": "x", "signature": 3},
              {"op": "sign", "data": "x", "signature": "ab"}, {"op": "sign", "data": 3},
-             {"op": "sign", "data": "x", "key": 5}),
+             {"op": "sign", "data": "x", "key": 5}, {"op": "sign", "data": LONE_SURROGATE}),
     settings=lambda url, tmp: {"key": "conformance-key"},
     deterministic=True,
 )
@@ -274,7 +290,8 @@ def _secure_kit(cheap: dict[str, Any], own_hash: str, other_hash: str) -> Kit:
                  {"op": "hash", "password": "x", "hash": "y"},
                  {"op": "verify", "password": "x", "hash": "malformed"},
                  {"op": "verify", "password": "x", "hash": other_hash},
-                 {"op": "hash", "password": "x" * 5000}),
+                 {"op": "hash", "password": "x" * 5000},
+                 {"op": "hash", "password": LONE_SURROGATE}),
         settings=lambda url, tmp: cheap,
     )
 
@@ -295,7 +312,9 @@ def _http_kit() -> Kit:
                  {"url": "{url}/ok", "headers": {"Host": "evil"}},
                  {"url": "{url}/ok", "headers": {"Idempotency-Key": "mine"}},
                  {"url": "{url}/ok", "headers": ["X-A"]},
-                 {"url": "{url}/ok", "timeout": 5}),
+                 {"url": "{url}/ok", "timeout": 5}, {"url": "http://127.0.0.1:99999/ok"},
+                 {"url": f"http://user:{URL_PASSWORD}@127.0.0.1/ok"},
+                 {"method": "POST", "url": "{url}/ok", "body": LONE_SURROGATE}),
         settings=lambda url, tmp: {"allowed_hosts": ["127.0.0.1"], "allow_http": True},
         slow=lambda url: {"url": f"{url}/hang"},
     )
@@ -311,7 +330,8 @@ def _notify_kit() -> Kit:
                  {"route": "ok", "text": 3}, {"route": "ok", "text": "x", "title": 3},
                  {"route": "ok", "text": "x", "fields": {"a": [1]}},
                  {"route": "ok", "text": "x", "fields": []},
-                 {"route": "ok", "text": "x", "channel": "#ops"}),
+                 {"route": "ok", "text": "x", "channel": "#ops"},
+                 {"route": "ok", "text": "x", "fields": {"usage": math.nan}}),
         settings=lambda url, tmp: {
             "routes": {"ok": {"url": f"{url}/ok"}, "slow": {"url": f"{url}/hang"}},
             "allow_insecure_loopback": True,
@@ -411,3 +431,150 @@ def test_every_catalog_provider_has_a_conformance_class() -> None:
     assert set(TABLE) == catalog
     for key, provider in catalog:
         assert issubclass(globals()[_class_name(key, provider)], ActionConformance)
+
+
+# ---------------------------------------------- attacks found by the table
+#
+# Each was a raw exception (or a leaked credential) from a first-party provider
+# before its fix; the payloads are also in the providers' invalid_payloads above.
+
+def build(key: str, provider: str, url: str, tmp: Path) -> Any:
+    """The provider as the catalog builds it, with this module's settings values."""
+    entry = KITS[key][provider]
+    if entry.requires and importlib.util.find_spec(entry.requires) is None:
+        pytest.skip(f"extra {entry.extra!r} ({entry.requires}) is not installed")
+    factory = import_reference(entry.factory)
+    if entry.settings_model is None:
+        return factory()
+    settings = import_reference(entry.settings_model)(**TABLE[key, provider].settings(url, tmp))
+    return factory(settings)
+
+
+async def call(key: str, provider: str, payload: Any, url: str, tmp: Path) -> Any:
+    instance = build(key, provider, url, tmp)
+    context = ActionContext(key, provider, 1, math.inf, "idem-1")
+    try:
+        result = instance.invoke(payload, context)
+        return await result if inspect.isawaitable(result) else result
+    finally:
+        cleanup = getattr(instance, "cleanup", None)
+        if cleanup is not None:
+            await cleanup()
+
+
+def _one_line_input_error(exc: pytest.ExceptionInfo[ActionInputError], path: str) -> str:
+    message = str(exc.value)
+    assert exc.value.path == path, message
+    assert "\n" not in message and message
+    return message
+
+
+SURROGATE_CASES = [
+    *[pytest.param("compression.encode", p, {"data": LONE_SURROGATE}, "data",
+                   id=f"compression.encode-{p}") for p in KITS["compression.encode"]],
+    *[pytest.param("compression.hash", p, {"data": LONE_SURROGATE}, "data",
+                   id=f"compression.hash-{p}") for p in KITS["compression.hash"]],
+    *[pytest.param("serialization.decode", p, {"data": LONE_SURROGATE}, "data",
+                   id=f"serialization.decode-{p}") for p in KITS["serialization.decode"]],
+    pytest.param("serialization.encode", "msgpack", {"value": {"a": [LONE_SURROGATE]}}, "value",
+                 id="serialization.encode-msgpack"),
+    pytest.param("security.signature", "hmac", {"op": "sign", "data": LONE_SURROGATE}, "data",
+                 id="security.signature-data"),
+    pytest.param("security.signature", "hmac", {"op": "sign", "data": "x",
+                                                "key": LONE_SURROGATE}, "key",
+                 id="security.signature-key"),
+    *[pytest.param("security.secure", p, {"op": "hash", "password": LONE_SURROGATE},
+                   "password", id=f"security.secure-{p}") for p in KITS["security.secure"]],
+    pytest.param("http.fetch", "httpx", {"method": "POST", "url": "{url}/ok",
+                                         "body": LONE_SURROGATE}, "body", id="http.fetch-body"),
+]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("key", "provider", "payload", "path"), SURROGATE_CASES)
+async def test_attack_lone_surrogate_text_is_an_input_error(
+    key: str, provider: str, payload: Any, path: str, server_url: str, tmp_path: Path
+) -> None:
+    """Text read as UTF-8 that cannot be UTF-8: one line naming the field, no UnicodeEncodeError."""
+    with pytest.raises(ActionInputError) as exc:
+        await call(key, provider, _with_url(payload, server_url), server_url, tmp_path)
+    assert "not valid Unicode" in _one_line_input_error(exc, path)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("provider", list(KITS["serialization.encode"]))
+async def test_lone_surrogate_value_encodes_where_the_format_can_escape_it(
+    provider: str, server_url: str, tmp_path: Path
+) -> None:
+    """json and yaml write ``\\ud800`` as an escape (valid UTF-8 that decodes back); msgpack,
+    whose strings are UTF-8, refuses it (above)."""
+    if provider == "msgpack":
+        pytest.skip("msgpack strings are UTF-8: refused (test_attack_lone_surrogate_...)")
+    value = {"a": [LONE_SURROGATE, "é"]}
+    data = (await call("serialization.encode", provider, {"value": value},
+                       server_url, tmp_path))["data"]
+    data.decode("utf-8")  # valid UTF-8
+    back = await call("serialization.decode", provider, {"data": data}, server_url, tmp_path)
+    assert back == {"value": value}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("number", [2**64, -(2**63) - 1, 10**400],
+                         ids=["2**64", "-2**63-1", "10**400"])
+async def test_attack_msgpack_integer_out_of_range_is_an_input_error(
+    number: int, server_url: str, tmp_path: Path
+) -> None:
+    with pytest.raises(ActionInputError) as exc:
+        await call("serialization.encode", "msgpack", {"value": {"n": [number]}},
+                   server_url, tmp_path)
+    assert "64-bit" in _one_line_input_error(exc, "value")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("port", ["0", "65536", "99999"])
+async def test_attack_url_port_out_of_range_is_an_input_error(
+    port: str, server_url: str, tmp_path: Path
+) -> None:
+    with pytest.raises(ActionInputError) as exc:
+        await call("http.fetch", "httpx", {"url": f"http://127.0.0.1:{port}/ok"},
+                   server_url, tmp_path)
+    assert "port" in _one_line_input_error(exc, "url")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("userinfo", [f"user:{URL_PASSWORD}", URL_PASSWORD, f":{URL_PASSWORD}"])
+async def test_attack_url_credentials_are_refused_and_never_echoed(
+    userinfo: str, server_url: str, tmp_path: Path
+) -> None:
+    """A password in the URL would be sent as Basic auth and printed in every error."""
+    url = server_url.replace("http://", f"http://{userinfo}@") + "/ok"
+    with pytest.raises(ActionInputError) as exc:
+        await call("http.fetch", "httpx", {"url": url}, server_url, tmp_path)
+    message = _one_line_input_error(exc, "url")
+    assert "credentials" in message
+    assert URL_PASSWORD not in message
+
+
+@pytest.mark.anyio
+async def test_attack_redirect_to_a_url_with_credentials_is_refused_and_not_echoed(
+    server_url: str, tmp_path: Path
+) -> None:
+    from oneiric.actions._kits.http import RedirectRefused
+
+    with pytest.raises(RedirectRefused) as exc:
+        await call("http.fetch", "httpx", {"url": f"{server_url}/redirect-with-credentials"},
+                   server_url, tmp_path)
+    assert "credentials" in str(exc.value)
+    assert URL_PASSWORD not in str(exc.value)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("provider", list(KITS["workflow.notify"]))
+@pytest.mark.parametrize("number", [math.nan, math.inf, -math.inf])
+async def test_attack_notify_non_finite_field_is_an_input_error(
+    provider: str, number: float, server_url: str, tmp_path: Path
+) -> None:
+    with pytest.raises(ActionInputError) as exc:
+        await call("workflow.notify", provider,
+                   {"route": "ok", "text": "x", "fields": {"usage": number}}, server_url, tmp_path)
+    assert "finite" in _one_line_input_error(exc, "fields.usage")

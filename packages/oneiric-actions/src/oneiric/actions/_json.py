@@ -66,7 +66,16 @@ def binary(value: Any, path: str = "data") -> bytes:
     if isinstance(value, bytearray | memoryview):
         return bytes(value)
     if isinstance(value, str):
-        return value.encode("utf-8")
+        try:
+            return value.encode("utf-8")
+        except UnicodeEncodeError as exc:  # a lone surrogate (JSON "\ud800" decodes to one)
+            from ._errors import ActionInputError
+
+            raise ActionInputError(
+                f"{path}: text is not valid Unicode (a lone surrogate at character {exc.start})"
+                "; send bytes or {\"base64\": \"...\"}",
+                path=path,
+            ) from None
     if isinstance(value, dict) and set(value) == {"base64"} and isinstance(value["base64"], str):
         return _decode(value["base64"], f"{path}.base64")
     from ._errors import ActionInputError

@@ -75,6 +75,11 @@ _DECODABLE = "gzip, deflate"
 MiB = 1024 * 1024
 
 
+def _shown(url: httpx.URL) -> str:
+    """``url`` for an error message: without credentials, at most 200 characters."""
+    return str(url.copy_with(userinfo=b"") if url.userinfo else url)[:200]
+
+
 class FetchError(Exception):
     """The request could not be made or its response not read (wrapped in ``ActionFailed``)."""
 
@@ -286,6 +291,11 @@ class HttpFetch:
             return "it has no host"
         if not self.allowlist.allows(host):
             return f"host {host[:80]!r} is not in allowed_hosts ({self.allowlist.describe()})"
+        if url.port is not None and not 0 < url.port < 65536:
+            return f"port {url.port} is out of range 1..65535"
+        if url.userinfo:  # httpx would send it as Basic auth, and every error would print it
+            return ("it carries credentials (user:password@); send them in a header "
+                    "(the headers setting, with ${secret:...})")
         return None
 
     async def _check_redirect(self, response: httpx.Response) -> None:
@@ -305,7 +315,7 @@ class HttpFetch:
         why = self._refusal(target, current)
         if why:
             raise RedirectRefused(
-                f"{current} redirects to {str(target)[:200]}, refused: {why}"
+                f"{_shown(current)} redirects to {_shown(target)}, refused: {why}"
             )
 
     def _request(
@@ -332,7 +342,7 @@ class HttpFetch:
         why = self._refusal(url, None)
         if why:
             raise ActionInputError(
-                f"action {_KEY!r}: url {str(url)[:200]} is refused: {why}", path="url"
+                f"action {_KEY!r}: url {_shown(url)} is refused: {why}", path="url"
             )
         headers = take(fields, _KEY, "headers", dict, default={})
         for name, value in headers.items():

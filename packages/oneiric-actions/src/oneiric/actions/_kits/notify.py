@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -299,6 +300,11 @@ class _Notify:
                 raise ActionInputError(
                     f"action {_KEY!r}: fields.{key} must be a string, number or boolean, "
                     f"got {type(value).__name__}",
+                    path=f"fields.{key}",
+                )
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ActionInputError(
+                    f"action {_KEY!r}: fields.{key} must be a finite number, got {value}",
                     path=f"fields.{key}",
                 )
             values[str(key)] = _field_text(value)

@@ -170,7 +170,11 @@ class JsonEncode:
     def invoke(self, payload: Any, context: ActionContext) -> dict[str, bytes]:
         value = to_json(_value(payload))
         text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-        return {"data": text.encode("utf-8")}
+        try:
+            return {"data": text.encode("utf-8")}
+        except UnicodeEncodeError:  # a lone surrogate: JSON can carry it as a \u escape
+            text = json.dumps(value, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+            return {"data": text.encode("ascii")}
 
 
 class JsonDecode:
@@ -214,7 +218,20 @@ class MsgpackEncode:
 
     def invoke(self, payload: Any, context: ActionContext) -> dict[str, bytes]:
         value = _value(payload)
-        return {"data": bytes(self._msgpack.packb(value, use_bin_type=True, datetime=False))}
+        try:
+            return {"data": bytes(self._msgpack.packb(value, use_bin_type=True, datetime=False))}
+        except OverflowError:
+            raise ActionInputError(
+                f"action {_ENCODE!r}: value holds an integer outside msgpack's 64-bit range "
+                "(-2**63 .. 2**64-1); send it as a string",
+                path="value",
+            ) from None
+        except UnicodeEncodeError:
+            raise ActionInputError(
+                f"action {_ENCODE!r}: value holds text that is not valid Unicode (a lone "
+                "surrogate) and msgpack strings are UTF-8; send the data as bytes",
+                path="value",
+            ) from None
 
 
 class MsgpackDecode:
