@@ -39,6 +39,19 @@ Fixtures and attributes a subclass provides
     True when equal payloads give equal results; the suite then also checks
     that concurrent invocations agree with sequential ones.
 
+Payloads that depend on a fixture (the URL of a server the test starts): set
+them on ``self`` inside ``action_factory`` - pytest binds a fixture defined in
+the class to the test's instance, and the tests read ``self.valid_payloads``
+(etc.) after the fixtures ran::
+
+    @pytest.fixture
+    def action_factory(self, server_url):
+        self.valid_payloads = [{"url": f"{server_url}/ok"}]
+        self.slow_payload = {"url": f"{server_url}/hang"}
+        return lambda: MyFetch(MySettings(allowed_hosts=["127.0.0.1"]))
+
+(``tests/test_conformance_kits.py`` runs every first-party provider this way.)
+
 What it never does: assert on timing, or call anything but the public API.
 Async tests run on asyncio through anyio's pytest plugin (the ``testing``
 extra installs pytest and anyio).
