@@ -16,7 +16,7 @@ from oneiric.lifecycle import SelectionWatcher
 @pytest.mark.parametrize(
     ("env", "fragment"),
     [
-        ({"ONEIRIC_PROFILE": "serverless"}, "ONEIRIC_PROFILE='serverless' is not supported"),
+        ({"ONEIRIC_PROFILE": "lambda"}, "ONEIRIC_PROFILE='lambda' is not supported"),
         ({"ONEIRIC_ACTIVITY_STORE": "/srv/a.db"}, "ONEIRIC_ACTIVITY_STORE='/srv/a.db'"),
         ({"LOG_LEVEL": "verbose"}, "LOG_LEVEL='verbose' is not a log level"),
     ],
@@ -58,7 +58,7 @@ def test_attack_cli_honours_log_level(
 def test_attack_watcher_rejects_design_era_profile(
     workspace: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("ONEIRIC_PROFILE", "serverless")
+    monkeypatch.setenv("ONEIRIC_PROFILE", "lambda")
 
     async def build() -> None:
         SelectionWatcher(workspace.config, None, Resolver(), state_dir=workspace.state)

@@ -285,7 +285,31 @@ async def test_exception_in_body_tears_everything_down(
 async def test_attack_unsupported_profile_stops_the_host_in_one_line(
     settings_dir: Path, app: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("ONEIRIC_PROFILE", "serverless")
+    monkeypatch.setenv("ONEIRIC_PROFILE", "lambda")
     host = Host(settings_dir, plugins=False, app=app)
-    with pytest.raises(ConfigError, match="ONEIRIC_PROFILE='serverless' is not supported"):
+    with pytest.raises(ConfigError, match="ONEIRIC_PROFILE='lambda' is not supported"):
         await host.__aenter__()
+
+
+async def test_a_settings_error_raised_by_a_service_plugin_keeps_its_own_message(
+    tmp_path: Path,
+) -> None:
+    """A plugin that refuses *settings* (a bad table it owns) is not told to fix itself."""
+    from oneiric.core import ConfigError, get_plugin_manager, hookimpl
+
+    class Refuses:
+        @hookimpl
+        def oneiric_host_services(self, host: object) -> object:
+            raise ConfigError("settings/oneiric.toml: automations.x.run: 'nope' is not a target")
+
+    plugin = Refuses()
+    manager = get_plugin_manager()
+    manager.register(plugin)
+    try:
+        with pytest.raises(ConfigError) as info:
+            async with Host(tmp_path, state_dir=tmp_path / "state", plugins=False, watch=False):
+                pass
+        assert str(info.value).startswith("settings/oneiric.toml: automations.x.run")
+        assert "fix or remove the plugin" not in str(info.value)
+    finally:
+        manager.unregister(plugin)

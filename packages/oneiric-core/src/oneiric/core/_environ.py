@@ -7,9 +7,10 @@ were silently ignored, so an operator who set them believed they worked.
   (which wins) is not set.  A value that is not a level name is a ConfigError
   (set ``ONEIRIC_LOG_LEVEL`` to override a ``LOG_LEVEL`` meant for another
   program).
-* ``ONEIRIC_PROFILE``: only ``default`` exists; the ``serverless`` profile of the
-  orchestrator (ARCHITECTURE §11) is not built, and accepting it with no effect
-  would be a lie, so any other non-empty value is a ConfigError.
+* ``ONEIRIC_PROFILE``: ``default`` or ``serverless`` (the orchestrator's profile,
+  ARCHITECTURE §11: no watchers, no polling; ``profile_from_environment()``
+  reads it); any other non-empty value is a ConfigError, because accepting a
+  profile that has no effect would be a lie.
 * ``ONEIRIC_ACTIVITY_STORE``: the activity store is always
   ``<state dir>/activity.sqlite`` (one state dir shared by the CLI and the
   applications); a non-empty value is a ConfigError pointing at
@@ -26,10 +27,15 @@ from collections.abc import Mapping
 
 from ._errors import ConfigError
 
-__all__ = ["PROFILES", "check_environment", "log_level_from_environment"]
+__all__ = [
+    "PROFILES",
+    "check_environment",
+    "log_level_from_environment",
+    "profile_from_environment",
+]
 
 #: The profiles this version implements (``ONEIRIC_PROFILE``).
-PROFILES = ("default",)
+PROFILES = ("default", "serverless")
 
 _LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 
@@ -37,12 +43,7 @@ _LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 def check_environment(environ: Mapping[str, str] | None = None) -> None:
     """Raise a one-line ``ConfigError`` for a design-era variable this version cannot honour."""
     env = os.environ if environ is None else environ
-    profile = env.get("ONEIRIC_PROFILE", "").strip()
-    if profile and profile.lower() not in PROFILES:
-        raise ConfigError(
-            f"ONEIRIC_PROFILE={profile!r} is not supported: the profiles that exist are "
-            f"{', '.join(PROFILES)} (the serverless profile is not built yet); unset it"
-        )
+    profile_from_environment(env)
     store = env.get("ONEIRIC_ACTIVITY_STORE", "").strip()
     if store:
         raise ConfigError(
@@ -51,6 +52,18 @@ def check_environment(environ: Mapping[str, str] | None = None) -> None:
             "to move the state dir"
         )
     log_level_from_environment("INFO", env)
+
+
+def profile_from_environment(environ: Mapping[str, str] | None = None) -> str:
+    """``ONEIRIC_PROFILE`` in lower case (``default`` when unset); ConfigError if unknown."""
+    env = os.environ if environ is None else environ
+    profile = env.get("ONEIRIC_PROFILE", "").strip()
+    if profile and profile.lower() not in PROFILES:
+        raise ConfigError(
+            f"ONEIRIC_PROFILE={profile!r} is not supported: the profiles that exist are "
+            f"{', '.join(PROFILES)}; set one of them or unset it"
+        )
+    return profile.lower() or "default"
 
 
 def log_level_from_environment(default: str, environ: Mapping[str, str] | None = None) -> str:

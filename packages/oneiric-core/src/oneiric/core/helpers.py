@@ -27,7 +27,8 @@ lazy public names of a package         :func:`lazy_exports`
 redaction of secrets                   :func:`redact`, :func:`scrub_text`,
                                        :func:`scrub_credentials`
 design-era environment variables       :func:`check_environment`,
-                                       :func:`log_level_from_environment`
+                                       :func:`log_level_from_environment`,
+                                       :func:`profile_from_environment`
 running a coroutine up to its first    :func:`run_eagerly`, :class:`Suspended`
 suspension (no task, no timer)
 event topics and patterns              :func:`is_topic`, :func:`is_topic_pattern`,
@@ -41,7 +42,7 @@ imports pydantic, PyYAML or pluggy.
 from __future__ import annotations
 
 from ._eager import Suspended, run_eagerly
-from ._environ import check_environment, log_level_from_environment
+from ._environ import check_environment, log_level_from_environment, profile_from_environment
 from ._errors import EXIT_CODES, error_category, exit_code_for
 from ._filelock import async_exclusive_lock, exclusive_lock
 from ._fs import atomic_write
@@ -78,6 +79,7 @@ __all__ = [
     "lazy_exports",
     "load_document",
     "log_level_from_environment",
+    "profile_from_environment",
     "one_line",
     "parse_duration",
     "parse_timestamp",
