@@ -5,7 +5,7 @@ Layout of the config directory (``path``, else ``ONEIRIC_CONFIG``, else
 
     oneiric.toml            one section per domain ([adapter], [service], ...),
                             plus the reserved sections [remote], [lifecycle], [host],
-                            [automations.<id>] (validated by oneiric-runtime)
+                            [automations.<id>], [schedules.<id>] (validated by oneiric-runtime)
     adapters.toml|yaml|yml  one domain per file; overrides that domain's section
     services.* tasks.* events.* workflows.* actions.*
     <domain>.toml|yaml|yml  any other domain (``remote``/``lifecycle``/``host`` are reserved:
@@ -75,6 +75,8 @@ __all__ = [
 _log = get_logger("oneiric.core.settings")
 #: The scopes ``(tenant, domain)`` whose selections ``Settings.apply`` last set, per resolver.
 _APPLIED = "oneiric.core.settings.applied"
+#: Reserved sections holding runtime templates (``${event...}``, ``${schedule...}``).
+_TEMPLATE_SECTIONS = frozenset({"automations", "schedules"})
 
 
 class Settings:
@@ -92,6 +94,7 @@ class Settings:
         overlay: Overlay | None = None,
         host: Mapping[str, Any] | None = None,
         automations: Mapping[str, Any] | None = None,
+        schedules: Mapping[str, Any] | None = None,
     ) -> None:
         self.domains: dict[str, DomainSettings] = dict(domains or {})
         self.config_dir = config_dir
@@ -102,6 +105,8 @@ class Settings:
         # [automations.<id>]: raw tables; oneiric-runtime validates them (it owns the grammar
         # of topics, filters, run targets and ${event...} templates), like [remote]/[host].
         self.automations: dict[str, Any] = dict(automations or {})
+        # [schedules.<id>]: raw tables too (cron, zones, targets, ${schedule...} payloads).
+        self.schedules: dict[str, Any] = dict(schedules or {})
         self._origins = dict(origins or {})
         self._overlay = overlay or {"selections": {}, "tenants": {}}
 
@@ -238,6 +243,7 @@ class Settings:
             "lifecycle": redact(self.lifecycle),
             "host": redact(self.host),
             "automations": redact(self.automations),
+            "schedules": redact(self.schedules),
         }
 
     def __repr__(self) -> str:
@@ -273,10 +279,11 @@ def load_settings(
                         f"{main.where((section,))}: [{section}] must be a table, got "
                         f"{type(body).__name__}; write it as a [{section}] section"
                     )
-                # Automation payloads are templates: their ${event...} references are
-                # the runtime's to check and fill, so only ${env:}/${secret:} resolve here.
+                # Automation and schedule payloads are templates: their ${event...} /
+                # ${schedule...} references are the runtime's to check and fill, so only
+                # ${env:}/${secret:} resolve here.
                 value = interp.mapping(body, main, (section,), (section,),
-                                       keep_others=section == "automations")
+                                       keep_others=section in _TEMPLATE_SECTIONS)
                 reserved[section].update(value)
                 continue
             domain = domain_of_section(section, main.where((section,)))
@@ -317,4 +324,5 @@ def load_settings(
         overlay=overlay,
         host=reserved["host"],
         automations=reserved["automations"],
+        schedules=reserved["schedules"],
     )

@@ -1,7 +1,8 @@
 """Finding and parsing the settings files of a config directory.
 
 The layout (see ``_settings``): ``oneiric.toml`` with one section per domain
-plus the reserved ``[remote]``/``[lifecycle]``/``[host]``/``[automations]``, and one
+plus the reserved ``[remote]``/``[lifecycle]``/``[host]``/``[automations]``/``[schedules]``,
+and one
 ``<domain>.toml|yaml|yml`` per domain that overrides that domain's section.
 Every file is read through ``_safeload`` (bounded size, depth and work); a
 parsed file keeps its text so that later errors can name the line of a key.
@@ -31,7 +32,7 @@ __all__ = [
 
 BUILTIN_DOMAINS = ("adapter", "service", "task", "event", "workflow", "action")
 _PLURALS = {f"{d}s": d for d in BUILTIN_DOMAINS}
-RESERVED_SECTIONS = ("remote", "lifecycle", "host", "automations")
+RESERVED_SECTIONS = ("remote", "lifecycle", "host", "automations", "schedules")
 FORMATS = {".toml": "toml", ".yaml": "yaml", ".yml": "yaml"}
 
 
