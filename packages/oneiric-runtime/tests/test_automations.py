@@ -439,7 +439,7 @@ def test_attack_cli_with_an_invalid_automation_exits_4_in_one_line(tmp_path: Any
 
 
 async def test_a_host_registers_automations_before_its_consumers_serve(tmp_path: Any) -> None:
-    from oneiric.core import PluginError
+    from oneiric.core import ConfigError
     from oneiric.lifecycle import Host
     from oneiric.runtime import dispatcher_for
 
@@ -457,7 +457,7 @@ async def test_a_host_registers_automations_before_its_consumers_serve(tmp_path:
         await dispatcher.publish("orders.paid", {"id": 1})
         await apoll_until(lambda: len(got) == 1, message="relayed by the host's consumers")
     (config / "oneiric.toml").write_text('[automations.bad]\non = "x"\nrun = "nope"\n')
-    with pytest.raises(PluginError) as info:
+    with pytest.raises(ConfigError) as info:  # the settings' error, not "fix the plugin"
         async with Host(config, state_dir=tmp_path / "state", watch=False):
             pass
     assert "automations.bad.run: 'nope' is not a target" in str(info.value)

@@ -670,6 +670,7 @@ def test_attack_db_locked_two_seconds_writes_wait_and_lose_nothing(db: Path,
         assert holder.stdout.readline().strip() == "released"  # type: ignore[union-attr]
         assert store.node_finished("r1", "a", 1, "succeeded", output={"ok": True})
         store.create_run(_record("r2"), ["x"])
+        holder.wait(timeout=60)  # it exits by itself after releasing; only then is 0 certain
     finally:
         _kill(holder)
     assert holder.returncode == 0

@@ -260,6 +260,10 @@ class Host:
         # plugin stops the start with nothing of the others half-running.
         planned: list[tuple[str, AbstractAsyncContextManager[object]]] = []
         for result in call_hook(hooks, "oneiric_host_services", host=self):
+            if isinstance(result.error, ConfigError):
+                # the plugin refused *settings* (an invalid [automations] table, a bad
+                # workflow file): the message names the file; "fix the plugin" would mislead
+                raise result.error
             if result.error is not None:
                 raise PluginError(
                     f"plugin {result.plugin!r}: oneiric_host_services raised "

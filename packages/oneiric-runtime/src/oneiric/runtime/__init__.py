@@ -35,21 +35,24 @@ if TYPE_CHECKING:
     )
     from ._event import DEFAULT_MAX_PAYLOAD_BYTES, Event
     from ._handlers import HandlerContext
-    from ._host import dispatcher_for
+    from ._host import dispatcher_for, engine_for
     from ._inbox import Inbox
     from ._letter import DeadLetter, DeadLetterNotFound, DeadLetterStoreError
     from ._memstore import MemoryCheckpointStore
     from ._plan import Plan
     from ._reports import DispatchReport, HandlerOutcome, RouteDecision, RoutePlan
     from ._runs import NodeState, RunRecord, RunResult
+    from ._sqlitestore import DEFAULT_CHECKPOINTS, CheckpointStoreError, SQLiteCheckpointStore
     from ._subscription import Filter, Subscription
     from ._workflow import Node, Workflow
 
 __all__ = [
+    "DEFAULT_CHECKPOINTS",
     "DEFAULT_DEAD_LETTERS",
     "DEFAULT_MAX_PAYLOAD_BYTES",
     "DOMAIN",
     "CheckpointStore",
+    "CheckpointStoreError",
     "DeadLetter",
     "DeadLetterNotFound",
     "DeadLetterStore",
@@ -76,6 +79,7 @@ __all__ = [
     "RunNotFound",
     "RunRecord",
     "RunResult",
+    "SQLiteCheckpointStore",
     "Subscription",
     "SubscriptionError",
     "Workflow",
@@ -84,13 +88,16 @@ __all__ = [
     "WorkflowError",
     "__version__",
     "dispatcher_for",
+    "engine_for",
 ]
 
 _LAZY = {
+    "DEFAULT_CHECKPOINTS": "_sqlitestore",
     "DEFAULT_DEAD_LETTERS": "_deadletters",
     "DEFAULT_MAX_PAYLOAD_BYTES": "_event",
     "DOMAIN": "_dispatcher",
     "CheckpointStore": "_checkpoint",
+    "CheckpointStoreError": "_sqlitestore",
     "DeadLetter": "_letter",
     "DeadLetterNotFound": "_letter",
     "DeadLetterStore": "_deadletters",
@@ -116,6 +123,7 @@ _LAZY = {
     "RunNotFound": "_errors",
     "RunRecord": "_runs",
     "RunResult": "_runs",
+    "SQLiteCheckpointStore": "_sqlitestore",
     "Subscription": "_subscription",
     "SubscriptionError": "_errors",
     "Workflow": "_workflow",
@@ -123,6 +131,7 @@ _LAZY = {
     "WorkflowEngine": "_engine",
     "WorkflowError": "_errors",
     "dispatcher_for": "_host",
+    "engine_for": "_host",
 }
 
 

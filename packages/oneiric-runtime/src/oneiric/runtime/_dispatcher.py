@@ -55,16 +55,11 @@ from ._inbox import Inbox, Overflow
 from ._letter import scrub_error
 from ._reports import DispatchReport, HandlerOutcome, RoutePlan
 from ._subscription import Subscription
+from ._table import DOMAIN, RoutingTable
 
 __all__ = ["DOMAIN", "EventDispatcher", "HandlerContext"]
 
-#: The resolver domain of event handlers (key = handler name).
-DOMAIN = "event"
-#: Candidate metadata keys other packages write (provenance, extras): not subscription fields.
-_FOREIGN_KEYS = frozenset({"manifest_url", "artifact", "sha256", "unavailable", "requires",
-                           "install"})
 _CODE = Source("code", "subscribe")
-_MAX_TOPIC_CACHE = 1024
 
 
 class EventDispatcher:
@@ -108,14 +103,10 @@ class EventDispatcher:
         self._global = Bound(max_concurrency)
         self._limits: dict[str, Bound] = {}
         self._dedupe = Dedupe()
-        self._code: dict[str, tuple[Subscription, Callable[[], object]]] = {}
-        self._table: list[Entry] | None = None
-        self._errors: dict[str, str] = {}
-        self._by_topic: dict[str, tuple[Entry, ...]] = {}
+        self._routes = RoutingTable(lifecycle.resolver)
         self._in_flight = 0
         self._peak = 0
         self._closed = False
-        self._unsubscribe = lifecycle.resolver.subscribe(self._on_change)
 
     # ------------------------------------------------------------ subscriptions
 
@@ -158,7 +149,7 @@ class EventDispatcher:
         def factory() -> object:
             return component
 
-        self._code[name] = (subscription, factory)
+        self._routes.code[name] = (subscription, factory)
         self.lifecycle.resolver.register(Candidate(
             DOMAIN, name, "code", factory, source=_CODE,
             metadata={k: v for k, v in subscription.as_dict().items() if k != "name"},
@@ -171,50 +162,10 @@ class EventDispatcher:
 
     def errors(self) -> dict[str, str]:
         """Handlers left out of routing and why (an invalid subscription, no eligible provider)."""
-        self._entries()
-        return dict(self._errors)
-
-    def _on_change(self, changes: Any) -> None:
-        if any(domain == DOMAIN for domain, _key in changes):
-            self._table = None
-            self._by_topic = {}
+        return self._routes.errors()
 
     def _entries(self) -> list[Entry]:
-        table = self._table
-        if table is not None:
-            return table
-        resolver = self.lifecycle.resolver
-        entries: list[Entry] = []
-        errors: dict[str, str] = {}
-        for key in sorted(resolver.keys(DOMAIN)):
-            try:
-                candidate = resolver.resolve(DOMAIN, key)
-            except OneiricError as exc:
-                errors[key] = one_line(exc)
-                continue
-            code = self._code.get(key)
-            if code is not None and candidate.factory is code[1]:
-                subscription = code[0]
-            else:
-                fields = {k: v for k, v in candidate.metadata.items() if k not in _FOREIGN_KEYS}
-                try:
-                    subscription = Subscription.from_fields(key, fields)
-                except ConfigError as exc:
-                    errors[key] = one_line(exc)
-                    continue
-            entries.append(Entry(subscription, subscription.matcher(), candidate.provider))
-        self._errors = errors
-        self._table = entries
-        return entries
-
-    def _matching(self, topic: str) -> tuple[Entry, ...]:
-        found = self._by_topic.get(topic)
-        if found is None:
-            found = tuple(e for e in self._entries() if e.matches(topic))
-            if len(self._by_topic) >= _MAX_TOPIC_CACHE:
-                self._by_topic.clear()
-            self._by_topic[topic] = found
-        return found
+        return self._routes.entries()
 
     # ------------------------------------------------------------------ routing
 
@@ -238,7 +189,7 @@ class EventDispatcher:
         """Matching handlers by group, each list in run order (priority, then name)."""
         groups: dict[str, list[Entry]] = {}
         payload = event.payload
-        for entry in self._matching(event.topic):
+        for entry in self._routes.matching(event.topic):
             flt = entry.subscription.filter
             if flt is not None and flt.check(payload) is not None:
                 continue
@@ -507,7 +458,7 @@ class EventDispatcher:
         if self._closed:
             return
         self._closed = True
-        self._unsubscribe()
+        self._routes.unsubscribe()
         store = self._dead_letters
         if store is not None:
             store.close()

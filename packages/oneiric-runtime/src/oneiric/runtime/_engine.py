@@ -32,6 +32,7 @@ from oneiric.actions import (
     ActionOutputError,
     Actions,
     ActionTimeout,
+    find_non_json,
     to_json,
 )
 from oneiric.core import ConfigError, OneiricError, RetryPolicy
@@ -263,6 +264,11 @@ class WorkflowEngine:
         return record
 
     def _check_json(self, value: Any, what: str) -> str:
+        bad = find_non_json(value, allow_bytes=False)  # json.dumps would turn 1: into "1":
+        if bad is not None:
+            raise ConfigError(f"{what} is not JSON at {bad}; pass JSON values "
+                              "(objects with string keys, finite numbers; bytes as "
+                              "{\"base64\": ...})")
         try:
             text = json.dumps(value, allow_nan=False, separators=(",", ":"))
         except (TypeError, ValueError) as exc:

@@ -9,7 +9,8 @@
     └── WorkflowError
         ├── RunNotFound          no run with that id (3)
         ├── RunLocked            another executor holds the run (6)
-        └── DefinitionChanged    resume of a run whose definition changed (6)
+        ├── DefinitionChanged    resume of a run whose definition changed (6)
+        └── CheckpointStoreError the checkpoint file is locked/unwritable (5) or invalid (4)
     ConfigError
     ├── SubscriptionError        a subscription's fields are invalid (4)
     └── WorkflowDefinitionError  a workflow definition is invalid (4); nothing ran

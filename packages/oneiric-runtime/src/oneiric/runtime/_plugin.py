@@ -33,13 +33,14 @@ def oneiric_cli_commands() -> list[click.Group]:
 
 @hookimpl
 def oneiric_host_services(host: Any) -> object:
-    """The local inbox consumers of the host's dispatcher (what ``publish`` feeds).
+    """The host dispatcher's inbox consumers and the workflow engine's recovery.
 
     The dispatcher is taken here, before any service starts, so the host's
     ``[automations]`` are validated and registered as handlers first (an
     invalid one stops the start with its one-line ``ConfigError``).
     """
-    from ._host import dispatcher_for, event_consumers
+    from ._host import dispatcher_for, engine_for, event_consumers, workflow_service
 
     dispatcher_for(host.lifecycle, state_dir=host.state_dir)
-    return event_consumers(host)
+    engine_for(host.lifecycle, state_dir=host.state_dir)  # workflow files validated at start
+    return [event_consumers(host), workflow_service(host)]
