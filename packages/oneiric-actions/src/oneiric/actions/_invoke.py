@@ -39,7 +39,7 @@ from oneiric.core import (
 )
 from oneiric.core.helpers import Suspended, one_line, run_eagerly, uuid4_text
 from oneiric.core.telemetry import counter, histogram, span
-from oneiric.lifecycle import DomainBridge, LifecycleManager
+from oneiric.lifecycle import DomainBridge, Lease, LifecycleManager
 
 from ._catalog import DOMAIN
 from ._errors import (
@@ -76,6 +76,8 @@ def current_lifecycle() -> LifecycleManager:
             "Actions(lifecycle).invoke(...)"
         ) from None
 
+#: Result types that are never awaitable (skips ``inspect.isawaitable`` on the hot path).
+_PLAIN = frozenset({dict, list, str, int, float, bool, type(None), bytes, tuple})
 #: Errors that say the call cannot run at all: raised at once, never retried.
 _NOT_RETRIED = (ActionInputError, ActionOutputError, ComponentPaused, ComponentDraining)
 
@@ -223,7 +225,7 @@ class Actions:
             while True:
                 attempt += 1
                 # activation, not-registered, paused and draining raise here: never retried
-                lease = self._bridge.lease(key, tenant=tenant)
+                lease: Lease[Any] = Lease(self.lifecycle, DOMAIN, key, tenant)
                 try:
                     instance = lease.__enter__()
                 except NotActiveError:
@@ -283,9 +285,10 @@ class Actions:
         if spec.blocking:
             return Suspended(asyncio.to_thread(invoke, payload, context))
         value = run_eagerly(invoke(payload, context))
-        if type(value) is not Suspended and inspect.isawaitable(value):
-            return Suspended(value)
-        return value
+        kind = type(value)
+        if kind is Suspended or kind in _PLAIN:  # the common cases, without an ABC check
+            return value
+        return Suspended(value) if inspect.isawaitable(value) else value
 
     @staticmethod
     async def _finish(pending: Awaitable[Any], context: ActionContext, limit: float | None) -> Any:
