@@ -25,10 +25,11 @@ def oneiric_register(registry: Any) -> None:
 
 
 @hookimpl
-def oneiric_cli_commands() -> list[click.Group]:
+def oneiric_cli_commands() -> list[click.Command]:
     from ._cli import event
+    from ._orchestrate import orchestrate
 
-    return [event]
+    return [event, orchestrate]
 
 
 @hookimpl
