@@ -14,6 +14,7 @@ KITS: dict[str, dict[str, tuple[str, str | None, str]]] = {
         "builtin": (f"{_K}.dispatch:Dispatch", None,
                     "Emit (run handlers now) or publish an event on the lifecycle's dispatcher"),
     },
+    "workflow.orchestrate": {"builtin": (f"{_K}.orchestrate:Orchestrate", None, "Run a workflow")},
     "automation.trigger": {
         "builtin": (f"{_K}.trigger:Trigger", None,
                     "Run an [automations.<id>] target (action, event, workflow) for an event"),

@@ -36,7 +36,7 @@ from oneiric.actions import (
     to_json,
 )
 from oneiric.core import ConfigError, OneiricError, RetryPolicy
-from oneiric.core.helpers import one_line, uuid4_text
+from oneiric.core.helpers import one_line, parse_duration, uuid4_text
 from oneiric.core.telemetry import span
 from oneiric.lifecycle import LifecycleManager
 
@@ -49,9 +49,11 @@ from ._runs import FINISHED_RUN_STATUSES, RERUN_STATUSES, RunRecord, RunResult
 from ._template import TemplateError
 from ._workflow import Node, Workflow
 
-__all__ = ["DEFAULT_RECOVERY_CAP", "WorkflowEngine"]
+__all__ = ["DEFAULT_RECOVERY_CAP", "DEFAULT_RETENTION", "WorkflowEngine"]
 
 DEFAULT_RECOVERY_CAP = 5
+#: Finished runs older than this (seconds; 14 days) are pruned by ``prune()``.
+DEFAULT_RETENTION = 14 * 86400.0
 DEFAULT_MAX_OUTPUT_BYTES = 1 << 20
 _ONCE = RetryPolicy(max_attempts=1)
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}", re.ASCII)
@@ -63,7 +65,9 @@ class WorkflowEngine:
 
     Usable right after construction; the checkpoint store opens on first use
     (``store=None``: ``SQLiteCheckpointStore(<state dir>/workflows.sqlite)``).
-    ``sleep``/``rng`` drive retry waits (tests inject them).
+    ``sleep``/``rng`` drive retry waits (tests inject them).  ``retention``
+    (seconds or ``"14d"``; ``None`` keeps every run) is how long ``prune`` keeps
+    finished runs.
     """
 
     def __init__(
@@ -77,11 +81,17 @@ class WorkflowEngine:
         max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
         sleep: Callable[[float], Awaitable[object]] | None = None,
         clock: Callable[[], float] = time.time,
+        retention: float | str | None = DEFAULT_RETENTION,
     ) -> None:
         for name, value in (("max_concurrency", max_concurrency), ("recovery_cap", recovery_cap),
                             ("max_output_bytes", max_output_bytes)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"WorkflowEngine {name} must be an integer >= 1, got {value!r}")
+        self.retention = (None if retention is None
+                          else parse_duration(retention, what="WorkflowEngine retention"))
+        if self.retention is not None and self.retention <= 0:
+            raise ConfigError(f"WorkflowEngine retention must be more than 0 seconds or None "
+                              f"(keep every run), got {retention!r}")
         self.lifecycle = lifecycle
         self.actions = Actions(lifecycle)
         self.max_concurrency = max_concurrency
@@ -240,6 +250,16 @@ class WorkflowEngine:
         nodes = self.store.nodes(run_id)
         outputs = {n: s.output for n, s in nodes.items() if s.status == "succeeded"}
         return RunResult(run_id, record.status, outputs, nodes, record.workflow_id, record.error)
+
+    def prune(self) -> int:
+        """Delete finished runs last updated more than ``retention`` ago; how many.
+
+        Running runs are never pruned; ``retention=None`` keeps everything.  The
+        host's workflow service calls this at start and daily.
+        """
+        if self.retention is None:
+            return 0
+        return self.store.prune(self._clock() - self.retention)
 
     def runs(self, *, status: str | None = None, workflow_id: str | None = None,
              limit: int | None = None) -> list[RunRecord]:

@@ -21,10 +21,13 @@ from ._definitions import register_workflow_files
 from ._dispatcher import EventDispatcher
 from ._engine import WorkflowEngine
 
-__all__ = ["dispatcher_for", "engine_for", "event_consumers", "workflow_service"]
+__all__ = ["background_runs", "dispatcher_for", "engine_for", "event_consumers",
+           "workflow_service"]
 
 _OWNER = "oneiric.runtime.events"
 _ENGINE = "oneiric.runtime.workflows"
+#: How often the host's workflow service prunes finished runs past the engine's retention.
+PRUNE_EVERY = 86400.0
 
 
 def dispatcher_for(
@@ -72,26 +75,57 @@ def engine_for(
     if config_dir is not None and loaded.get("of") is not settings:
         register_workflow_files(resolver, config_dir)
         loaded["of"] = settings
+    if state_dir is None:  # the lifecycle's own (a Host's, the CLI's --state-dir): the first
+        # caller may be a kit, and the checkpoints must not land in the process default
+        state_dir = getattr(lifecycle, "_state_dir_arg", None)
     return resolver.extension(
         _ENGINE, lambda: WorkflowEngine(lifecycle, state_dir=state_dir)
     )
 
 
+def background_runs(lifecycle: LifecycleManager) -> set[asyncio.Task[Any]]:
+    """The runs ``workflow.orchestrate`` started without waiting, per resolver.
+
+    Held here, by the engine's owner, so a run's task is not garbage collected
+    while it runs; the host's workflow service cancels what is left at shutdown.
+    """
+    held: set[asyncio.Task[Any]] = lifecycle.resolver.extension(_ENGINE + ".background", set)
+    return held
+
+
+async def _prune_daily(engine: WorkflowEngine) -> None:
+    """Finished runs older than the engine's retention: at start, then once a day."""
+    from oneiric.core import OneiricError, get_logger
+    from oneiric.core.helpers import one_line
+
+    while True:
+        try:
+            await asyncio.to_thread(engine.prune)
+        except OneiricError as exc:  # a locked or unwritable file: try again tomorrow
+            get_logger("oneiric.runtime.workflows").warning(
+                "workflow runs not pruned", error=one_line(exc))
+        await asyncio.sleep(PRUNE_EVERY)
+
+
 @contextlib.asynccontextmanager
 async def workflow_service(host: Any) -> AsyncIterator[WorkflowEngine]:
-    """Recover interrupted runs in the background while the host runs; close the store after.
+    """Recover interrupted runs and prune old ones in the background; close the store after.
 
     Recovery does not hold up the host's start: a resumed run may take long.
-    Leaving cancels what is still running (its nodes are checkpointed as
-    cancelled, so the next start resumes them) and closes the store.
+    Leaving cancels what is still running - recovered runs and runs started
+    with ``workflow.orchestrate`` ``wait: false`` (their nodes are checkpointed
+    as cancelled, so the next start resumes them) - and closes the store.
     """
     engine = engine_for(host.lifecycle, state_dir=host.state_dir)
-    task = asyncio.ensure_future(engine.recover())
+    tasks = [asyncio.ensure_future(engine.recover()), asyncio.ensure_future(_prune_daily(engine))]
     try:
         yield engine
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        tasks += background_runs(host.lifecycle)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:  # a background run's own error was logged by its task
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         await engine.aclose()
 
