@@ -173,14 +173,21 @@ class StateCollector:
 
 
 def exposition(collector: StateCollector) -> Callable[[], tuple[bytes, str]]:
-    """A function rendering ``collector`` in the Prometheus text format."""
-    from prometheus_client import CollectorRegistry, generate_latest
-    from prometheus_client.exposition import CONTENT_TYPE_LATEST
+    """A function rendering ``collector`` in the Prometheus text format.
 
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(collector)
+    prometheus-client (~20 ms of imports) loads on the first scrape, not at
+    start: it is not on the way to ``/readyz`` 200.
+    """
+    rendered: list[Callable[[], tuple[bytes, str]]] = []
 
     def render() -> tuple[bytes, str]:
-        return generate_latest(registry), CONTENT_TYPE_LATEST
+        if not rendered:
+            from prometheus_client import CollectorRegistry, generate_latest
+            from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+            registry = CollectorRegistry(auto_describe=False)
+            registry.register(collector)
+            rendered.append(lambda: (generate_latest(registry), CONTENT_TYPE_LATEST))
+        return rendered[0]()
 
     return render
