@@ -232,6 +232,9 @@ def test_healthz_status_and_metrics_of_a_running_host(
     assert status == 200
     families = {f.name: f for f in text_string_to_metric_families(body.decode())}
     assert all(name.startswith("oneiric_") for name in families)
+    handled = {s.labels["status"]: s.value for s in families["oneiric_event_handled"].samples
+               if s.name == "oneiric_event_handled_total"}
+    assert set(handled) == {"ok", "failed", "timed_out", "dead_lettered", "duplicate"}
     up = [s for s in families["oneiric_component_up"].samples
           if s.labels["domain"] == "adapter" and s.labels["key"] == "cache"]
     assert [(s.labels["provider"], s.value) for s in up] == [("flaky", 1.0)]

@@ -23,6 +23,7 @@ like any component; its subscription lives in the winning candidate's
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextvars
 import os
 import random
@@ -106,6 +107,8 @@ class EventDispatcher:
         self._routes = RoutingTable(lifecycle.resolver)
         self._in_flight = 0
         self._peak = 0
+        #: Handler outcomes by status since the dispatcher was made (``/metrics``).
+        self.outcomes: collections.Counter[str] = collections.Counter()
         self._closed = False
 
     # ------------------------------------------------------------ subscriptions
@@ -294,6 +297,7 @@ class EventDispatcher:
         name = sub.name
         dedupe = not sub.idempotent
         if dedupe and self._dedupe.seen(event.id, group):
+            self.outcomes["duplicate"] += 1
             return HandlerOutcome(name, entry.provider, "duplicate", 0, None, group)
         limit = self._limit(sub)
         policy = sub.retry
@@ -321,6 +325,7 @@ class EventDispatcher:
             if error is None:
                 if dedupe:
                     self._dedupe.record(event.id, group)
+                self.outcomes["ok"] += 1
                 return HandlerOutcome(name, provider, "ok", attempt, None, group)
             retryable = not isinstance(error, ComponentPaused | ComponentDraining)
             if (retryable and policy is not None and attempt <= len(waits)
@@ -336,6 +341,7 @@ class EventDispatcher:
                     status = "dead_lettered"
             except OneiricError as exc:  # a broken store must not turn a failure into a raise
                 text += f"; not dead-lettered: {one_line(exc)}"
+            self.outcomes[status] += 1
             return HandlerOutcome(name, provider, status, attempt, text, group)
 
     def _limit(self, sub: Subscription) -> Bound | None:
@@ -444,9 +450,9 @@ class EventDispatcher:
         return self._transport
 
     def stats(self) -> dict[str, Any]:
-        """In-flight handler calls, the peak seen, the inbox depth and drops."""
+        """In-flight handler calls, the peak seen, outcomes so far, the inbox depth and drops."""
         return {"in_flight": self._in_flight, "peak": self._peak,
-                **self._transport.stats()}
+                "outcomes": dict(self.outcomes), **self._transport.stats()}
 
     async def consume(self, workers: int = 4) -> None:
         """Serve the transport until cancelled: ``workers`` tasks dispatching what arrives."""

@@ -120,6 +120,11 @@ class StateCollector:
                 counter = CounterMetricFamily(name, text)
                 counter.add_metric([], stats[field])
                 yield counter
+        outcomes = CounterMetricFamily("oneiric_event_handled",
+                                       "Handler outcomes since start, by status", labels=["status"])
+        for status in ("ok", "failed", "timed_out", "dead_lettered", "duplicate"):
+            outcomes.add_metric([status], stats.get("outcomes", {}).get(status, 0))
+        yield outcomes
         store = dispatcher.dead_letters
         if store is not None:
             try:
