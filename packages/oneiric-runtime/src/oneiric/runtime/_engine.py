@@ -372,6 +372,8 @@ class WorkflowEngine:
         ready = [n for n in workflow.order if status[n] == "pending" and waiting[n] == 0]
         ready.reverse()  # pop() from the end keeps definition order
         waiter: asyncio.Future[Any] = asyncio.ensure_future(flag.wait())
+        # a cancel from another process is only in the store: poll it while nodes run
+        watcher = asyncio.ensure_future(self._watch_cancel(run_id, flag))
         checked = time.monotonic()
         cancelled = False
         try:
@@ -418,6 +420,18 @@ class WorkflowEngine:
                     ready.extend(reversed(fresh))
         finally:
             waiter.cancel()
+            watcher.cancel()
+
+    async def _watch_cancel(self, run_id: str, flag: asyncio.Event) -> None:
+        """Set ``flag`` when the store says another process asked to cancel the run."""
+        while not flag.is_set():
+            await asyncio.sleep(0.25)
+            try:
+                requested = self._record(run_id).cancel_requested
+            except OneiricError:  # locked for a moment: ask again next time
+                continue
+            if requested:
+                flag.set()
 
     def _skip_below(self, workflow: Workflow, run_id: str, node_id: str,
                     status: dict[str, str]) -> None:

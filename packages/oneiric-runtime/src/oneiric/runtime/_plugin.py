@@ -27,9 +27,10 @@ def oneiric_register(registry: Any) -> None:
 @hookimpl
 def oneiric_cli_commands() -> list[click.Command]:
     from ._cli import event
+    from ._cli_workflow import workflow
     from ._orchestrate import orchestrate
 
-    return [event, orchestrate]
+    return [event, orchestrate, workflow]
 
 
 @hookimpl
