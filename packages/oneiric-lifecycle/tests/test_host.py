@@ -313,3 +313,18 @@ async def test_a_settings_error_raised_by_a_service_plugin_keeps_its_own_message
         assert "fix or remove the plugin" not in str(info.value)
     finally:
         manager.unregister(plugin)
+
+
+async def test_serverless_profile_runs_no_watcher_and_no_periodic_probes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ONEIRIC_PROFILE=serverless (ARCHITECTURE §11): no watchers, no polling of health."""
+    (tmp_path / "oneiric.toml").write_text("[lifecycle]\nhealth_interval = 1\n")
+    monkeypatch.setenv("ONEIRIC_PROFILE", "serverless")
+    async with Host(tmp_path, state_dir=tmp_path / "state", plugins=False) as host:
+        assert host.watcher is None
+        assert host.lifecycle.config.health_interval == 0
+    monkeypatch.setenv("ONEIRIC_PROFILE", "default")
+    async with Host(tmp_path, state_dir=tmp_path / "state", plugins=False) as host:
+        assert host.watcher is not None
+        assert host.lifecycle.config.health_interval == 1

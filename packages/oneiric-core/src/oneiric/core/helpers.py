@@ -42,7 +42,12 @@ imports pydantic, PyYAML or pluggy.
 from __future__ import annotations
 
 from ._eager import Suspended, run_eagerly
-from ._environ import check_environment, log_level_from_environment, profile_from_environment
+from ._environ import (
+    PROFILES,
+    check_environment,
+    log_level_from_environment,
+    profile_from_environment,
+)
 from ._errors import EXIT_CODES, error_category, exit_code_for
 from ._filelock import async_exclusive_lock, exclusive_lock
 from ._fs import atomic_write
@@ -58,6 +63,7 @@ __all__ = [
     "ACTIVITY_FILE",
     "EXIT_CODES",
     "OVERLAY_FILE",
+    "PROFILES",
     "REMOTE_CACHE_DIR",
     "STATUS_DIR",
     "Suspended",

@@ -26,7 +26,7 @@ from oneiric.core import (
     call_hook,
     get_logger,
 )
-from oneiric.core.helpers import import_reference, one_line
+from oneiric.core.helpers import import_reference, one_line, profile_from_environment
 
 from ._bridge import DomainBridge, Lease
 from ._config import LifecycleConfig
@@ -236,6 +236,9 @@ class Host:
             settings.lifecycle
         ):
             config = config.replace(health_interval=self._health_interval)
+        serverless = profile_from_environment() == "serverless"
+        if serverless:  # ONEIRIC_PROFILE=serverless: no watcher, no periodic probes (§11)
+            config = config.replace(health_interval=0)
         lifecycle = LifecycleManager(
             resolver, settings=settings, hooks=hooks, config=config, state_dir=self._state_dir
         )
@@ -243,7 +246,7 @@ class Host:
         stack.push_async_callback(lifecycle.shutdown)
         for domain, key in _activate_list(settings, self._activate):
             await lifecycle.activate(domain, key)
-        if self._watch and settings.config_dir is not None:
+        if self._watch and not serverless and settings.config_dir is not None:
             config_dir = settings.config_dir
             state_dir = self._state_dir
 

@@ -36,12 +36,11 @@ from typing import Any
 import click
 
 from oneiric.core import OneiricError
+from oneiric.core.helpers import PROFILES
 
 from ._bind import DEFAULT_HTTP, Bind, check_bind, load_token, parse_http
 
 __all__ = ["orchestrate"]
-
-PROFILES = ("default", "serverless")
 
 
 class ShutdownTimeout(OneiricError):
