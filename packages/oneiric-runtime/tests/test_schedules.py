@@ -586,3 +586,70 @@ async def test_attack_schedule_store_not_sqlite_is_one_line(tmp_path: Path) -> N
         store.advance(schedule, 0.0, None)
     assert "move it aside" in str(info.value) and "\n" not in str(info.value)
     assert info.value.category == "invalid"
+
+
+# ------------------------------------------------------------ kit, host service
+
+
+@pytest.mark.parametrize(("payload", "path"), [
+    ({"schedule": "nope", "op": "next"}, "schedule"),
+    ({"schedule": "job", "op": "next", "count": 0}, "count"),
+    ({"schedule": "job", "op": "next", "count": True}, "count"),
+    ({"schedule": "job", "op": "later"}, "op"),
+    ({"schedule": "job"}, "op"),
+    ({"schedule": "job", "op": "next", "extra": 1}, None),
+])
+async def test_attack_task_schedule_kit_bad_payload_names_the_field(
+    make_host: Any, payload: dict[str, Any], path: str | None
+) -> None:
+    from oneiric.actions import ActionInputError, Actions
+
+    clock, calls = Clock(ts(2026, 6, 1, 12)), Calls()
+    scheduler = make_host(table('every = "1m"\n'), calls, clock)
+    with pytest.raises(ActionInputError) as info:
+        await Actions(scheduler.lifecycle).invoke("task.schedule", payload)
+    if path is not None:
+        assert info.value.path == path
+    assert "\n" not in str(info.value)
+    assert calls.calls == []
+
+
+async def test_task_schedule_kit_triggers_on_the_lifecycle_scheduler(make_host: Any) -> None:
+    from oneiric.actions import Actions
+
+    clock, calls = Clock(ts(2026, 6, 1, 12)), Calls()
+    scheduler = make_host(table('every = "1m"\n'), calls, clock)
+    result = await Actions(scheduler.lifecycle).invoke(
+        "task.schedule", {"schedule": "job", "op": "trigger"})
+    assert result.value["status"] == "ok"
+    assert calls.keys == [result.value["dedupe_id"]]
+    assert result.value["dedupe_id"].startswith("job:manual:")
+
+
+async def test_host_services_include_the_scheduler_and_validate_schedules_first(
+    tmp_path: Path
+) -> None:
+    from oneiric.runtime import _plugin
+
+    class FakeHost:
+        def __init__(self, toml: str, name: str) -> None:
+            config = tmp_path / name
+            config.mkdir()
+            (config / "oneiric.toml").write_text(toml)
+            settings = load_settings(config, state_dir=tmp_path / "state")
+            self.state_dir = tmp_path / "state"
+            self.lifecycle = LifecycleManager(Resolver(), settings=settings,
+                                              activity_store=False, write_status=False,
+                                              state_dir=self.state_dir)
+
+    bad = FakeHost('[schedules.x]\nevery = "1m"\nrun = "action:a.b"\nmax_instances = 0\n', "b")
+    with pytest.raises(ConfigError, match=r"schedules\.x\.max_instances"):
+        _plugin.oneiric_host_services(bad)
+    good = FakeHost('[schedules.x]\nevery = "1m"\nrun = "action:a.b"\n', "g")
+    services = _plugin.oneiric_host_services(good)
+    assert isinstance(services, list)
+    async with services[-1] as scheduler:
+        assert isinstance(scheduler, Scheduler)
+        assert list(good.lifecycle.resolver.keys("task")) == ["x"]
+    await good.lifecycle.shutdown()
+    await bad.lifecycle.shutdown()

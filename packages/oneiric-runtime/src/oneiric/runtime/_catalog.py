@@ -15,6 +15,10 @@ KITS: dict[str, dict[str, tuple[str, str | None, str]]] = {
                     "Emit (run handlers now) or publish an event on the lifecycle's dispatcher"),
     },
     "workflow.orchestrate": {"builtin": (f"{_K}.orchestrate:Orchestrate", None, "Run a workflow")},
+    "task.schedule": {
+        "builtin": (f"{_K}.schedule:ScheduleKit", None,
+                    "Trigger a [schedules.<id>] now or list its next fire times"),
+    },
     "automation.trigger": {
         "builtin": (f"{_K}.trigger:Trigger", None,
                     "Run an [automations.<id>] target (action, event, workflow) for an event"),

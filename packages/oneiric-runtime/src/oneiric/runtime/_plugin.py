@@ -27,10 +27,11 @@ def oneiric_register(registry: Any) -> None:
 @hookimpl
 def oneiric_cli_commands() -> list[click.Command]:
     from ._cli import event
+    from ._cli_schedule import schedule
     from ._cli_workflow import workflow
     from ._orchestrate import orchestrate
 
-    return [event, orchestrate, workflow]
+    return [event, orchestrate, workflow, schedule]
 
 
 @hookimpl
@@ -45,4 +46,7 @@ def oneiric_host_services(host: Any) -> object:
 
     dispatcher_for(host.lifecycle, state_dir=host.state_dir)
     engine_for(host.lifecycle, state_dir=host.state_dir)  # workflow files validated at start
-    return [event_consumers(host), workflow_service(host)]
+    from ._schedule_runner import scheduler_for, scheduler_service
+
+    scheduler_for(host.lifecycle, state_dir=host.state_dir)  # [schedules] validated at start
+    return [event_consumers(host), workflow_service(host), scheduler_service(host)]

@@ -214,7 +214,7 @@ class Scheduler:
         now = self._clock()
         started: list[asyncio.Task[list[FireResult]]] = []
         for schedule in self.schedules.values():
-            paused = await self._paused(schedule.id)
+            paused = await self.is_paused(schedule.id)
             claimed, due = self.store.advance(schedule, now, self._checked.get(schedule.id),
                                               paused=paused)
             self._checked[schedule.id] = now
@@ -273,7 +273,8 @@ class Scheduler:
 
     # ------------------------------------------------------------------ running
 
-    async def _paused(self, schedule_id: str) -> bool:
+    async def is_paused(self, schedule_id: str) -> bool:
+        """Whether the schedule's ``task`` key is paused or draining (activates it first)."""
         with contextlib.suppress(Exception):  # an unactivatable key is found at fire time
             await self.lifecycle.activate(DOMAIN, schedule_id)
         return self.lifecycle.activity(DOMAIN, schedule_id) != "active"
@@ -370,6 +371,8 @@ def scheduler_for(lifecycle: LifecycleManager, *, state_dir: str | os.PathLike[s
     one line if one is invalid, and nothing registered).
     """
     sync(lifecycle)
+    if state_dir is None:  # the lifecycle's own (a Host's, the CLI's --state-dir), as engine_for
+        state_dir = getattr(lifecycle, "_state_dir_arg", None)
     return lifecycle.resolver.extension(_OWNER, lambda: Scheduler(lifecycle,
                                                                   state_dir=state_dir))
 

@@ -257,9 +257,12 @@ class ScheduleStore:
             last = conn.execute(
                 "SELECT status, error FROM fires WHERE schedule_id = ? "
                 "ORDER BY claimed_at DESC, fire_time DESC LIMIT 1", (schedule_id,)).fetchone()
-        if row is None:
-            return ScheduleState(schedule_id)
-        return ScheduleState(schedule_id, *row, *(last or (None, None)))
+        status, error = last or (None, None)
+        if row is None:  # never looked at by a scheduler (a manual trigger may have run)
+            return ScheduleState(schedule_id, last_status=status, last_error=error)
+        checked, fired, fires, misfires, busy, failures = row
+        return ScheduleState(schedule_id, checked, fired, fires, misfires, busy, failures,
+                             status, error)
 
     def fires(self, schedule_id: str | None = None) -> list[dict[str, Any]]:
         """Fire rows (oldest first): dedupe id, fire time, host, manual, status, error."""
