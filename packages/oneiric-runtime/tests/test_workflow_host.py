@@ -70,15 +70,20 @@ async def test_an_invalid_workflow_file_stops_the_host_in_one_line(tmp_path: Pat
 
 async def test_a_host_recovers_an_interrupted_run_at_start(tmp_path: Path) -> None:
     """A run left "running" by a dead executor is resumed by the next host, in the background."""
+    from oneiric.runtime import SQLiteCheckpointStore
+    from oneiric.runtime._definitions import load_workflow_files
+
     config = _settings(tmp_path, {"digest.toml": HASH_THEN_ENCODE})
     state = tmp_path / "state"
-    async with Host(config, state_dir=state, watch=False) as host:
-        engine = engine_for(host.lifecycle)
-        workflow = engine.get("digest")
-        record = RunRecord("interrupted", "digest", 1, workflow.definition_hash(),
-                           {"text": "x"}, "running", 1.0, 1.0)
-        engine.store.create_run(record, workflow.order)
-        assert engine.store.node_started("interrupted", "hash", 1)  # started, never finished
+    state.mkdir(mode=0o700)
+    # what a killed executor leaves behind: a run "running", a node started, never finished
+    workflow = load_workflow_files(config)["digest"]
+    store = SQLiteCheckpointStore(state / "workflows.sqlite")
+    record = RunRecord("interrupted", "digest", 1, workflow.definition_hash(),
+                       {"text": "x"}, "running", 1.0, 1.0)
+    store.create_run(record, workflow.order)
+    assert store.node_started("interrupted", "hash", 1)
+    store.close()
     async with Host(config, state_dir=state, watch=False) as host:
         engine = engine_for(host.lifecycle)
 
