@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+from typing import Any
 
 import pytest
 
 from oneiric.core.helpers import Suspended, run_eagerly
 
-pytestmark = pytest.mark.anyio
+
+def run(test: Any) -> Any:
+    """Core's tests need no async plugin: each coroutine test runs in its own loop."""
+
+    @functools.wraps(test)
+    def wrapper() -> None:
+        asyncio.run(test())
+
+    return wrapper
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
+@run
 async def test_finished_coroutine_returns_its_value_and_plain_values_pass() -> None:
     async def done() -> int:
         return 7
@@ -24,6 +30,7 @@ async def test_finished_coroutine_returns_its_value_and_plain_values_pass() -> N
     assert run_eagerly(5) == 5
 
 
+@run
 async def test_synchronous_exception_propagates() -> None:
     async def boom() -> None:
         raise KeyError("x")
@@ -32,6 +39,7 @@ async def test_synchronous_exception_propagates() -> None:
         run_eagerly(boom())
 
 
+@run
 async def test_suspended_rest_gets_results_and_exceptions() -> None:
     async def twice() -> int:
         await asyncio.sleep(0)
@@ -51,6 +59,7 @@ async def test_suspended_rest_gets_results_and_exceptions() -> None:
         await rest.rest
 
 
+@run
 async def test_cancellation_reaches_the_coroutine_and_timeouts_work() -> None:
     cleaned: list[str] = []
 
@@ -67,6 +76,7 @@ async def test_cancellation_reaches_the_coroutine_and_timeouts_work() -> None:
     assert cleaned == ["finally ran"]
 
 
+@run
 async def test_a_coroutine_that_swallows_cancellation_returns_its_value() -> None:
     async def stubborn() -> str:
         try:
@@ -82,6 +92,7 @@ async def test_a_coroutine_that_swallows_cancellation_returns_its_value() -> Non
     assert await task == "kept going"
 
 
+@run
 async def test_dropping_the_rest_finalizes_the_coroutine() -> None:
     closed: list[bool] = []
 
