@@ -256,8 +256,9 @@ async def test_a_workflow_target_without_the_workflow_action_is_a_clear_error(
     make_runtime: Any,
 ) -> None:
     rt = await make_runtime('[automations.w]\non = "a.b"\nrun = "workflow:onboard"\n')
-    if "workflow.orchestrate" in rt.resolver.keys("action"):
-        pytest.skip("workflows are registered by this oneiric-runtime")
+    for candidate in rt.resolver.candidates("action", "workflow.orchestrate"):  # as if absent
+        rt.resolver.unregister("action", "workflow.orchestrate", candidate.provider,
+                               candidate.source.origin)
     (outcome,) = (await rt.dispatcher.emit("a.b", {})).outcomes
     assert outcome.status == "dead_lettered"
     assert outcome.error == (

@@ -75,7 +75,13 @@ async def runtime_with_onboard(make_runtime: Any, tmp_path: Path, toml: str = ""
     folder = tmp_path / f"settings-{_made(tmp_path)}" / "workflows"
     folder.mkdir()
     (folder / "onboard.toml").write_text(ONBOARD)
-    assert "onboard" in engine_for(rt.lifecycle).workflows()  # files load on first use
+    # the file came after the settings were applied: load them again, as the watcher would
+    from oneiric.core import load_settings
+
+    settings = load_settings(folder.parent, state_dir=tmp_path / "state")
+    settings.apply(rt.lifecycle.resolver)
+    rt.lifecycle.set_settings(settings)
+    assert "onboard" in engine_for(rt.lifecycle).workflows()
     return rt
 
 

@@ -31,7 +31,7 @@ __all__ = [
 
 #: Bumped whenever a hook is added or a hook's contract changes; a plugin
 #: declaring a newer ``ONEIRIC_HOOKSPEC`` is refused with a clear reason.
-HOOKSPEC_VERSION = 2  # 2: oneiric_host_services
+HOOKSPEC_VERSION = 3  # 2: oneiric_host_services; 3: oneiric_settings_applied
 
 
 _manager: pluggy.PluginManager | None = None

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from ._candidate import Candidate
     from ._hooktypes import ResolutionRequest, SwapTransition
     from ._registry import PluginRegistry
+    from ._resolver import Resolver
+    from ._settings import Settings
 
 __all__ = ["OneiricHookSpecs"]
 
@@ -76,4 +78,17 @@ class OneiricHookSpecs:
         and exits them in reverse before shutdown.  ``object``: ``Host`` is
         lifecycle's class, which the core does not import.  A plugin using this
         hook declares ``ONEIRIC_HOOKSPEC = 2``.
+        """
+
+    @hookspec
+    def oneiric_settings_applied(self, resolver: Resolver, settings: Settings) -> None:
+        """Register the candidates a plugin derives from settings it owns, after ``apply``.
+
+        Reserved sections such as ``[automations]`` and ``[schedules]``, or the
+        settings dir's ``workflows/`` files, become candidates here, so every
+        resolver settings are applied to - a ``Host``'s, the CLI's, a reload's -
+        sees them the same way (``oneiric explain task nightly``).  Must be
+        idempotent (a reload applies again); raise ``ConfigError`` (one line,
+        naming the file and key) for an invalid table: nothing of it should be
+        registered.  A plugin using this hook declares ``ONEIRIC_HOOKSPEC = 3``.
         """

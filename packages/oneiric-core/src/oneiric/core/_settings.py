@@ -55,6 +55,7 @@ from ._settings_files import (
 from ._settings_model import DomainSettings, validate_domain
 from ._statedir import OVERLAY_FILE
 from ._statedir import state_dir as _state_dir
+from ._text import one_line
 
 if TYPE_CHECKING:
     import pluggy
@@ -213,6 +214,7 @@ class Settings:
                         continue
                     for candidate in registered[provider]:
                         self.settings_for(candidate)
+        self._derived(resolver)
         applied: set[tuple[str | None, str]] = resolver.extension(_APPLIED, set)
         previous = set(applied)
         scopes: dict[tuple[str | None, str], dict[str, str]] = {}
@@ -231,6 +233,29 @@ class Settings:
         for text in warnings:
             _log.warning("settings warning", detail=text)
         return warnings
+
+    def _derived(self, resolver: Resolver) -> None:
+        """``oneiric_settings_applied``: plugins register what they derive from these settings.
+
+        Called after the provider settings validated and before any selection
+        changes, so an invalid ``[automations]`` table (a ``ConfigError`` from
+        its plugin, naming file and key) leaves the resolver as it was.  A
+        plugin that fails otherwise is a ``PluginError``: what it should have
+        registered is missing, and saying so beats a silently empty domain.
+        """
+        from ._errors import PluginError
+        from ._hookcall import call_hook
+
+        for result in call_hook(resolver.hooks, "oneiric_settings_applied",
+                                resolver=resolver, settings=self):
+            if isinstance(result.error, ConfigError):
+                raise result.error
+            if result.error is not None:
+                raise PluginError(
+                    f"plugin {result.plugin!r}: oneiric_settings_applied raised "
+                    f"{type(result.error).__name__}: {one_line(result.error)}; fix or remove "
+                    "the plugin"
+                ) from result.error
 
     def as_dict(self) -> dict[str, Any]:
         """Redacted, JSON-serializable view."""

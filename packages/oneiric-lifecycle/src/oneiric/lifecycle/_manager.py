@@ -123,6 +123,16 @@ class LifecycleManager(ActivityJob):
 
     # ------------------------------------------------------------ settings
 
+    @property
+    def state_dir(self) -> str | os.PathLike[str] | None:
+        """The ``state_dir`` this lifecycle was given (``None``: ``oneiric.core.state_dir()``).
+
+        Services built on it (dead letters, workflow checkpoints) keep their
+        files beside its status snapshot and activity store - a ``Host``'s
+        or the CLI's ``--state-dir`` - not in the process default.
+        """
+        return self._state_dir_arg
+
     def set_settings(self, settings: Settings | None) -> None:
         """Use new settings for the next builds and swap-policy decisions.
 

@@ -23,7 +23,7 @@ concurrency slot); a workflow through the ``workflow.orchestrate`` action with
 ``{"workflow": id, "input": payload}``.
 
 Everything is validated before anything is registered (``ConfigError`` in one
-line naming ``automations.<id>.<field>``).  Registration is ``sync(lifecycle)``,
+line naming ``automations.<id>.<field>``).  Registration is ``sync(resolver, settings)``,
 called by ``dispatcher_for``: idempotent per settings object, it replaces the
 automations of earlier settings (a reload) and unregisters removed ones.
 A follow-up event carries ``causation_id`` = the triggering event's id and a
@@ -38,7 +38,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from oneiric.core import Candidate, ConfigError, RetryPolicy, Source, validate_name
+from oneiric.core import (
+    Candidate,
+    ConfigError,
+    Resolver,
+    RetryPolicy,
+    Settings,
+    Source,
+    validate_name,
+)
 from oneiric.core.helpers import is_topic, is_topic_pattern, one_line
 from oneiric.lifecycle import LifecycleManager
 
@@ -200,20 +208,20 @@ class _Registered:
 
 def registered(lifecycle: LifecycleManager) -> dict[str, Automation]:
     """The automations registered on ``lifecycle``'s resolver (synced first)."""
-    sync(lifecycle)
+    sync(lifecycle.resolver, lifecycle.settings)
     state: _Registered = lifecycle.resolver.extension(_OWNER, _Registered)
     return state.automations
 
 
-def sync(lifecycle: LifecycleManager) -> None:
-    """Register ``lifecycle.settings``' automations as event handlers (idempotent).
+def sync(resolver: Resolver, settings: Settings | None) -> None:
+    """Register the settings' automations as event handlers (idempotent).
 
-    Validates them all first, so an invalid table registers nothing.
+    Validates them all first, so an invalid table registers nothing.  Called by
+    ``oneiric_settings_applied`` (every resolver settings are applied to) and by
+    ``dispatcher_for``.
     """
-    settings = lifecycle.settings
-    if settings is None:  # a lifecycle without settings says nothing about automations
+    if settings is None:  # no settings say nothing about automations
         return
-    resolver = lifecycle.resolver
     state: _Registered = resolver.extension(_OWNER, _Registered)
     if state.settings is settings:
         return
@@ -230,7 +238,7 @@ def sync(lifecycle: LifecycleManager) -> None:
                     resolver.unregister("event", gone.handler, "settings", old.origin)
         for automation in automations.values():
             resolver.register(Candidate(
-                "event", automation.handler, "settings", _factory(lifecycle, automation.id),
+                "event", automation.handler, "settings", _factory(automation.id),
                 source=source, metadata=automation.metadata(),
                 description=f"automation {automation.id}: on "
                             f"{', '.join(automation.subscription.topics)} run {automation.run}",
@@ -238,9 +246,9 @@ def sync(lifecycle: LifecycleManager) -> None:
     state.settings, state.source, state.automations = settings, source, automations
 
 
-def _factory(lifecycle: LifecycleManager, name: str) -> Any:
+def _factory(name: str) -> Any:
     def build() -> AutomationHandler:
-        return AutomationHandler(lifecycle, name)
+        return AutomationHandler(name)
 
     return build
 
@@ -248,15 +256,14 @@ def _factory(lifecycle: LifecycleManager, name: str) -> Any:
 class AutomationHandler:
     """The event handler of one automation: invokes ``automation.trigger`` for the event."""
 
-    def __init__(self, lifecycle: LifecycleManager, automation: str) -> None:
-        from oneiric.actions import Actions
-
+    def __init__(self, automation: str) -> None:
         self.automation = automation
-        self._actions = Actions(lifecycle)
 
     async def handle(self, event: Any, context: Any) -> None:
+        from oneiric.actions import Actions
+
         remaining = context.remaining()
-        await self._actions.invoke(
+        await Actions(context.lifecycle).invoke(
             "automation.trigger", {"automation": self.automation, "event": event.as_dict()},
             timeout=max(remaining, 0.001) if remaining != float("inf") else None,
             idempotency_key=f"automation/{self.automation}/{event.id}",

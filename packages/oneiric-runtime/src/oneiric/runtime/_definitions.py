@@ -14,13 +14,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from oneiric.core import Candidate, ConfigError, Resolver, Source, resolve_factory
+from oneiric.core import Candidate, ConfigError, Resolver, Settings, Source, resolve_factory
 from oneiric.core.helpers import load_document, one_line
 
 from ._errors import WorkflowDefinitionError
 from ._workflow import Workflow
 
-__all__ = ["DOMAIN", "from_candidate", "load_workflow_files", "register_workflow_files"]
+__all__ = ["DOMAIN", "from_candidate", "load_workflow_files", "sync_workflow_files"]
 
 #: The resolver domain of workflow definitions (key = workflow id).
 DOMAIN = "workflow"
@@ -80,15 +80,31 @@ def load_workflow_files(config_dir: Path) -> dict[str, Workflow]:
     return found
 
 
-def register_workflow_files(resolver: Resolver, config_dir: Path) -> list[str]:
-    """Register each file's workflow as candidate ``workflow/<id>/settings``; their ids."""
+def sync_workflow_files(resolver: Resolver, settings: Settings | None) -> list[str]:
+    """Register each ``workflows/`` file as candidate ``workflow/<id>/settings`` (idempotent).
+
+    Every file is validated first, so an invalid one registers nothing; a
+    reload replaces the previous files' workflows and unregisters removed ones.
+    Called by ``oneiric_settings_applied`` (a host's, the CLI's, a reload's
+    resolver) and by ``engine_for``.  Returns the workflow ids.
+    """
+    state: dict[str, Any] = resolver.extension("oneiric.runtime.workflow-files", dict)
+    config_dir = settings.config_dir if settings is not None else None
+    if config_dir is None or state.get("settings") is settings:
+        return list(state.get("ids", ()))
     workflows = load_workflow_files(config_dir)
-    source = Source("settings", str(config_dir).replace(":", "_").replace("@", "_") or "settings")
-    for workflow_id, workflow in workflows.items():
-        resolver.register(Candidate(
-            DOMAIN, workflow_id, "settings", _constant(workflow), source=source,
-            description=f"workflows/{workflow_id} in the settings dir",
-        ))
+    source = Source("settings", str(config_dir).replace(":", "_").replace("@", "_"))
+    with resolver.batch():
+        old: Source | None = state.get("source")
+        for gone in state.get("ids", ()):
+            if old is not None and (gone not in workflows or old.origin != source.origin):
+                resolver.unregister(DOMAIN, gone, "settings", old.origin)
+        for workflow_id, workflow in workflows.items():
+            resolver.register(Candidate(
+                DOMAIN, workflow_id, "settings", _constant(workflow), source=source,
+                description=f"workflows/{workflow_id} in the settings dir",
+            ))
+    state.update(settings=settings, source=source, ids=list(workflows))
     return list(workflows)
 
 

@@ -387,7 +387,8 @@ class EventDispatcher:
         try:
             timeout = sub.timeout
             deadline = time.monotonic() + timeout if timeout is not None else float("inf")
-            context = HandlerContext(sub.name, lease.provider, group, attempt, deadline)
+            context = HandlerContext(sub.name, lease.provider, group, attempt, deadline,
+                                     self.lifecycle)
             result = run_eagerly(instance.handle(event, context))
             if type(result) is Suspended:
                 result = result.rest

@@ -14,13 +14,19 @@ __all__ = ["NULL_LIMIT", "Entry", "FunctionHandler", "HandlerContext", "HandlerT
 
 @dataclass(frozen=True, slots=True)
 class HandlerContext:
-    """What a handler's ``handle(event, context)`` gets besides the event."""
+    """What a handler's ``handle(event, context)`` gets besides the event.
+
+    ``lifecycle`` is the ``LifecycleManager`` the dispatcher runs on, for a
+    handler that reaches other components of the same application (an
+    automation invokes its target action through it).
+    """
 
     handler: str
     provider: str | None
     group: str
     attempt: int
     deadline: float  # time.monotonic(); math.inf without a timeout
+    lifecycle: Any = None
 
     def remaining(self) -> float:
         return max(0.0, self.deadline - time.monotonic())

@@ -17,7 +17,7 @@ from typing import Any
 from oneiric.lifecycle import LifecycleManager
 
 from ._automations import sync as sync_automations
-from ._definitions import register_workflow_files
+from ._definitions import sync_workflow_files
 from ._dispatcher import EventDispatcher
 from ._engine import WorkflowEngine
 
@@ -39,7 +39,9 @@ def dispatcher_for(
     per settings object; ``ConfigError`` if one is invalid) and lets the
     runtime's kits bound in ``lifecycle`` find it.
     """
-    sync_automations(lifecycle)
+    sync_automations(lifecycle.resolver, lifecycle.settings)
+    if state_dir is None:  # the lifecycle's own (a Host's, the CLI's): the first caller may be
+        state_dir = lifecycle.state_dir  # a kit, and files must not land in the process default
     return lifecycle.resolver.extension(
         _OWNER, lambda: EventDispatcher(lifecycle, state_dir=state_dir)
     )
@@ -68,16 +70,10 @@ def engine_for(
     domain ``workflow`` (once per settings object; ``WorkflowDefinitionError``
     if one is invalid), so the CLI and a host run the same definitions.
     """
-    settings = lifecycle.settings
     resolver = lifecycle.resolver
-    loaded: dict[str, object] = resolver.extension(_ENGINE + ".files", dict)
-    config_dir = settings.config_dir if settings is not None else None
-    if config_dir is not None and loaded.get("of") is not settings:
-        register_workflow_files(resolver, config_dir)
-        loaded["of"] = settings
-    if state_dir is None:  # the lifecycle's own (a Host's, the CLI's --state-dir): the first
-        # caller may be a kit, and the checkpoints must not land in the process default
-        state_dir = getattr(lifecycle, "_state_dir_arg", None)
+    sync_workflow_files(resolver, lifecycle.settings)
+    if state_dir is None:  # the lifecycle's own (a Host's, the CLI's): the first caller may be
+        state_dir = lifecycle.state_dir  # a kit, and checkpoints must not land elsewhere
     return resolver.extension(
         _ENGINE, lambda: WorkflowEngine(lifecycle, state_dir=state_dir)
     )

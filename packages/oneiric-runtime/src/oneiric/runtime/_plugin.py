@@ -10,6 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from oneiric.core import hookimpl
 
+#: oneiric_settings_applied (hook-spec version 3) is implemented below.
+ONEIRIC_HOOKSPEC = 3
+
 if TYPE_CHECKING:
     import click
 
@@ -50,3 +53,21 @@ def oneiric_host_services(host: Any) -> object:
 
     scheduler_for(host.lifecycle, state_dir=host.state_dir)  # [schedules] validated at start
     return [event_consumers(host), workflow_service(host), scheduler_service(host)]
+
+
+@hookimpl
+def oneiric_settings_applied(resolver: Any, settings: Any) -> None:
+    """``[automations]``, ``[schedules]`` and ``workflows/`` files become candidates.
+
+    On every resolver settings are applied to - a host's, the CLI's, a reload's
+    - so ``oneiric explain task nightly`` and ``oneiric pause event automation.x``
+    see them.  Each kind is validated entirely before any of it registers.
+    """
+    from ._automations import sync as sync_automations
+    from ._definitions import sync_workflow_files
+    from ._schedule_runner import sync as sync_schedules
+
+    sync_automations(resolver, settings)
+    sync_schedules(resolver, settings)
+    sync_workflow_files(resolver, settings)
+

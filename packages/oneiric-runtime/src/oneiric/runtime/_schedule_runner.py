@@ -39,6 +39,8 @@ from oneiric.core import (
     ComponentDraining,
     ComponentPaused,
     NotActiveError,
+    Resolver,
+    Settings,
     Source,
     get_logger,
 )
@@ -72,21 +74,21 @@ class _Registered:
 
 def registered(lifecycle: LifecycleManager) -> dict[str, Schedule]:
     """The schedules registered on ``lifecycle``'s resolver (synced first)."""
-    sync(lifecycle)
+    sync(lifecycle.resolver, lifecycle.settings)
     state: _Registered = lifecycle.resolver.extension(_REGISTERED, _Registered)
     return state.schedules
 
 
-def sync(lifecycle: LifecycleManager) -> None:
-    """Register ``lifecycle.settings``' schedules as ``task`` candidates (idempotent).
+def sync(resolver: Resolver, settings: Settings | None) -> None:
+    """Register the settings' schedules as ``task`` candidates (idempotent).
 
     All are validated first, so an invalid table registers nothing; a reload
     replaces the previous settings' schedules and unregisters removed ones.
+    Called by ``oneiric_settings_applied`` (every resolver settings are applied
+    to: a host's, the CLI's, a reload's) and by ``scheduler_for``.
     """
-    settings = lifecycle.settings
     if settings is None:
         return
-    resolver = lifecycle.resolver
     state: _Registered = resolver.extension(_REGISTERED, _Registered)
     if state.settings is settings:
         return
@@ -370,9 +372,9 @@ def scheduler_for(lifecycle: LifecycleManager, *, state_dir: str | os.PathLike[s
     Registers ``[schedules]`` as ``task`` candidates first (``ConfigError`` in
     one line if one is invalid, and nothing registered).
     """
-    sync(lifecycle)
+    sync(lifecycle.resolver, lifecycle.settings)
     if state_dir is None:  # the lifecycle's own (a Host's, the CLI's --state-dir), as engine_for
-        state_dir = getattr(lifecycle, "_state_dir_arg", None)
+        state_dir = lifecycle.state_dir
     return lifecycle.resolver.extension(_OWNER, lambda: Scheduler(lifecycle,
                                                                   state_dir=state_dir))
 
