@@ -454,3 +454,39 @@ async def test_a_span_per_handler_call(make_dispatcher: Any, spans: Any) -> None
     for s in handled:
         assert s.attributes["event_id"] == report.event_id
         assert s.attributes["correlation_id"] == "order-7"
+
+
+async def test_attack_a_handler_timeout_binds_to_the_handler_not_the_emitter(
+    make_dispatcher: Any,
+) -> None:
+    """A handler's own ``asyncio.timeout`` (and the dispatcher's) cancels that handler only.
+
+    Starting a group eagerly in the emitter's task and moving the rest to a new
+    task would leave such a timeout bound to the *emitter*: it would be
+    cancelled instead, and the handler never would.
+    """
+    dispatcher = make_dispatcher()
+    cancelled: list[str] = []
+
+    async def own_timeout(event: Event, context: Any) -> None:
+        try:
+            async with asyncio.timeout(0.05):
+                await asyncio.sleep(3600)
+        except TimeoutError:
+            cancelled.append("own")
+            raise
+
+    async def dispatcher_timeout(event: Event, context: Any) -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            cancelled.append("dispatcher")
+            raise
+
+    dispatcher.subscribe("own", own_timeout, topics="t.x")
+    dispatcher.subscribe("limited", dispatcher_timeout, topics="t.x", timeout="50ms")
+    dispatcher.subscribe("quick", lambda e, c: None, topics="t.x")
+    report = await asyncio.wait_for(dispatcher.emit("t.x", {}), 30)
+    statuses = {o.handler: o.status for o in report.outcomes}
+    assert statuses == {"own": "dead_lettered", "limited": "dead_lettered", "quick": "ok"}
+    assert sorted(cancelled) == ["dispatcher", "own"]

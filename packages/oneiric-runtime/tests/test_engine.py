@@ -346,3 +346,22 @@ async def test_plan_text_json_and_mermaid(engine: Any) -> None:
     assert "critical path (3): a -> b -> d" in plan.as_text()
     mermaid = plan.as_mermaid()
     assert mermaid.startswith("flowchart TD") and "n0 --> n1" in mermaid
+
+
+class OwnTimeout:
+    spec = ActionSpec(side_effects=False)
+
+    async def invoke(self, payload: Any, context: ActionContext) -> Any:
+        async with asyncio.timeout(0.05):
+            await asyncio.sleep(3600)
+
+
+async def test_attack_an_actions_own_timeout_cancels_the_action_not_the_engine(
+    engine: Any,
+) -> None:
+    """Nodes must not start in the engine's task and continue in another (see the dispatcher)."""
+    engine.lifecycle.resolver.register(Candidate("action", "t.own-timeout", "test", OwnTimeout))
+    engine.register(Workflow("wf", [Node("a", "t.own-timeout"), Node("b", "t.echo")]))
+    result = await asyncio.wait_for(engine.run("wf"), 30)
+    assert result.nodes["a"].status == "failed" and "TimeoutError" in (result.nodes["a"].error or "")
+    assert result.nodes["b"].status == "succeeded"

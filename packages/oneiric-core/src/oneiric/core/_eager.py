@@ -8,15 +8,28 @@ suspended - the deadline still counts from the start.  Semantics are those of
 ``await``: exceptions raised before the first suspension propagate; the rest
 receives what the task sends and throws (cancellation included), and closing
 it closes the coroutine.
+
+**The rest must be awaited by the same task, in the same context.**  The eager
+step runs as the current task: code in it that binds to
+``asyncio.current_task()`` - ``asyncio.timeout``, ``TaskGroup``, anyio cancel
+scopes (httpx) - binds to that task.  Moving the rest into another task would
+leave a timeout cancelling the wrong task.  To start work that must run
+concurrently, use ``start_task``: an eager task on Python 3.12+ (the step
+runs as the new task), a plain task before.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import sys
 import types
 from collections.abc import Coroutine, Generator
-from typing import Any
+from typing import Any, TypeVar
 
-__all__ = ["Suspended", "run_eagerly"]
+_T = TypeVar("_T")
+
+__all__ = ["Suspended", "run_eagerly", "start_task"]
 
 
 class Suspended:
@@ -62,3 +75,19 @@ def run_eagerly(value: Any) -> Any:
     except StopIteration as stop:
         return stop.value
     return Suspended(_rest(value, first))
+
+
+def start_task(
+    coro: Coroutine[Any, Any, _T], *, context: contextvars.Context | None = None
+) -> asyncio.Task[_T]:
+    """A task for ``coro``, started eagerly where Python can do it safely (3.12+).
+
+    On 3.12+ the first step runs now, *as the new task* (``eager_start``): a
+    call that never suspends returns a task that is already done, with no
+    trip through the event loop.  On 3.11 it is an ordinary task.
+    """
+    loop = asyncio.get_running_loop()
+    if sys.version_info >= (3, 12):
+        return asyncio.Task(coro, loop=loop, context=context, eager_start=True)
+    return loop.create_task(coro, context=context)
+

@@ -29,7 +29,8 @@ redaction of secrets                   :func:`redact`, :func:`scrub_text`,
 design-era environment variables       :func:`check_environment`,
                                        :func:`log_level_from_environment`,
                                        :func:`profile_from_environment`
-running a coroutine up to its first    :func:`run_eagerly`, :class:`Suspended`
+running a coroutine up to its first    :func:`run_eagerly`, :class:`Suspended`,
+suspension; eager tasks                :func:`start_task`
 suspension (no task, no timer)
 event topics and patterns              :func:`is_topic`, :func:`is_topic_pattern`,
                                        :func:`topic_matcher`, :data:`MAX_TOPIC_LENGTH`
@@ -41,7 +42,7 @@ imports pydantic, PyYAML or pluggy.
 
 from __future__ import annotations
 
-from ._eager import Suspended, run_eagerly
+from ._eager import Suspended, run_eagerly, start_task
 from ._environ import (
     PROFILES,
     check_environment,
@@ -94,6 +95,7 @@ __all__ = [
     "run_eagerly",
     "scrub_credentials",
     "scrub_text",
+    "start_task",
     "state_dir",
     "topic_matcher",
     "utc_now",

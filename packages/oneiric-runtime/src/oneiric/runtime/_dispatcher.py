@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextvars
 import os
 import random
 import sys
@@ -43,7 +42,7 @@ from oneiric.core import (
     RetryPolicy,
     Source,
 )
-from oneiric.core.helpers import Suspended, one_line, run_eagerly
+from oneiric.core.helpers import Suspended, one_line, run_eagerly, start_task
 from oneiric.core.telemetry import counter, histogram, span
 from oneiric.lifecycle import DomainBridge, LifecycleManager
 
@@ -245,21 +244,28 @@ class EventDispatcher:
         if len(planned) == 1:
             ((group, members),) = planned.items()
             return DispatchReport(event.id, tuple(await self._deliver(event, group, members)))
-        # Each group starts eagerly in its own context (as a task would give it); only a
-        # group that suspends becomes a task, so handlers that finish at once cost no task.
-        loop = asyncio.get_running_loop()
+        # Groups start eagerly, one after another, in this task: most handlers finish
+        # without suspending and cost no task.  The first group that suspends goes on
+        # in this task (its timeouts and cancel scopes are bound to it: its rest must
+        # not move to another task); the groups after it start as tasks of their own.
         results: list[Any] = []
         tasks: list[asyncio.Task[list[HandlerOutcome]]] = []
+        staying: tuple[int, Any] | None = None
         try:
             for group, members in planned.items():
-                context = contextvars.copy_context()
-                started = context.run(run_eagerly, self._deliver(event, group, members))
-                if type(started) is Suspended:
-                    task = loop.create_task(started.rest, context=context)
+                if staying is None:
+                    started = run_eagerly(self._deliver(event, group, members))
+                    if type(started) is Suspended:
+                        staying = (len(results), started.rest)
+                        results.append(None)
+                        continue
+                    results.append(started)
+                else:
+                    task = start_task(self._deliver(event, group, members))
                     tasks.append(task)
                     results.append(task)
-                else:
-                    results.append(started)
+            if staying is not None:
+                results[staying[0]] = await staying[1]
             if tasks:
                 await asyncio.gather(*tasks)
         except BaseException:

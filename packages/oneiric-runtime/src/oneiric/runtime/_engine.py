@@ -22,32 +22,27 @@ import asyncio
 import json
 import re
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from oneiric.actions import (
-    ActionFailed,
-    ActionInputError,
-    ActionOutputError,
     Actions,
-    ActionTimeout,
     find_non_json,
-    to_json,
 )
-from oneiric.core import ConfigError, OneiricError, RetryPolicy
-from oneiric.core.helpers import one_line, parse_duration, uuid4_text
+from oneiric.core import ConfigError, OneiricError
+from oneiric.core.helpers import one_line, parse_duration, start_task, uuid4_text
 from oneiric.core.telemetry import span
 from oneiric.lifecycle import LifecycleManager
 
 from ._checkpoint import CheckpointStore
 from ._definitions import DOMAIN, from_candidate
 from ._errors import DefinitionChanged, RunLocked, RunNotFound, WorkflowError
-from ._letter import scrub_error
+from ._noderun import Outputs, run_node
 from ._plan import Plan, plan
 from ._runs import FINISHED_RUN_STATUSES, RERUN_STATUSES, RunRecord, RunResult
-from ._template import TemplateError
-from ._workflow import Node, Workflow
+from ._workflow import Workflow
 
 __all__ = ["DEFAULT_RECOVERY_CAP", "DEFAULT_RETENTION", "WorkflowEngine"]
 
@@ -55,9 +50,7 @@ DEFAULT_RECOVERY_CAP = 5
 #: Finished runs older than this (seconds; 14 days) are pruned by ``prune()``.
 DEFAULT_RETENTION = 14 * 86400.0
 DEFAULT_MAX_OUTPUT_BYTES = 1 << 20
-_ONCE = RetryPolicy(max_attempts=1)
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}", re.ASCII)
-_NOT_RETRIED = (ActionInputError, ActionOutputError, TemplateError)
 
 
 class WorkflowEngine:
@@ -283,9 +276,14 @@ class WorkflowEngine:
             raise RunNotFound(f"no workflow run {run_id!r}; list runs with 'oneiric workflow runs'")
         return record
 
-    def _check_json(self, value: Any, what: str) -> str:
-        bad = find_non_json(value, allow_bytes=False)  # json.dumps would turn 1: into "1":
-        if bad is not None:
+    def _check_json(self, value: Any, what: str, *, shape: bool = True) -> str:
+        """``value`` as compact JSON, refused when not JSON or over the size cap.
+
+        ``shape=False`` skips the walk for a value already checked (an action's
+        output, checked by ``Actions.invoke``): only the size is left to check.
+        """
+        bad = find_non_json(value, allow_bytes=False) if shape else None
+        if bad is not None:  # (json.dumps alone would silently turn a key 1 into "1")
             raise ConfigError(f"{what} is not JSON at {bad}; pass JSON values "
                               "(objects with string keys, finite numbers; bytes as "
                               "{\"base64\": ...})")
@@ -363,45 +361,66 @@ class WorkflowEngine:
         """The ready queue; returns whether the run was cancelled.
 
         A node enters the queue when its last need succeeds (counters, not a
-        scan of the graph per completion); another process's ``cancel`` is
-        read from the store at most every quarter second.
+        scan of the graph per completion).  Each node starts eagerly
+        (``run_eagerly``): one that finishes without suspending - a quick
+        action, an in-memory or local checkpoint - is settled at once, with no
+        task; only a node that suspends becomes a task, and its completion is
+        queued for the loop (one wake-up, not a ``wait`` over every task).
         """
         run_id = record.run_id
         waiting = {n: sum(1 for m in workflow.by_id[n].needs if status[m] != "succeeded")
                    for n in workflow.order}
         ready = [n for n in workflow.order if status[n] == "pending" and waiting[n] == 0]
         ready.reverse()  # pop() from the end keeps definition order
-        waiter: asyncio.Future[Any] = asyncio.ensure_future(flag.wait())
+        done: deque[tuple[str, asyncio.Task[tuple[str, Any, int]]]] = deque()
+        loop = asyncio.get_running_loop()
+        wake: list[asyncio.Future[None]] = [loop.create_future()]
+        scope = {"input": record.input, "nodes": Outputs(outputs)}
+
+        def settle_later(task: asyncio.Task[tuple[str, Any, int]]) -> None:
+            done.append((tasks[task], task))
+            if not wake[0].done():
+                wake[0].set_result(None)
+
+        def on_cancel() -> None:
+            if not wake[0].done():
+                wake[0].set_result(None)
+
         # a cancel from another process is only in the store: poll it while nodes run
         watcher = asyncio.ensure_future(self._watch_cancel(run_id, flag))
-        checked = time.monotonic()
+        flagged = asyncio.ensure_future(flag.wait())
+        flagged.add_done_callback(lambda _f: on_cancel())
         cancelled = False
         try:
             while True:
-                now = time.monotonic()
-                if not cancelled and (flag.is_set() or (
-                        now - checked > 0.25 and self._record(run_id).cancel_requested)):
+                if not cancelled and flag.is_set():
                     cancelled = True
                     for task in tasks:
                         task.cancel()
-                if now - checked > 0.25:
-                    checked = now
                 while ready and not cancelled and len(tasks) < limit:
                     node_id = ready.pop()
                     if status[node_id] != "pending":
                         continue
                     status[node_id] = "running"
-                    task = asyncio.ensure_future(self._node(
-                        workflow, record, workflow.by_id[node_id], attempts[node_id], outputs))
-                    tasks[task] = node_id
-                if not tasks:
-                    return cancelled
-                pending: set[asyncio.Future[Any]] = {*tasks, waiter}
-                done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for finished in done:
-                    if finished is waiter:
-                        continue
-                    node_id = tasks.pop(finished)  # type: ignore[call-overload]
+                    # a task per node (eager on 3.12+: one that never suspends is done at
+                    # once); never a step here and the rest elsewhere (see run_eagerly)
+                    task = start_task(run_node(self,
+                        workflow, record, workflow.by_id[node_id], attempts[node_id], scope))
+                    if task.done():
+                        done.append((node_id, task))
+                        tasks[task] = node_id
+                    else:
+                        tasks[task] = node_id
+                        task.add_done_callback(settle_later)
+                if not done:
+                    if not tasks:
+                        return cancelled
+                    await wake[0]
+                    wake[0] = loop.create_future()
+                    continue
+                while done:
+                    node_id, finished = done.popleft()
+                    del tasks[finished]
                     if finished.cancelled():
                         status[node_id] = "cancelled"
                         continue
@@ -419,8 +438,8 @@ class WorkflowEngine:
                             fresh.append(child)
                     ready.extend(reversed(fresh))
         finally:
-            waiter.cancel()
             watcher.cancel()
+            flagged.cancel()
 
     async def _watch_cancel(self, run_id: str, flag: asyncio.Event) -> None:
         """Set ``flag`` when the store says another process asked to cancel the run."""
@@ -441,48 +460,3 @@ class WorkflowEngine:
             for d in below:
                 status[d] = "skipped"
             self.store.skip_nodes(run_id, below, f"upstream node {node_id!r} {status[node_id]}")
-
-    async def _node(self, workflow: Workflow, record: RunRecord, node: Node, done: int,
-                    outputs: Mapping[str, Any]) -> tuple[str, Any, int]:
-        """Every attempt of one node; returns (status, output, attempts made)."""
-        run_id = record.run_id
-        policy = node.retry
-        waits = list(policy.delays()) if policy is not None else []
-        attempt = done
-        while True:
-            attempt += 1
-            if not self.store.node_started(run_id, node.id, attempt):
-                raise WorkflowError(f"run {run_id!r} node {node.id!r}: attempt {attempt} was "
-                                    "refused by the store (another executor?)")
-            try:
-                with span("oneiric.workflow.node", run_id=run_id, node=node.id,
-                          action=node.action, attempt=attempt):
-                    payload = workflow.templates[node.id].render(
-                        {"input": record.input,
-                         "nodes": {n: {"output": v} for n, v in outputs.items()}})
-                    result = await self.actions.invoke(
-                        node.action, payload, timeout=node.timeout,
-                        retry=_ONCE if policy is not None else None,
-                        idempotency_key=f"{run_id}/{node.id}", run_id=run_id, node_id=node.id)
-                    output = to_json(result.value)
-                    self._check_json(output, f"node {node.id!r} output")
-            except asyncio.CancelledError:
-                self.store.node_finished(run_id, node.id, attempt, "cancelled", error="cancelled")
-                raise
-            except Exception as exc:
-                timed_out = isinstance(exc, ActionTimeout)
-                text = f"{type(exc).__name__}: {scrub_error(exc)}"
-                retry = (policy is not None and attempt - done <= len(waits)
-                         and not isinstance(exc, _NOT_RETRIED)
-                         and not (isinstance(exc, ConfigError) and "output" in str(exc))
-                         and policy.should_retry(exc.cause if isinstance(exc, ActionFailed)
-                                                 else exc))
-                state = "timed_out" if timed_out else "failed"
-                self.store.node_finished(run_id, node.id, attempt, state, error=text)
-                if not retry:
-                    return state, None, attempt
-                await self._sleep(waits[attempt - done - 1])
-                continue
-            self.store.node_finished(run_id, node.id, attempt, "succeeded", output=output)
-            return "succeeded", output, attempt
-

@@ -80,8 +80,8 @@ class MemoryCheckpointStore:
             state = self._nodes[run_id][node_id]
             if state.status != "running" or state.attempts != attempt:
                 return False
-            self._nodes[run_id][node_id] = dataclasses.replace(
-                state, status=status, output=output, error=error, finished_at=self._clock())
+            self._nodes[run_id][node_id] = NodeState(  # not replace(): this is per node
+                status, attempt, output, error, state.started_at, self._clock())
             return True
 
     def reset_nodes(self, run_id: str, node_ids: Iterable[str]) -> None:
