@@ -105,3 +105,19 @@ async def test_dropping_the_rest_finalizes_the_coroutine() -> None:
     rest = run_eagerly(holds())
     rest.rest.close()
     assert closed == [True]
+
+
+@run
+async def test_start_task_is_a_task_that_runs_the_coroutine() -> None:
+    import sys
+
+    from oneiric.core.helpers import start_task
+
+    async def quick() -> int:
+        return 5
+
+    task = start_task(quick())
+    assert isinstance(task, asyncio.Task)
+    if sys.version_info >= (3, 12):
+        assert task.done()  # eager: the first step already ran, as the task itself
+    assert await task == 5
