@@ -363,5 +363,33 @@ async def test_attack_an_actions_own_timeout_cancels_the_action_not_the_engine(
     engine.lifecycle.resolver.register(Candidate("action", "t.own-timeout", "test", OwnTimeout))
     engine.register(Workflow("wf", [Node("a", "t.own-timeout"), Node("b", "t.echo")]))
     result = await asyncio.wait_for(engine.run("wf"), 30)
-    assert result.nodes["a"].status == "failed" and "TimeoutError" in (result.nodes["a"].error or "")
+    assert result.nodes["a"].status == "failed"
+    assert "TimeoutError" in (result.nodes["a"].error or "")
     assert result.nodes["b"].status == "succeeded"
+
+
+async def test_one_trace_per_run_linked_to_the_triggering_event(
+    engine: Any, spans: Any
+) -> None:
+    """event -> workflow -> node -> action: the run is its own trace, the event a link."""
+    from oneiric.runtime import EventDispatcher
+
+    engine.register(chain(n=2))
+    dispatcher = EventDispatcher(engine.lifecycle, dead_letters=False)
+
+    async def start(event: Any, context: Any) -> None:
+        await engine.run("wf", {"x": 1}, run_id="traced")
+
+    dispatcher.subscribe("starter", start, topics="orders.paid")
+    await dispatcher.emit("orders.paid", {})
+    finished = {s.name: s for s in spans.get_finished_spans()}
+    handle, run = finished["oneiric.event.handle"], finished["oneiric.workflow.run"]
+    nodes = [s for s in spans.get_finished_spans() if s.name == "oneiric.workflow.node"]
+    actions = [s for s in spans.get_finished_spans() if s.name == "oneiric.action.invoke"]
+    assert run.parent is None and run.context.trace_id != handle.context.trace_id
+    assert [link.context.span_id for link in run.links] == [handle.context.span_id]
+    assert {n.context.trace_id for n in nodes} == {run.context.trace_id}
+    assert {n.parent.span_id for n in nodes} == {run.context.span_id}
+    assert {a.context.trace_id for a in actions} == {run.context.trace_id}
+    assert {a.parent.span_id for a in actions} <= {n.context.span_id for n in nodes}
+    await dispatcher.aclose()

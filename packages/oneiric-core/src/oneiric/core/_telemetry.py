@@ -80,9 +80,23 @@ def histogram(name: str, description: str = "", unit: str = "s") -> Any:
     return inst
 
 
-def span(name: str, **attributes: Any) -> AbstractContextManager[Any]:
-    """Start a span when OpenTelemetry is in use in this process, else do nothing."""
+def span(name: str, *, new_trace: bool = False, **attributes: Any) -> AbstractContextManager[Any]:
+    """Start a span when OpenTelemetry is in use in this process, else do nothing.
+
+    ``new_trace=True`` starts a root span (a trace of its own) *linked* to the
+    current span instead of a child of it: a workflow run is one trace however
+    long it lives and whatever resumes it, and the event that started it is a
+    link, not a parent whose trace the run would stretch for hours.
+    """
     if "opentelemetry" not in sys.modules:
         return nullcontext()
     clean = {k: v for k, v in attributes.items() if v is not None}
-    return tracer().start_as_current_span(name, attributes=clean)  # type: ignore[no-any-return]
+    if not new_trace:
+        return tracer().start_as_current_span(name, attributes=clean)  # type: ignore[no-any-return]
+    from opentelemetry import context, trace
+
+    current = trace.get_current_span().get_span_context()
+    links = [trace.Link(current)] if current.is_valid else []
+    return tracer().start_as_current_span(  # type: ignore[no-any-return]
+        name, context=context.Context(), links=links, attributes=clean
+    )

@@ -312,8 +312,8 @@ class WorkflowEngine:
             self._running[run_id] = flag
             self._finished[run_id] = finished
             try:
-                with span("oneiric.workflow.run", workflow=workflow.id, run_id=run_id,
-                          correlation_id=record.correlation_id):
+                with span("oneiric.workflow.run", new_trace=True, workflow=workflow.id,
+                          run_id=run_id, correlation_id=record.correlation_id):
                     await self._drive(workflow, record, flag)
             finally:
                 del self._running[run_id]
