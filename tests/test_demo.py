@@ -25,7 +25,7 @@ def test_demo_runs_every_step_and_leaves_nothing_behind(tmp_path: Path):
     data = json.loads(proc.stdout)
     steps = {s["step"]: s for s in data["steps"]}
     assert list(steps) == ["plugins", "explain", "activate", "hot-swap", "rollback",
-                           "pause-drain-resume", "remote", "actions", "events"]
+                           "pause-drain-resume", "remote", "actions", "events", "workflow"]
     assert all(s["ok"] for s in data["steps"]), [s["step"] for s in data["steps"] if not s["ok"]]
 
     distributions = {p["distribution"] for p in steps["plugins"]["data"]["plugins"]}
@@ -55,6 +55,12 @@ def test_demo_runs_every_step_and_leaves_nothing_behind(tmp_path: Path):
     assert [d["handler"] for d in events["dead_letters"]] == ["mailer"]
     assert events["left"] == 0 and events["mailed"] == ["A-17"]
     assert events["route"]["runs"] == ["invoice", "mailer"]
+    workflow = steps["workflow"]["data"]
+    assert workflow["before"]["reserve"] == {"status": "succeeded", "attempts": 1}
+    assert workflow["before"]["charge"]["status"] == "running"
+    assert (workflow["rerun"], workflow["first_run"]) == (["charge"], ["receipt"])
+    assert workflow["after"]["reserve"]["attempts"] == 1  # finished: never re-run
+    assert workflow["status"] == "succeeded"
 
     assert data["ok"] is True and data["temp_dir_removed"] is True and data["left_behind"] == []
     assert not Path(data["temp_dir"]).exists()
@@ -68,7 +74,7 @@ def test_demo_human_output_has_a_screen_per_step(tmp_path: Path):
                           text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr
     titles = [line for line in proc.stdout.splitlines() if line.startswith("== ")]
-    assert len(titles) == 9
+    assert len(titles) == 10
     assert "failed operations: 0" in proc.stdout
     assert "left behind: nothing" in proc.stdout
     assert proc.stderr == ""  # expected failures (the rollback) are shown, not logged

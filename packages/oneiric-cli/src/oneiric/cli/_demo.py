@@ -11,7 +11,7 @@ restored, so the demo leaves nothing behind (``--json`` reports the check).
 Steps (``--json`` gives ``{"steps": [{"step", "title", "text", "data"}], ...}``):
 ``plugins``, ``explain``, ``activate``, ``hot-swap``, ``rollback``,
 ``pause-drain-resume`` and, when installed, ``remote`` (oneiric-remote),
-``actions`` (oneiric-actions) and ``events`` (oneiric-runtime).
+``actions`` (oneiric-actions), ``events`` and ``workflow`` (oneiric-runtime).
 """
 
 from __future__ import annotations
@@ -171,6 +171,12 @@ class Demo:
                 root = "{root}"
                 fsync = false
             """)
+        if self.has_runtime and self.has_actions:  # the workflow step's definition
+            from ._demo_runtime import WORKFLOW
+
+            (self.config / "workflows").mkdir()
+            (self.config / "workflows" / "demo-order.toml").write_text(WORKFLOW,
+                                                                        encoding="utf-8")
         text += textwrap.dedent("""
             [lifecycle]
             grace_period = 0.1
@@ -193,6 +199,9 @@ class Demo:
             "adapter", "cache", "flaky", f"{_PROVIDERS}:FlakyCache", source=app, priority=1,
             description="starts, then fails its health check",
         ))
+        if self.has_runtime and self.has_actions:  # a slow workflow step, to kill mid-node
+            resolver.register(Candidate("action", "demo.slow", "demo",
+                                        f"{_PROVIDERS}:SlowStep", source=app))
         if not self.has_cache_adapter:
             resolver.register(Candidate(
                 "adapter", "cache", "memory", f"{_PROVIDERS}:DemoCache", priority=0,
@@ -258,7 +267,7 @@ class Demo:
                 self.screen("remote", "7. Signed remote manifests",
                             "  skipped: install oneiric-remote to see a provider delivered by a "
                             "signed manifest", {"skipped": True})
-            from ._demo_runtime import actions_step, events_step
+            from ._demo_runtime import actions_step, events_step, workflow_step
 
             if self.has_actions:
                 await actions_step(self, lifecycle)
@@ -272,6 +281,12 @@ class Demo:
                 self.screen("events", "9. Events",
                             "  skipped: install oneiric-runtime to route, emit and redrive events",
                             {"skipped": True})
+            if self.has_runtime and self.has_actions:
+                await workflow_step(self, lifecycle)
+            else:
+                self.screen("workflow", "10. Durable workflows",
+                            "  skipped: install oneiric-runtime to run a workflow, kill it and "
+                            "resume it", {"skipped": True})
         finally:
             await watcher.stop()
             await lifecycle.shutdown()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-__all__ = ["DemoCache", "FlakyCache"]
+__all__ = ["DemoCache", "FlakyCache", "SlowStep"]
 
 
 class DemoCache:
@@ -59,3 +59,17 @@ class FlakyCache(DemoCache):
 
     def health(self) -> Any:
         return _Report(False, "backend unreachable (simulated by the demo)")
+
+
+class SlowStep:
+    """A workflow step that takes a moment (so the demo can kill a run mid-node).
+
+    Imports nothing from oneiric-actions at module level: this module is
+    imported by the demo with only core + lifecycle + cli installed.
+    """
+
+    async def invoke(self, payload: Any, context: Any) -> Any:
+        await asyncio.sleep(0.3)
+        return {"step": context.node_id, "attempt_key": context.idempotency_key,
+                "got": payload}
+

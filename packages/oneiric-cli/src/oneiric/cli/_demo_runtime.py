@@ -134,3 +134,112 @@ async def events_step(demo: Any, lifecycle: Any) -> None:
         ok=(len(letters) == 1 and not left and mailed == ["A-17"]
             and all(r.event_id == report.event_id for r in redriven)),
     )
+
+
+#: The demo's workflow (written to the settings dir's workflows/ before settings load).
+WORKFLOW = """\
+id = "demo-order"
+
+[[nodes]]
+id = "fingerprint"
+action = "compression.hash"
+input = { data = "${input.order}" }
+
+[[nodes]]
+id = "reserve"
+action = "demo.slow"
+needs = ["fingerprint"]
+input = { digest = "${nodes.fingerprint.output.digest}" }
+
+[[nodes]]
+id = "charge"
+action = "demo.slow"
+needs = ["reserve"]
+input = { reserved = "${nodes.reserve.output.step}" }
+
+[[nodes]]
+id = "receipt"
+action = "compression.encode"
+needs = ["charge"]
+input = { data = "${input.order}", encoding = "base64" }
+"""
+
+#: What the killed process runs: the same plugins, settings and state dir as the demo.
+_CHILD = """
+import asyncio, sys
+from oneiric.core import Candidate, Resolver, load_plugins, load_settings
+from oneiric.lifecycle import LifecycleConfig, LifecycleManager
+from oneiric.runtime import engine_for
+
+async def main(config, state):
+    resolver = Resolver()
+    load_plugins(resolver)
+    resolver.register(Candidate("action", "demo.slow", "demo",
+                                "oneiric.cli._demo_providers:SlowStep"))
+    settings = load_settings(config, state_dir=state)
+    settings.apply(resolver)
+    lifecycle = LifecycleManager(resolver, settings=settings, state_dir=state,
+                                 activity_store=False, write_status=False,
+                                 config=LifecycleConfig(health_interval=0))
+    await engine_for(lifecycle).run("demo-order", {"order": "order 17: 3 books"},
+                                    run_id="demo-run")
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
+async def workflow_step(demo: Any, lifecycle: Any) -> None:
+    """Run a workflow in another process, SIGKILL it mid-node, resume it here."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from oneiric.runtime import SQLiteCheckpointStore, engine_for
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ONEIRIC_")}
+    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(demo.config), str(demo.state)],
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    store = SQLiteCheckpointStore(demo.state / "workflows.sqlite")
+    try:
+        def mid_run() -> bool:
+            if child.poll() is not None:
+                raise RuntimeError(f"the workflow process ended early: "
+                                   f"{(child.stderr.read() if child.stderr else b'').decode()}")
+            if store.get_run("demo-run") is None:
+                return False
+            nodes = store.nodes("demo-run")
+            return nodes["reserve"].status == "succeeded" and nodes["charge"].status == "running"
+
+        deadline = asyncio.get_running_loop().time() + 60
+        while not mid_run():
+            if asyncio.get_running_loop().time() > deadline:
+                raise RuntimeError("the workflow did not reach its second slow node in 60 s")
+            await asyncio.sleep(0.02)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        before = {n: (s.status, s.attempts) for n, s in store.nodes("demo-run").items()}
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        if child.stderr is not None:
+            child.stderr.close()
+        store.close()
+    engine = engine_for(lifecycle)
+    result = await engine.resume("demo-run")
+    after = {n: (s.status, s.attempts) for n, s in result.nodes.items()}
+    rerun = [n for n in after if before[n][1] and after[n][1] != before[n][1]]
+    first = [n for n in after if not before[n][1] and after[n][1]]
+    demo.screen(
+        "workflow",
+        "10. A workflow killed with SIGKILL mid-node, resumed in another process",
+        "  killed with: " + ", ".join(f"{n} {s} (attempt {a})" for n, (s, a) in before.items())
+        + f"\n  resumed here: {result.status}; in flight at the kill, ran once more: "
+        f"{', '.join(rerun) or 'nothing'}; never started before: {', '.join(first) or 'none'}; "
+        "finished nodes did not run again",
+        {"before": {n: {"status": s, "attempts": a} for n, (s, a) in before.items()},
+         "after": {n: {"status": s, "attempts": a} for n, (s, a) in after.items()},
+         "rerun": rerun, "first_run": first, "status": result.status},
+        ok=result.ok and rerun == ["charge"] and first == ["receipt"],
+    )
