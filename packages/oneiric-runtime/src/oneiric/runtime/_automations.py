@@ -44,12 +44,12 @@ from oneiric.core import (
     Resolver,
     RetryPolicy,
     Settings,
-    Source,
     validate_name,
 )
 from oneiric.core.helpers import is_topic, is_topic_pattern, one_line
 from oneiric.lifecycle import LifecycleManager
 
+from ._sections import Registered, parse_tables, register_tables, settings_source
 from ._subscription import Subscription
 from ._template import Template, compile_template
 
@@ -179,38 +179,18 @@ def parse_automations(section: Mapping[str, Any], *, origin: str = "") -> dict[s
 
     ``origin`` (the settings file) prefixes the message.
     """
-    prefix = f"{origin}: " if origin else ""
-    found: dict[str, Automation] = {}
-    for name in sorted(section):
-        where = f"automations.{name}"
-        try:
-            validate_name(name, "automation")
-            if len(name) > _NAME_MAX:
-                raise ConfigError(f"an automation id has at most {_NAME_MAX} characters")
-            found[name] = _automation(name, section[name], where)
-        except (ConfigError, ValueError) as exc:
-            text = one_line(exc)
-            if not text.startswith(where):
-                text = f"{where}: {text}"
-            raise ConfigError(prefix + text) from None
-    return found
+    return parse_tables(section, kind="automations", name="automation", parse=_automation,
+                        max_length=_NAME_MAX, origin=origin)
 
 
 # ------------------------------------------------------------------ registration
 
 
-@dataclass
-class _Registered:
-    settings: object = None
-    source: Source | None = None
-    automations: dict[str, Automation] = dataclasses.field(default_factory=dict)
-
-
 def registered(lifecycle: LifecycleManager) -> dict[str, Automation]:
     """The automations registered on ``lifecycle``'s resolver (synced first)."""
     sync(lifecycle.resolver, lifecycle.settings)
-    state: _Registered = lifecycle.resolver.extension(_OWNER, _Registered)
-    return state.automations
+    state: Registered = lifecycle.resolver.extension(_OWNER, Registered)
+    return state.values
 
 
 def sync(resolver: Resolver, settings: Settings | None) -> None:
@@ -222,28 +202,22 @@ def sync(resolver: Resolver, settings: Settings | None) -> None:
     """
     if settings is None:  # no settings say nothing about automations
         return
-    state: _Registered = resolver.extension(_OWNER, _Registered)
+    state: Registered = resolver.extension(_OWNER, Registered)
     if state.settings is settings:
         return
-    section = settings.automations
     config_dir = settings.config_dir
     origin = str(config_dir / "oneiric.toml") if config_dir is not None else ""
-    automations = parse_automations(section, origin=origin)
-    source = Source("settings", str(config_dir) if config_dir is not None else "settings")
-    with resolver.batch():
-        old = state.source
-        if old is not None:
-            for gone in state.automations.values():
-                if gone.id not in automations or old.origin != source.origin:
-                    resolver.unregister("event", gone.handler, "settings", old.origin)
-        for automation in automations.values():
-            resolver.register(Candidate(
-                "event", automation.handler, "settings", _factory(automation.id),
-                source=source, metadata=automation.metadata(),
-                description=f"automation {automation.id}: on "
-                            f"{', '.join(automation.subscription.topics)} run {automation.run}",
-            ))
-    state.settings, state.source, state.automations = settings, source, automations
+    automations = parse_automations(settings.automations, origin=origin)
+    source = settings_source(config_dir)
+    candidates = {
+        a.handler: Candidate(
+            "event", a.handler, "settings", _factory(a.id), source=source,
+            metadata=a.metadata(),
+            description=f"automation {a.id}: on {', '.join(a.subscription.topics)} run {a.run}",
+        )
+        for a in automations.values()
+    }
+    register_tables(resolver, state, settings, "event", candidates, automations)
 
 
 def _factory(name: str) -> Any:

@@ -14,10 +14,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from oneiric.core import Candidate, ConfigError, Resolver, Settings, Source, resolve_factory
+from oneiric.core import Candidate, ConfigError, Resolver, Settings, resolve_factory
 from oneiric.core.helpers import load_document, one_line
 
 from ._errors import WorkflowDefinitionError
+from ._sections import Registered, register_tables, settings_source
 from ._workflow import Workflow
 
 __all__ = ["DOMAIN", "from_candidate", "load_workflow_files", "sync_workflow_files"]
@@ -88,23 +89,19 @@ def sync_workflow_files(resolver: Resolver, settings: Settings | None) -> list[s
     Called by ``oneiric_settings_applied`` (a host's, the CLI's, a reload's
     resolver) and by ``engine_for``.  Returns the workflow ids.
     """
-    state: dict[str, Any] = resolver.extension("oneiric.runtime.workflow-files", dict)
+    state: Registered = resolver.extension("oneiric.runtime.workflow-files", Registered)
     config_dir = settings.config_dir if settings is not None else None
-    if config_dir is None or state.get("settings") is settings:
-        return list(state.get("ids", ()))
+    if config_dir is None or state.settings is settings:
+        return list(state.keys)
     workflows = load_workflow_files(config_dir)
-    source = Source("settings", str(config_dir).replace(":", "_").replace("@", "_"))
-    with resolver.batch():
-        old: Source | None = state.get("source")
-        for gone in state.get("ids", ()):
-            if old is not None and (gone not in workflows or old.origin != source.origin):
-                resolver.unregister(DOMAIN, gone, "settings", old.origin)
-        for workflow_id, workflow in workflows.items():
-            resolver.register(Candidate(
-                DOMAIN, workflow_id, "settings", _constant(workflow), source=source,
-                description=f"workflows/{workflow_id} in the settings dir",
-            ))
-    state.update(settings=settings, source=source, ids=list(workflows))
+    source = settings_source(config_dir)
+    candidates = {
+        workflow_id: Candidate(DOMAIN, workflow_id, "settings", _constant(workflow),
+                               source=source,
+                               description=f"workflows/{workflow_id} in the settings dir")
+        for workflow_id, workflow in workflows.items()
+    }
+    register_tables(resolver, state, settings, DOMAIN, candidates, workflows)
     return list(workflows)
 
 

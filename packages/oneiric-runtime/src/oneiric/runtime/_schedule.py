@@ -40,10 +40,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from oneiric.core import ConfigError, OneiricError, validate_name
+from oneiric.core import ConfigError, OneiricError
 from oneiric.core.helpers import format_timestamp, one_line, parse_duration
 
 from ._automations import _target
+from ._sections import parse_tables
 from ._template import Template, compile_template
 
 __all__ = [
@@ -341,18 +342,5 @@ def parse_schedules(section: Mapping[str, Any], *, origin: str = "") -> dict[str
 
     ``origin`` (the settings file) prefixes the message.
     """
-    prefix = f"{origin}: " if origin else ""
-    found: dict[str, Schedule] = {}
-    for name in sorted(section):
-        where = f"schedules.{name}"
-        try:
-            validate_name(name, "schedule")
-            if len(name) > _NAME_MAX:
-                raise ConfigError(f"a schedule id has at most {_NAME_MAX} characters")
-            found[name] = _schedule(name, section[name], where)
-        except (ConfigError, ValueError) as exc:
-            text = one_line(exc)
-            if not text.startswith(where):
-                text = f"{where}: {text}"
-            raise ConfigError(prefix + text) from None
-    return found
+    return parse_tables(section, kind="schedules", name="schedule", parse=_schedule,
+                        max_length=_NAME_MAX, origin=origin)

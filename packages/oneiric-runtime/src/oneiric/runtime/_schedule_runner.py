@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import os
 import random
 import time
@@ -41,7 +40,6 @@ from oneiric.core import (
     NotActiveError,
     Resolver,
     Settings,
-    Source,
     get_logger,
 )
 from oneiric.core.helpers import one_line, uuid4_text
@@ -49,6 +47,7 @@ from oneiric.lifecycle import DomainBridge, LifecycleManager
 
 from ._schedule import Schedule, ScheduleNotFound, parse_schedules
 from ._schedule_store import DEFAULT_SCHEDULES, ScheduleState, ScheduleStore
+from ._sections import Registered, register_tables, settings_source
 
 __all__ = ["DOMAIN", "MAX_SLEEP", "FireResult", "Scheduler", "registered", "scheduler_for",
            "scheduler_service", "sync"]
@@ -65,18 +64,11 @@ _REGISTERED = _OWNER + ".registered"
 # ------------------------------------------------------------------ registration
 
 
-@dataclass
-class _Registered:
-    settings: object = None
-    source: Source | None = None
-    schedules: dict[str, Schedule] = dataclasses.field(default_factory=dict)
-
-
 def registered(lifecycle: LifecycleManager) -> dict[str, Schedule]:
     """The schedules registered on ``lifecycle``'s resolver (synced first)."""
     sync(lifecycle.resolver, lifecycle.settings)
-    state: _Registered = lifecycle.resolver.extension(_REGISTERED, _Registered)
-    return state.schedules
+    state: Registered = lifecycle.resolver.extension(_REGISTERED, Registered)
+    return state.values
 
 
 def sync(resolver: Resolver, settings: Settings | None) -> None:
@@ -89,26 +81,20 @@ def sync(resolver: Resolver, settings: Settings | None) -> None:
     """
     if settings is None:
         return
-    state: _Registered = resolver.extension(_REGISTERED, _Registered)
+    state: Registered = resolver.extension(_REGISTERED, Registered)
     if state.settings is settings:
         return
     config_dir = settings.config_dir
     origin = str(config_dir / "oneiric.toml") if config_dir is not None else ""
     schedules = parse_schedules(getattr(settings, "schedules", {}), origin=origin)
-    source = Source("settings", str(config_dir) if config_dir is not None else "settings")
-    with resolver.batch():
-        old = state.source
-        if old is not None:
-            for gone in state.schedules:
-                if gone not in schedules or old.origin != source.origin:
-                    resolver.unregister(DOMAIN, gone, "settings", old.origin)
-        for schedule in schedules.values():
-            resolver.register(Candidate(
-                DOMAIN, schedule.id, "settings", _factory(schedule), source=source,
-                metadata={"schedule": schedule.spec, "run": schedule.run},
-                description=f"schedule {schedule.id}: {schedule.spec}, run {schedule.run}",
-            ))
-    state.settings, state.source, state.schedules = settings, source, schedules
+    source = settings_source(config_dir)
+    candidates = {
+        s.id: Candidate(DOMAIN, s.id, "settings", _factory(s), source=source,
+                        metadata={"schedule": s.spec, "run": s.run},
+                        description=f"schedule {s.id}: {s.spec}, run {s.run}")
+        for s in schedules.values()
+    }
+    register_tables(resolver, state, settings, DOMAIN, candidates, schedules)
 
 
 def _factory(schedule: Schedule) -> Callable[[], Schedule]:
