@@ -20,12 +20,14 @@ runs as the new task), a plain task before.
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import sys
 import types
 from collections.abc import Coroutine, Generator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:  # asyncio is imported by start_task only: helpers load at CLI start-up
+    import asyncio
+    import contextvars
 
 _T = TypeVar("_T")
 
@@ -86,6 +88,8 @@ def start_task(
     call that never suspends returns a task that is already done, with no
     trip through the event loop.  On 3.11 it is an ordinary task.
     """
+    import asyncio
+
     loop = asyncio.get_running_loop()
     if sys.version_info >= (3, 12):
         return asyncio.Task(coro, loop=loop, context=context, eager_start=True)
