@@ -44,11 +44,11 @@ import sqlite3
 import threading
 import time as _time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
-from oneiric.core import ConfigError, get_logger, state_dir
+from oneiric.core import ConfigError, get_logger
 from oneiric.core.helpers import (
     one_line,
     parse_duration,
@@ -62,10 +62,10 @@ from ._letter import (
     DeadLetterStoreError,
     error_type_name,
     id_list,
-    is_busy,
     record_number,
     scrub_error,
 )
+from ._sqlitefile import Migration, open_versioned, sqlite_errors, transaction
 
 __all__ = [
     "DEFAULT_DEAD_LETTERS",
@@ -112,7 +112,7 @@ def _migrate_to_1(conn: sqlite3.Connection) -> None:
 
 
 #: ``_MIGRATIONS[n]`` migrates a file from schema version ``n`` to ``n + 1``.
-_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migrate_to_1,)
+_MIGRATIONS: tuple[Migration, ...] = (_migrate_to_1,)
 #: The schema version this code writes.
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -173,139 +173,21 @@ class DeadLetterStore:
             raise DeadLetterStoreError(
                 f"dead-letter store {self.path} is closed; open a new DeadLetterStore"
             )
-        state_dir(self.path.parent)  # created 0700, refused if others can write it
-        with self._errors("open"):
-            self._create_private()
-            # Two processes switching a new file to WAL at once get SQLITE_BUSY
-            # without the busy handler being consulted: retry until busy_timeout.
-            deadline = _time.monotonic() + self.busy_timeout
-            delay = 0.005
-            while True:
-                try:
-                    conn = self._open()
-                    break
-                except sqlite3.OperationalError as exc:
-                    if not is_busy(exc) or _time.monotonic() >= deadline:
-                        raise
-                _time.sleep(delay)
-                delay = min(delay * 2, 0.1)
-        self._conn = conn
+        self._conn = open_versioned(
+            self.path, what="dead-letter store", migrations=_MIGRATIONS,
+            busy_timeout=self.busy_timeout, synchronous="NORMAL", error=DeadLetterStoreError)
         self._prune_locked(self._clock())
-        return conn
+        return self._conn
 
-    def _open(self) -> sqlite3.Connection:
-        """Connect, check the version (before anything writes), switch to WAL and migrate."""
-        conn = sqlite3.connect(
-            self.path,
-            timeout=self.busy_timeout,
-            isolation_level=None,  # explicit BEGIN/COMMIT
-            check_same_thread=False,  # one connection, serialised by _lock
-        )
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-            # A file of a newer version is refused before anything writes to it.
-            self._check_version(int(conn.execute("PRAGMA user_version").fetchone()[0]))
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                _log.warning("dead-letter store not in WAL mode", path=str(self.path), mode=mode)
-            conn.execute("PRAGMA synchronous = NORMAL")
-            self._migrate(conn)
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    def _create_private(self) -> None:
-        """Create the file 0600 (SQLite gives its -wal and -shm files the same mode)."""
-        try:
-            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY
-                         | getattr(os, "O_NOFOLLOW", 0), 0o600)
-        except FileExistsError:
-            if os.path.islink(self.path):
-                raise DeadLetterStoreError(
-                    f"dead-letter store {self.path} is a symbolic link; name the file it "
-                    "points to, or remove the link",
-                    category="invalid",
-                ) from None
-            return
-        except OSError as exc:
-            raise DeadLetterStoreError(
-                f"cannot create dead-letter store {self.path}: {one_line(exc)}; check that "
-                "the directory is writable (or set ONEIRIC_STATE_DIR)"
-            ) from None
-        os.close(fd)
-
-    def _check_version(self, version: int) -> None:
-        known = len(_MIGRATIONS)
-        if version > known:
-            raise DeadLetterStoreError(
-                f"dead-letter store {self.path} has schema version {version}, written by a "
-                f"newer oneiric-runtime (this one knows {known}); upgrade oneiric-runtime "
-                "or use another file",
-                category="invalid",
-            )
-
-    def _migrate(self, conn: sqlite3.Connection) -> None:
-        """Bring the file to the current version in one transaction (another process may race)."""
-        if int(conn.execute("PRAGMA user_version").fetchone()[0]) == len(_MIGRATIONS):
-            return
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-            self._check_version(version)
-            for migrate in _MIGRATIONS[version:]:
-                migrate(conn)
-            if version != len(_MIGRATIONS):
-                conn.execute(f"PRAGMA user_version = {len(_MIGRATIONS)}")
-                _log.info("dead-letter store migrated", path=str(self.path),
-                          version=len(_MIGRATIONS), previous=version)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-
-    @contextmanager
-    def _errors(self, action: str) -> Iterator[None]:
-        """Turn sqlite3 errors into one-line ``DeadLetterStoreError``s saying what to do."""
-        try:
-            yield
-        except sqlite3.DatabaseError as exc:
-            text = one_line(str(exc))
-            lowered = text.lower()
-            if "not a database" in lowered or "malformed" in lowered or "corrupt" in lowered:
-                raise DeadLetterStoreError(
-                    f"dead-letter store {self.path} is not a valid SQLite database ({text}); "
-                    f"move it aside (e.g. to {self.path.name}.broken) and a new, empty store "
-                    "is created",
-                    category="invalid",
-                ) from None
-            if "locked" in lowered or "busy" in lowered:
-                message = (
-                    f"dead-letter store {self.path} is locked by another process (waited "
-                    f"{self.busy_timeout:g} s to {action}); retry, or find the process holding it"
-                )
-            elif "unable to open" in lowered or "readonly" in lowered:
-                message = (
-                    f"cannot {action} dead-letter store {self.path}: {text}; check that the "
-                    "file and its directory are writable (or set ONEIRIC_STATE_DIR)"
-                )
-            else:
-                message = f"dead-letter store {self.path}: cannot {action}: {text}"
-            raise DeadLetterStoreError(message) from None
+    def _errors(self, action: str) -> AbstractContextManager[None]:
+        """sqlite3 errors as one-line ``DeadLetterStoreError``s saying what to do."""
+        return sqlite_errors(self.path, what="dead-letter store", action=action,
+                             busy_timeout=self.busy_timeout, error=DeadLetterStoreError)
 
     @contextmanager
     def _transaction(self, action: str) -> Iterator[sqlite3.Connection]:
-        with self._lock, self._errors(action):
-            conn = self._connection()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+        with self._lock, self._errors(action), transaction(self._connection()) as conn:
+            yield conn
 
     def _read(self, sql: str, params: tuple[Any, ...] = ()) -> builtins.list[tuple[Any, ...]]:
         with self._lock, self._errors("read"):
@@ -413,18 +295,10 @@ class DeadLetterStore:
             return self._prune_locked(float(self._clock() if now is None else now))
 
     def _prune_locked(self, now: float) -> int:
-        with self._errors("prune"):
-            conn = self._connection()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                removed = conn.execute(
-                    "DELETE FROM dead_letters WHERE time < ?", (now - self.retention,)
-                ).rowcount
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+        with self._errors("prune"), transaction(self._connection()) as conn:
+            removed = conn.execute(
+                "DELETE FROM dead_letters WHERE time < ?", (now - self.retention,)
+            ).rowcount
         self._last_prune = now
         if removed:
             _log.info("dead letters pruned", path=str(self.path), removed=removed,

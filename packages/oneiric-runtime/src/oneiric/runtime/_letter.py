@@ -23,7 +23,6 @@ __all__ = [
     "DeadLetterStoreError",
     "error_type_name",
     "id_list",
-    "is_busy",
     "record_number",
     "scrub_error",
 ]
@@ -138,12 +137,6 @@ def id_list(ids: Iterable[str]) -> list[str]:
 
 
 _ID = re.compile(r"dl-([1-9][0-9]{0,17})", re.ASCII)
-
-
-def is_busy(exc: Exception) -> bool:
-    """An SQLite "database is locked/busy" error (another process holds the file)."""
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text
 
 
 def record_number(id: object) -> int | None:

@@ -1,7 +1,7 @@
 """A private, versioned SQLite file in WAL mode: open it, migrate it, explain its errors.
 
-Why a module of its own: every durable store of this package (checkpoints
-here; dead letters follow the same rules in ``_deadletters``) needs the same
+Why a module of its own: every durable store of this package (checkpoints,
+dead letters, schedules' fire records) needs the same
 handful of rules, and a store that gets one of them wrong loses data or
 leaks it:
 
