@@ -174,6 +174,18 @@ def test_a_package_declares_its_category_where_it_defines_the_error() -> None:
     assert exit_code_for(Throttled("slow down")) == 5
 
 
+def test_an_instance_narrows_its_class_category_without_touching_the_class() -> None:
+    class StoreProblem(OneiricError):
+        category = "unavailable"
+
+    broken = StoreProblem("store f is not SQLite", category="invalid")
+    locked = StoreProblem("store f is locked")
+    assert (str(broken), broken.category, exit_code_for(broken)) == (
+        "store f is not SQLite", "invalid", EXIT_CODES["invalid"])
+    assert (locked.category, StoreProblem.category) == ("unavailable", "unavailable")
+    assert broken.args == ("store f is not SQLite",)
+
+
 def test_a_foreign_exit_code_is_honoured_but_not_for_oneiric_errors() -> None:
     class UsageProblem(Exception):
         exit_code = 2

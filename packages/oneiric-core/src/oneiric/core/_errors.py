@@ -84,10 +84,17 @@ class OneiricError(Exception):
 
     ``category`` (a key of ``EXIT_CODES``) is declared per class and may be
     narrowed per instance (a selection vetoed by policy is ``refused``, a
-    missing one ``not_found``).
+    missing one ``not_found``; a store's file that is not SQLite is
+    ``invalid`` where a locked one is ``unavailable``): pass
+    ``category=`` rather than defining a subclass per category.
     """
 
     category: str = "unexpected"
+
+    def __init__(self, *args: object, category: str | None = None) -> None:
+        super().__init__(*args)
+        if category is not None:
+            self.category = category
 
     @property
     def exit_code(self) -> int:

@@ -43,11 +43,6 @@ class DeadLetterStoreError(EventError):
 
     category = "unavailable"
 
-    def __init__(self, message: str, *, category: str | None = None) -> None:
-        super().__init__(message)
-        if category is not None:
-            self.category = category
-
 
 class DeadLetterNotFound(EventError, LookupError):
     """``redrive`` was given an id that is not (or no longer) in the store."""

@@ -64,11 +64,6 @@ class ScheduleStoreError(OneiricError):
 
     category = "unavailable"
 
-    def __init__(self, message: str, *, category: str | None = None) -> None:
-        super().__init__(message)
-        if category is not None:
-            self.category = category
-
 
 def _migrate_to_1(conn: sqlite3.Connection) -> None:
     conn.execute(

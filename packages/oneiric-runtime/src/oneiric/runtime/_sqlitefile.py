@@ -46,7 +46,7 @@ Migration = Callable[[sqlite3.Connection], None]
 class ErrorFactory(Protocol):
     """A store's error class: ``Error(message, category=None)``."""
 
-    def __call__(self, message: str, *, category: str | None = None) -> Exception: ...
+    def __call__(self, message: str, /, *, category: str | None = None) -> Exception: ...
 
 
 def is_busy(exc: BaseException) -> bool:

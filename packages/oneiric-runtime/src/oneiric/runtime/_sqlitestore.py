@@ -82,11 +82,6 @@ class CheckpointStoreError(WorkflowError):
 
     category = "unavailable"
 
-    def __init__(self, message: str, *, category: str | None = None) -> None:
-        super().__init__(message)
-        if category is not None:
-            self.category = category
-
 
 # ------------------------------------------------------------- schema
 
