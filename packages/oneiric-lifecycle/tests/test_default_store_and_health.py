@@ -136,3 +136,34 @@ async def test_attack_unusable_state_dir_for_default_store_reports_not_crashes(
     assert error is not None and "not-a-dir" in error and "\n" not in error
     assert manager.activity_store is None
     await manager.shutdown()
+
+
+async def test_activity_poll_interval_zero_reads_activity_at_start_and_runs_no_timer(
+    make_manager: Any, config: LifecycleConfig, state: Path
+) -> None:
+    """``activity_poll_interval = 0`` (the serverless profile): no background poll task.
+
+    A pause written before start is still honoured (read when the manager binds
+    its loop); a later write by this process is seen at once (subscription).
+    """
+    state.mkdir(parents=True, exist_ok=True)
+    _pause_from_another_process(state, "adapter", "queue")
+    manager: LifecycleManager = make_manager(
+        config=config.replace(activity_poll_interval=0, health_interval=0)
+    )
+    bridge: DomainBridge[Any] = DomainBridge("adapter", manager)
+    await manager.activate("adapter", "cache")
+    await manager.activate("adapter", "queue")
+    try:
+        assert manager._poll_task is None and manager._health_task is None
+        with pytest.raises(ComponentPaused):
+            async with bridge.lease("queue"):
+                pass
+        assert manager.activity_store is not None
+        manager.activity_store.pause("adapter", "cache", note="now")
+        await apoll_until(
+            lambda: manager.activity("adapter", "cache") == "paused",
+            message="this process's own pause is applied without a poll",
+        )
+    finally:
+        await manager.shutdown()

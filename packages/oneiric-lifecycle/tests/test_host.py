@@ -324,6 +324,7 @@ async def test_serverless_profile_runs_no_watcher_and_no_periodic_probes(
     async with Host(tmp_path, state_dir=tmp_path / "state", plugins=False) as host:
         assert host.watcher is None
         assert host.lifecycle.config.health_interval == 0
+        assert host.lifecycle.config.activity_poll_interval == 0
     monkeypatch.setenv("ONEIRIC_PROFILE", "default")
     async with Host(tmp_path, state_dir=tmp_path / "state", plugins=False) as host:
         assert host.watcher is not None

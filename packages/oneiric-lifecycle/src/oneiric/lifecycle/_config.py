@@ -32,6 +32,10 @@ class LifecycleConfig:
     how often every bound instance's ``health()`` is probed and recorded in
     status (so ``oneiric health`` reflects an outage within one interval; a
     failing probe only reports, it never swaps); ``0`` disables probing.
+    ``activity_poll_interval = 0`` disables the poll: another process's
+    pause/drain is then seen only at start (the serverless profile, where an
+    invocation is shorter than any useful period and an idle timer keeps the
+    function warm for nothing); this process's own writes are seen at once.
     """
 
     build_timeout: float = 30.0

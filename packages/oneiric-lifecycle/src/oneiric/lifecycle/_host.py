@@ -237,8 +237,8 @@ class Host:
         ):
             config = config.replace(health_interval=self._health_interval)
         serverless = profile_from_environment() == "serverless"
-        if serverless:  # ONEIRIC_PROFILE=serverless: no watcher, no periodic probes (§11)
-            config = config.replace(health_interval=0)
+        if serverless:  # ONEIRIC_PROFILE=serverless: no watcher, no timers at all (§11)
+            config = config.replace(health_interval=0, activity_poll_interval=0)
         lifecycle = LifecycleManager(
             resolver, settings=settings, hooks=hooks, config=config, state_dir=self._state_dir
         )

@@ -160,7 +160,9 @@ class LifecycleManager(ActivityJob):
             if self._default_store:
                 self._open_default_store()
             self._refresh_activity()
-            if self.activity_store is not None or self._write_status:
+            if self.config.activity_poll_interval > 0 and (
+                self.activity_store is not None or self._write_status
+            ):
                 self._poll_task = loop.create_task(self._poll(), name="oneiric-lifecycle-poll")
             if self.config.health_interval > 0:
                 self._health_task = loop.create_task(
