@@ -329,3 +329,16 @@ async def test_serverless_profile_runs_no_watcher_and_no_periodic_probes(
     async with Host(tmp_path, state_dir=tmp_path / "state", plugins=False) as host:
         assert host.watcher is not None
         assert host.lifecycle.config.health_interval == 1
+
+
+async def test_profile_argument_wins_over_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``Host(profile="serverless")``: what ``oneiric orchestrate --profile`` passes."""
+    monkeypatch.setenv("ONEIRIC_PROFILE", "default")
+    async with Host(tmp_path, state_dir=tmp_path / "state", plugins=False,
+                    profile="serverless") as host:
+        assert host.watcher is None
+        assert host.lifecycle.config.activity_poll_interval == 0
+    with pytest.raises(ConfigError, match="profile='lambda' is not supported"):
+        Host(tmp_path, profile="lambda")

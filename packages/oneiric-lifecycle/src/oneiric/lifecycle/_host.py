@@ -26,7 +26,12 @@ from oneiric.core import (
     call_hook,
     get_logger,
 )
-from oneiric.core.helpers import import_reference, one_line, profile_from_environment
+from oneiric.core.helpers import (
+    PROFILES,
+    import_reference,
+    one_line,
+    profile_from_environment,
+)
 
 from ._bridge import DomainBridge, Lease
 from ._config import LifecycleConfig
@@ -130,7 +135,9 @@ class Host:
     (``[lifecycle] health_interval`` wins when this is left at its default);
     ``app`` — a callable or ``"module:callable"`` — is called with the
     resolver after settings load (register the application's own providers
-    there); ``activate`` lists extra ``"domain/key"`` keys to activate.
+    there); ``activate`` lists extra ``"domain/key"`` keys to activate;
+    ``profile`` is ``"default"`` or ``"serverless"`` (no watcher, no poll, no
+    periodic probes; ``None``: ``ONEIRIC_PROFILE``).
     """
 
     def __init__(
@@ -143,7 +150,14 @@ class Host:
         health_interval: float = _DEFAULT_HEALTH_INTERVAL,
         app: AppSetup | str | None = None,
         activate: Sequence[str] = (),
+        profile: str | None = None,
     ) -> None:
+        if profile is not None and profile not in PROFILES:
+            raise ConfigError(
+                f"profile={profile!r} is not supported: the profiles that exist are "
+                f"{', '.join(PROFILES)}; pass one of them or None (ONEIRIC_PROFILE)"
+            )
+        self._profile = profile
         self._config = config
         self._state_dir = state_dir
         self._plugins = plugins
@@ -236,7 +250,7 @@ class Host:
             settings.lifecycle
         ):
             config = config.replace(health_interval=self._health_interval)
-        serverless = profile_from_environment() == "serverless"
+        serverless = (self._profile or profile_from_environment()) == "serverless"
         if serverless:  # ONEIRIC_PROFILE=serverless: no watcher, no timers at all (§11)
             config = config.replace(health_interval=0, activity_poll_interval=0)
         lifecycle = LifecycleManager(

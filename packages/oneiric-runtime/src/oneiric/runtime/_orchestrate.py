@@ -227,7 +227,7 @@ class _Orchestrator:
             kwargs["health_interval"] = options.health_interval
         elif options.profile == "serverless":
             kwargs["health_interval"] = 0.0
-        host = Host(options.config, state_dir=options.state_dir,
+        host = Host(options.config, state_dir=options.state_dir, profile=options.profile,
                     watch=options.profile == "default", app=options.app, **kwargs)
         # Entered in this task (services may bind context to it); a first signal
         # while starting cancels it, and Host undoes a start that did not finish.
