@@ -315,7 +315,7 @@ async def test_cancel_stops_in_flight_and_pending_nodes(engine: Any) -> None:
     await asyncio.sleep(0.01)
     cancelled = await engine.cancel("c")
     assert cancelled.status == "cancelled"
-    assert cancelled.nodes["hang"].status == "cancelled"
+    assert cancelled.nodes["hang"].status == "cancelled", cancelled.nodes["hang"]
     assert cancelled.nodes["after"].status == "skipped"
     assert (await running).status == "cancelled"
     assert Forever.cancelled == ["hang"]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import sys
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -31,7 +32,7 @@ from oneiric.actions import (
     Actions,
     find_non_json,
 )
-from oneiric.core import ConfigError, OneiricError
+from oneiric.core import Candidate, ConfigError, OneiricError
 from oneiric.core.helpers import one_line, parse_duration, start_task, uuid4_text
 from oneiric.core.telemetry import span
 from oneiric.lifecycle import LifecycleManager
@@ -39,6 +40,7 @@ from oneiric.lifecycle import LifecycleManager
 from ._checkpoint import CheckpointStore
 from ._definitions import DOMAIN, from_candidate
 from ._errors import DefinitionChanged, RunLocked, RunNotFound, WorkflowError
+from ._inline import InlineRun
 from ._noderun import Outputs, run_node
 from ._plan import Plan, plan
 from ._runs import FINISHED_RUN_STATUSES, RERUN_STATUSES, RunRecord, RunResult
@@ -50,6 +52,8 @@ DEFAULT_RECOVERY_CAP = 5
 #: Finished runs older than this (seconds; 14 days) are pruned by ``prune()``.
 DEFAULT_RETENTION = 14 * 86400.0
 DEFAULT_MAX_OUTPUT_BYTES = 1 << 20
+#: 3.12+ starts node tasks eagerly (no trip through the loop): no need to run one inline.
+_EAGER_TASKS = sys.version_info >= (3, 12)
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}", re.ASCII)
 
 
@@ -95,6 +99,7 @@ class WorkflowEngine:
         self._sleep = sleep or asyncio.sleep
         self._clock = clock
         self._registered: dict[str, Workflow] = {}
+        self._built: dict[str, tuple[Candidate, Workflow]] = {}  # resolver winners, built once
         self._running: dict[str, asyncio.Event] = {}  # run id -> cancel requested here
         self._finished: dict[str, asyncio.Event] = {}  # run id -> set when its executor ends
 
@@ -126,7 +131,12 @@ class WorkflowEngine:
         if found is not None:
             return found
         candidate = self.lifecycle.resolver.resolve(DOMAIN, workflow_id)  # NotRegisteredError
-        return from_candidate(candidate)
+        built = self._built.get(workflow_id)
+        if built is not None and built[0] is candidate:
+            return built[1]  # the same registration: its definition was validated already
+        workflow = from_candidate(candidate)
+        self._built[workflow_id] = (candidate, workflow)
+        return workflow
 
     def workflows(self) -> list[str]:
         """Every workflow id this engine can run (code and resolver), sorted."""
@@ -282,16 +292,20 @@ class WorkflowEngine:
         ``shape=False`` skips the walk for a value already checked (an action's
         output, checked by ``Actions.invoke``): only the size is left to check.
         """
-        bad = find_non_json(value, allow_bytes=False) if shape else None
-        if bad is not None:  # (json.dumps alone would silently turn a key 1 into "1")
-            raise ConfigError(f"{what} is not JSON at {bad}; pass JSON values "
-                              "(objects with string keys, finite numbers; bytes as "
-                              "{\"base64\": ...})")
-        try:
-            text = json.dumps(value, allow_nan=False, separators=(",", ":"))
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{what} is not JSON: {one_line(exc)}; pass JSON values "
-                              "(bytes as {\"base64\": ...})") from None
+        kind = type(value)
+        if not shape and (value is None or kind is bool):  # the common no-op outputs:
+            text = "null" if value is None else "true" if value else "false"  # no encoder
+        else:
+            bad = find_non_json(value, allow_bytes=False) if shape else None
+            if bad is not None:  # (json.dumps alone would silently turn a key 1 into "1")
+                raise ConfigError(f"{what} is not JSON at {bad}; pass JSON values "
+                                  "(objects with string keys, finite numbers; bytes as "
+                                  "{\"base64\": ...})")
+            try:
+                text = json.dumps(value, allow_nan=False, separators=(",", ":"))
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"{what} is not JSON: {one_line(exc)}; pass JSON values "
+                                  "(bytes as {\"base64\": ...})") from None
         if len(text) > self.max_output_bytes:
             raise ConfigError(f"{what} is {len(text)} bytes, over the "
                               f"{self.max_output_bytes}-byte cap; pass a reference instead")
@@ -361,11 +375,10 @@ class WorkflowEngine:
         """The ready queue; returns whether the run was cancelled.
 
         A node enters the queue when its last need succeeds (counters, not a
-        scan of the graph per completion).  Each node starts eagerly
-        (``run_eagerly``): one that finishes without suspending - a quick
-        action, an in-memory or local checkpoint - is settled at once, with no
-        task; only a node that suspends becomes a task, and its completion is
-        queued for the loop (one wake-up, not a ``wait`` over every task).
+        scan of the graph per completion).  Each node is a task (eager on
+        3.12+), its completion queued for the loop - one wake-up, not a
+        ``wait`` over every task - except the only node that can run, which
+        is awaited here (``InlineRun``: a chain pays no trip through the loop).
         """
         run_id = record.run_id
         waiting = {n: sum(1 for m in workflow.by_id[n].needs if status[m] != "succeeded")
@@ -382,9 +395,32 @@ class WorkflowEngine:
             if not wake[0].done():
                 wake[0].set_result(None)
 
+        inline: list[InlineRun[tuple[str, Any, int]] | None] = [None]
+        me = asyncio.current_task()
+
         def on_cancel() -> None:
+            if inline[0] is not None:
+                inline[0].cancel()  # the node awaited in this task: cancel it, not the engine
             if not wake[0].done():
                 wake[0].set_result(None)
+
+        def settle(node_id: str, result: tuple[str, Any, int] | None) -> None:
+            if result is None:
+                status[node_id] = "cancelled"
+                return
+            node_status, output, attempts_made = result
+            status[node_id] = node_status
+            attempts[node_id] = attempts_made
+            if node_status != "succeeded":
+                self._skip_below(workflow, run_id, node_id, status)
+                return
+            outputs[node_id] = output
+            fresh = []
+            for child in workflow.children[node_id]:
+                waiting[child] -= 1
+                if waiting[child] == 0 and status[child] == "pending":
+                    fresh.append(child)
+            ready.extend(reversed(fresh))
 
         # a cancel from another process is only in the store: poll it while nodes run
         watcher = asyncio.ensure_future(self._watch_cancel(run_id, flag))
@@ -402,10 +438,27 @@ class WorkflowEngine:
                     if status[node_id] != "pending":
                         continue
                     status[node_id] = "running"
+                    coro = run_node(self, workflow, record, workflow.by_id[node_id],
+                                    attempts[node_id], scope)
+                    if not tasks and not ready and not done and not _EAGER_TASKS:
+                        # the only node that can run (a chain): awaited here, no trip
+                        # through the loop; it may bind timeouts to this task, which
+                        # awaits nothing else meanwhile (see _inline)
+                        run = inline[0] = InlineRun(coro)
+                        try:
+                            result: tuple[str, Any, int] | None = await run.run()
+                        except asyncio.CancelledError:
+                            if not run.cancelled or (me is not None and me.cancelling()):
+                                raise  # the engine itself is cancelled (shutdown, SIGTERM)
+                            result = None
+                        finally:
+                            inline[0] = None
+                        settle(node_id, result)
+                        cancelled = flag.is_set()  # asked while it ran: start nothing more
+                        continue
                     # a task per node (eager on 3.12+: one that never suspends is done at
                     # once); never a step here and the rest elsewhere (see run_eagerly)
-                    task = start_task(run_node(self,
-                        workflow, record, workflow.by_id[node_id], attempts[node_id], scope))
+                    task = start_task(coro)
                     if task.done():
                         done.append((node_id, task))
                         tasks[task] = node_id
@@ -421,22 +474,7 @@ class WorkflowEngine:
                 while done:
                     node_id, finished = done.popleft()
                     del tasks[finished]
-                    if finished.cancelled():
-                        status[node_id] = "cancelled"
-                        continue
-                    node_status, output, attempts_made = finished.result()
-                    status[node_id] = node_status
-                    attempts[node_id] = attempts_made
-                    if node_status != "succeeded":
-                        self._skip_below(workflow, run_id, node_id, status)
-                        continue
-                    outputs[node_id] = output
-                    fresh = []
-                    for child in workflow.children[node_id]:
-                        waiting[child] -= 1
-                        if waiting[child] == 0 and status[child] == "pending":
-                            fresh.append(child)
-                    ready.extend(reversed(fresh))
+                    settle(node_id, None if finished.cancelled() else finished.result())
         finally:
             watcher.cancel()
             flagged.cancel()

@@ -114,6 +114,7 @@ class Workflow:
     children: Mapping[str, tuple[str, ...]] = field(compare=False, repr=False)
     by_id: Mapping[str, Node] = field(compare=False, repr=False)
     templates: Mapping[str, Template] = field(compare=False, repr=False)
+    _hash: str | None = field(compare=False, repr=False)  # definition_hash(), once
 
     def __init__(
         self,
@@ -170,6 +171,7 @@ class Workflow:
         set_(self, "children", {n: tuple(c) for n, c in children.items()})
         set_(self, "by_id", by_id)
         set_(self, "templates", templates)
+        set_(self, "_hash", None)
 
     @classmethod
     def from_mapping(cls, data: Any, *, where: str = "workflow") -> Workflow:
@@ -223,9 +225,17 @@ class Workflow:
                 "nodes": [n.as_dict() for n in self.nodes]}
 
     def definition_hash(self) -> str:
-        """SHA-256 of the canonical JSON definition: a resume is refused when it changed."""
-        text = json.dumps(self.as_dict(), sort_keys=True, separators=(",", ":"), default=str)
-        return hashlib.sha256(text.encode()).hexdigest()
+        """SHA-256 of the canonical JSON definition: a resume is refused when it changed.
+
+        Computed once (every run records it; hashing a 100-node definition costs
+        more than running a node): the definition is fixed when it is built -
+        the templates were compiled from the node inputs then.
+        """
+        if self._hash is None:
+            text = json.dumps(self.as_dict(), sort_keys=True, separators=(",", ":"), default=str)
+            object.__setattr__(self, "_hash", hashlib.sha256(text.encode()).hexdigest())
+        assert self._hash is not None
+        return self._hash
 
 
 def _topological(by_id: Mapping[str, Node], where: str) -> tuple[str, ...]:
