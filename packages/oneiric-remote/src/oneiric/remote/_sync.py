@@ -272,10 +272,7 @@ class RemoteSync:
             return await self._install_new(store, state, installer, url, data, verified, manifest)
 
     def _store(self, cache: Path) -> StateStore:
-        source = self.source
-        keyids = [k.keyid for k in source.trusted_keys]
-        return StateStore(cache, fingerprint=source.fingerprint, repository=source.repository,
-                          keyids=keyids, threshold=source.threshold)
+        return StateStore.of(self.source, cache)
 
     def _has_registered(self) -> bool:
         return self.source.repository in self._registered()
