@@ -34,29 +34,7 @@ async def test_host_loads_remote_last_good_offline(
     monkeypatch.delenv("ONEIRIC_CONFIG", raising=False)
     env = {**os.environ, "ONEIRIC_STATE_DIR": str(state)}
     env.pop("ONEIRIC_CONFIG", None)
-    key = tmp_path / "publisher.key"
-    keygen = _oneiric("manifest", "keygen", "--out", str(key), "--json", env=env)
-    assert keygen.returncode == 0, keygen.stderr
-    public = json.loads(keygen.stdout)
-    (tmp_path / "manifest.yaml").write_text(
-        "repository: acme-edge\nversion: 3\ncomponents:\n"
-        "  - {domain: service, key: greeter, provider: edge, factory: 'json:JSONDecoder'}\n"
-    )
-    signed = tmp_path / "www" / "manifest.json"
-    signed.parent.mkdir()
-    sign = _oneiric("manifest", "sign", str(tmp_path / "manifest.yaml"), "--key", str(key),
-                    "--out", str(signed), env=env)
-    assert sign.returncode == 0, sign.stderr
-    config = tmp_path / "remote-settings"
-    config.mkdir()
-    trusted = f'{{ keyid = "{public["keyid"]}", public_key = "{public["public_key"]}" }}'
-    (config / "oneiric.toml").write_text(
-        f'[remote.sources.edge]\nurl = "{signed}"\nrepository = "acme-edge"\n'
-        f'factory_allowlist = ["json"]\ntrusted_keys = [{trusted}]\n'
-    )
-    sync = _oneiric("--config", str(config), "remote", "sync", "--json", env=env)
-    assert sync.returncode == 0, sync.stderr
-    signed.unlink()  # the repository is gone: only the last-good cache remains
+    config = _synced_source(tmp_path, env)  # then the repository is gone: only the cache
     host = Host(config, state_dir=state, plugins=False, watch=False, activate=["service/greeter"])
     async with host:
         assert host.resolver.resolve("service", "greeter").provider == "edge"
@@ -64,8 +42,9 @@ async def test_host_loads_remote_last_good_offline(
         assert type(instance).__name__ == "JSONDecoder"
 
 
-def _synced_source(tmp_path: Path, env: dict[str, str]) -> Path:
-    """keygen, sign, configure and sync one source with the CLI; return the settings dir."""
+def _synced_source(tmp_path: Path, env: dict[str, str], bundle: str | None = None) -> Path:
+    """keygen, sign, configure and sync one source with the CLI, then delete the signed
+    manifest (the repository is unreachable); return the settings dir."""
     key = tmp_path / "publisher.key"
     keygen = _oneiric("manifest", "keygen", "--out", str(key), "--json", env=env)
     assert keygen.returncode == 0, keygen.stderr
@@ -82,9 +61,9 @@ def _synced_source(tmp_path: Path, env: dict[str, str]) -> Path:
     config = tmp_path / "remote-settings"
     config.mkdir()
     trusted = f'{{ keyid = "{public["keyid"]}", public_key = "{public["public_key"]}" }}'
+    section = f'[remote]\nbundle = "{bundle}"\n\n' if bundle else ""
     (config / "oneiric.toml").write_text(
-        f'[remote]\nbundle = "../deploy/bundle"\n\n'
-        f'[remote.sources.edge]\nurl = "{signed}"\nrepository = "acme-edge"\n'
+        f'{section}[remote.sources.edge]\nurl = "{signed}"\nrepository = "acme-edge"\n'
         f'factory_allowlist = ["json"]\ntrusted_keys = [{trusted}]\n'
     )
     sync = _oneiric("--config", str(config), "remote", "sync", "--json", env=env)
@@ -113,7 +92,7 @@ async def test_serverless_host_loads_the_bundle_read_only(
     env = {**os.environ, "ONEIRIC_STATE_DIR": str(state)}
     env.pop("ONEIRIC_CONFIG", None)
     env.pop("ONEIRIC_REMOTE_BUNDLE", None)
-    config = _synced_source(tmp_path, env)
+    config = _synced_source(tmp_path, env, bundle="../deploy/bundle")
     (tmp_path / "deploy").mkdir()
     bundle = _oneiric("--config", str(config), "remote", "bundle",
                       str(tmp_path / "deploy" / "bundle"), env=env)
@@ -140,8 +119,6 @@ def test_serverless_host_without_a_bundle_warns_once_and_uses_the_cache(
     env.pop("ONEIRIC_CONFIG", None)
     env.pop("ONEIRIC_REMOTE_BUNDLE", None)
     config = _synced_source(tmp_path, {**env, "ONEIRIC_PROFILE": "default"})
-    toml = config / "oneiric.toml"
-    toml.write_text(toml.read_text().replace('bundle = "../deploy/bundle"\n', ""))
     child = (
         "import asyncio, sys\n"
         "from oneiric.core import configure_logging\n"
