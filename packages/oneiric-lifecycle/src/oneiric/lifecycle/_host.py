@@ -96,14 +96,18 @@ def _activate_list(settings: Settings, extra: Sequence[str]) -> list[tuple[str, 
 async def _load_remote_last_good(
     resolver: Resolver, settings: Settings, state_dir: str | os.PathLike[str] | None
 ) -> None:
-    """Register the cached last-good manifest of each ``[remote]`` source, offline.
+    """Register each ``[remote]`` source's last-good manifest, offline: bundle or cache.
 
     The app starts with what the last ``oneiric remote sync`` delivered even
     when the repository is unreachable (signatures, expiry and artifact hashes
-    re-verified by oneiric-remote).  An invalid ``[remote]`` section stops the
-    start (``ConfigError``); a source whose cache fails verification is logged
-    and skipped, like one never synced.  oneiric-remote is imported only when
-    sources are configured.
+    re-verified by oneiric-remote).  With ``[remote] bundle`` or
+    ``ONEIRIC_REMOTE_BUNDLE`` set it comes from that bundle, read-only (a
+    serverless package cannot be written; the cache load locks and cleans);
+    otherwise from the cache - in the serverless profile with a warning, since
+    that cache must then be writable.  An invalid ``[remote]`` section or a
+    missing/garbled bundle stops the start (``ConfigError``); a source that
+    fails verification is logged and skipped, like one never synced.
+    oneiric-remote is imported only when sources are configured.
     """
     if not settings.remote.get("sources"):
         return
@@ -112,14 +116,24 @@ async def _load_remote_last_good(
     if find_spec("oneiric.remote") is None:
         _log.warning("[remote] sources configured but oneiric-remote is not installed")
         return
-    from oneiric.remote import load_last_good
+    from oneiric.remote import configured_bundle, load_bundle, load_last_good
 
-    failed = await load_last_good(
-        resolver, settings.remote, settings.config_dir, state_dir=state_dir
-    )
+    bundle = configured_bundle(settings.remote, settings.config_dir)
+    if bundle is not None:
+        failed = load_bundle(resolver, settings.remote, bundle, settings.config_dir)
+    else:
+        if profile_from_environment() == "serverless":
+            _log.warning(
+                "serverless profile without a remote bundle: loading the last-good cache, "
+                "which takes a lock and needs a writable cache dir; run 'oneiric remote "
+                "bundle OUT' and set [remote] bundle or ONEIRIC_REMOTE_BUNDLE"
+            )
+        failed = await load_last_good(
+            resolver, settings.remote, settings.config_dir, state_dir=state_dir
+        )
     for name, exc in failed.items():
         _log.error("remote source: last-good manifest not loaded", source=name,
-                   error=one_line(exc))
+                   error=one_line(exc), bundle=str(bundle) if bundle is not None else None)
 
 
 class Host:
@@ -127,7 +141,8 @@ class Host:
 
     ``config`` is the settings directory (default: ``ONEIRIC_CONFIG``, else
     ``./settings`` if it exists; its ``[remote]`` sources' last-good manifests
-    are loaded from the cache, offline); ``state_dir`` where the activity store,
+    are loaded offline, from the cache or, with ``[remote] bundle`` /
+    ``ONEIRIC_REMOTE_BUNDLE``, read-only from a bundle); ``state_dir`` where the activity store,
     status snapshots, overlay and (without ``[remote] cache_dir``) the remote
     cache live (default ``oneiric.core.state_dir()``);
     ``plugins=False`` skips entry-point discovery; ``watch=False`` runs no

@@ -15,6 +15,7 @@ from oneiric.core.helpers import lazy_exports
 from .__about__ import __version__
 
 if TYPE_CHECKING:
+    from ._bundleload import load_bundle
     from ._config import Limits, RemoteSource, SyncRetry, Timeouts
     from ._config import SyncRetry as RetryPolicy  # noqa: F401 (deprecated alias)
     from ._envelope import PAYLOAD_TYPE
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     )
     from ._fetch import Fetcher
     from ._lastgood import load_last_good
+    from ._sources import BUNDLE_ENV, configured_bundle
     from ._status import read_status
     from ._sync import RemoteSync, SyncResult
     from ._verify import (
@@ -55,6 +57,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "BUNDLE_ENV",
     "PAYLOAD_TYPE",
     "ArtifactDigestError",
     "ArtifactSizeError",
@@ -88,7 +91,9 @@ __all__ = [
     "VerifiedPayload",
     "WrongRepositoryError",
     "__version__",
+    "configured_bundle",
     "keyid_of",
+    "load_bundle",
     "load_last_good",
     "read_status",
     "sign_payload",
@@ -97,6 +102,7 @@ __all__ = [
 
 _LAZY: dict[str, str] = {
     'ArtifactDigestError': '_errors',
+    'BUNDLE_ENV': '_sources',
     'ArtifactSizeError': '_errors',
     'CircuitOpenError': '_errors',
     'DeadlineExceeded': '_errors',
@@ -128,7 +134,9 @@ _LAZY: dict[str, str] = {
     'UnsafeArchiveError': '_errors',
     'VerifiedPayload': '_verify',
     'WrongRepositoryError': '_errors',
+    'configured_bundle': '_sources',
     'keyid_of': '_verify',
+    'load_bundle': '_bundleload',
     'load_last_good': '_lastgood',
     'read_status': '_status',
     'sign_payload': '_verify',

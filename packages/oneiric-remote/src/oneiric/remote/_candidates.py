@@ -5,16 +5,23 @@ metadata, the manifest URL, its artifact and sha256, and an ``unavailable``
 reason when the artifact's wheel requires something not installed (the
 ``oneiric.remote._veto`` hook turns that into a veto).  Any refusal by core is a
 ``ManifestFormatError`` naming the component.
+
+``install_candidates`` is the one way a verified manifest's candidates enter a
+resolver (a sync, an offline cold start, a bundle load): one batch, the
+repository's vendor dirs swapped on ``sys.path``, and the version remembered
+by the resolver so a later sync of the same bytes registers nothing twice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from oneiric.core import Candidate, OneiricError, Source
+from oneiric.core import Candidate, OneiricError, Resolver, Source
 from oneiric.core.helpers import one_line
 
+from ._activate import activate_paths
 from ._errors import ManifestFormatError
 from ._metadata import freeze
 from ._requirements import missing_requirements
@@ -23,7 +30,7 @@ if TYPE_CHECKING:
     from ._archive import ArchiveInfo
     from ._models import Manifest
 
-__all__ = ["build_candidates"]
+__all__ = ["build_candidates", "install_candidates", "registered_versions"]
 
 
 def build_candidates(
@@ -70,3 +77,29 @@ def build_candidates(
             ) from None
         candidates.append(candidate)
     return candidates, unavailable
+
+
+def _new_registry() -> dict[str, tuple[int, str]]:
+    return {}
+
+
+def registered_versions(resolver: Resolver) -> dict[str, tuple[int, str]]:
+    """What was installed into ``resolver``: repository -> (version, payload digest)."""
+    return resolver.extension("oneiric.remote", _new_registry)
+
+
+def install_candidates(
+    resolver: Resolver,
+    manifest: Manifest,
+    digest: str,
+    candidates: Sequence[Candidate],
+    vendor_dirs: Sequence[Path],
+) -> None:
+    """Replace the repository's candidates in one batch and its vendor dirs on sys.path."""
+    repository = manifest.repository
+    with resolver.batch():
+        resolver.unregister_source(("manifest", repository))
+        for candidate in candidates:
+            resolver.register(candidate)
+        activate_paths(repository, vendor_dirs)
+    registered_versions(resolver)[repository] = (manifest.version, digest)

@@ -326,7 +326,7 @@ _config_option = click.option(
 
 @click.group(name="remote", cls=StandaloneGroup)
 def remote() -> None:
-    """Sync signed remote manifests into the cache and show their status."""
+    """Sync signed remote manifests into the cache, show their status, bundle them."""
 
 
 @remote.command("sync")
@@ -428,3 +428,28 @@ def status_cmd(config: Path | None, only: str | None, watch: float | None, as_js
         if watch is None:
             return
         time.sleep(watch)
+
+
+@remote.command("bundle")
+@click.argument("out", type=click.Path(path_type=Path))
+@_config_option
+@click.option("--source", "only", default=None, help="Bundle only this [remote.sources] entry.")
+@click.option("--json", "as_json", is_flag=True)
+def bundle_cmd(out: Path, config: Path | None, only: str | None, as_json: bool) -> None:
+    """Copy each source's verified last-good envelope and artifacts into directory OUT.
+
+    For read-only deployments (the serverless profile): point [remote] bundle or
+    ONEIRIC_REMOTE_BUNDLE at OUT.  Written atomically; an existing OUT is replaced
+    only when it is an earlier bundle or empty (anything else is refused, exit 6);
+    a never-synced source exits 3, a cache failing verification 4 (or 6).
+    """
+    from ._bundle import write_bundle
+
+    sources = _sources(config or _ctx_config(), only)
+    index = asyncio.run(write_bundle(sources, out))
+    rows = [{"source": name, "repository": entry.repository, "version": entry.version,
+             "artifacts": len(entry.artifacts)} for name, entry in sorted(index.sources.items())]
+    doc = {"out": str(out), "files": len(index.files), "sources": rows}
+    lines = [f"{row['source']}: {row['repository']} version {row['version']}, "
+             f"{row['artifacts']} artifact(s)" for row in rows]
+    _emit(doc, as_json, "\n".join([*lines, f"bundle written to {out} ({len(index.files)} files)"]))

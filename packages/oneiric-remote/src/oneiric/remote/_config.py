@@ -196,12 +196,15 @@ class RemoteSource:
         """True when the top-level source is a local path or ``file:`` URL."""
         return _is_local(self.url)
 
-    def resolved_cache_dir(self) -> Path:
-        """The cache directory (created 0700): ``cache_dir`` or ``state_dir()/remote``."""
+    def cache_path(self) -> Path:
+        """The cache directory's path (``cache_dir`` or ``state_dir()/remote``); nothing created."""
         if self.cache_dir is not None:
-            base = Path(self.cache_dir)
-        else:
-            base = state_dir() / REMOTE_CACHE_DIR
+            return Path(self.cache_dir)
+        return state_dir() / REMOTE_CACHE_DIR
+
+    def resolved_cache_dir(self) -> Path:
+        """The cache directory (created 0700): ``cache_path()``."""
+        base = self.cache_path()
         try:
             base.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.chmod(base, 0o700)

@@ -31,7 +31,7 @@ from ._fetch import Downloader, pick_error
 from ._models import ArtifactSpec
 from ._policy import check_artifact_url
 
-__all__ = ["Installer", "Staged", "remove_tree"]
+__all__ = ["Installer", "Staged", "blob_matches", "remove_tree"]
 
 _log = get_logger("oneiric.remote.install")
 CHUNK = 64 * 1024
@@ -53,6 +53,19 @@ def _sha256_file(path: Path) -> str:
         for chunk in iter(lambda: handle.read(CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def blob_matches(blob: Path, spec: ArtifactSpec) -> bool:
+    """True when ``blob`` is a regular file (no symlink) of the manifest's size and sha256."""
+    try:
+        return (
+            blob.is_file()
+            and not blob.is_symlink()
+            and blob.stat().st_size == spec.size
+            and _sha256_file(blob) == spec.sha256
+        )
+    except OSError:
+        return False
 
 
 def _make_writable(path: Path) -> None:
@@ -213,15 +226,7 @@ class Installer:
 
     @staticmethod
     def _blob_ok(blob: Path, spec: ArtifactSpec) -> bool:
-        try:
-            return (
-                blob.is_file()
-                and not blob.is_symlink()
-                and blob.stat().st_size == spec.size
-                and _sha256_file(blob) == spec.sha256
-            )
-        except OSError:
-            return False
+        return blob_matches(blob, spec)
 
     # ----------------------------------------------------------- vendor
 

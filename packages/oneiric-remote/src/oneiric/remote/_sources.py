@@ -4,6 +4,7 @@
 
     [remote]
     cache_dir = "remote-cache"            # optional; default <state dir>/remote
+    bundle = "remote-bundle"              # optional; load from this bundle instead (read-only)
 
     [remote.sources.acme]
     url = "https://updates.example.com/acme/manifest.json"   # or a local path
@@ -22,7 +23,9 @@
     max_lifetime_days = 30
     ca_bundle = "certs/private-ca.pem"    # optional; TLS is always verified
 
-Relative paths are relative to the config directory.
+Relative paths are relative to the config directory.  ``ONEIRIC_REMOTE_BUNDLE``
+(non-empty; relative to the working directory) overrides ``bundle``: the
+deployment decides where its package put the bundle, the settings what to trust.
 """
 
 from __future__ import annotations
@@ -40,7 +43,10 @@ from oneiric.core.helpers import REMOTE_CACHE_DIR, one_line, quote_name
 from ._config import RemoteSource
 from ._verify import TrustedKey
 
-__all__ = ["RemoteSettings", "sources_from_settings"]
+__all__ = ["BUNDLE_ENV", "RemoteSettings", "configured_bundle", "sources_from_settings"]
+
+#: The environment variable naming a bundle directory (wins over ``[remote] bundle``).
+BUNDLE_ENV = "ONEIRIC_REMOTE_BUNDLE"
 
 
 class _Strict(BaseModel):
@@ -70,6 +76,7 @@ class SourceSettings(_Strict):
 
 class RemoteSettings(_Strict):
     cache_dir: str | None = None
+    bundle: str | None = None
     sources: dict[str, SourceSettings] = {}
 
 
@@ -80,6 +87,53 @@ def _path(value: str, base: Path | None) -> str:
     if not path.is_absolute() and base is not None:
         path = base / path
     return str(path)
+
+
+def _base(config_dir: Path | None) -> Path | None:
+    return config_dir if config_dir is None or config_dir.is_dir() else config_dir.parent
+
+
+def _validated(remote: Mapping[str, Any]) -> RemoteSettings:
+    try:
+        return RemoteSettings.model_validate(dict(remote))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(quote_name(p) for p in ("remote", *first.get("loc", ())))
+        kind = first.get("type")
+        msg = {"extra_forbidden": "unknown setting", "missing": "required setting is missing"}.get(
+            str(kind), one_line(str(first.get("msg")))
+        )
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ConfigError(f"{loc}: {msg}{more}; fix the [remote] section") from None
+
+
+def configured_bundle(
+    remote: Mapping[str, Any],
+    config_dir: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> Path | None:
+    """The bundle directory to load from, or None (then the last-good cache is used).
+
+    ``ONEIRIC_REMOTE_BUNDLE`` (non-empty) wins over ``[remote] bundle``; a
+    relative setting resolves against the settings directory.  Nothing is
+    checked on disk here: ``load_bundle`` says what is wrong with the directory.
+    The whole section is validated, so a typo elsewhere is not silently ignored.
+    """
+    settings = _validated(remote)
+    env = os.environ if environ is None else environ
+    from_env = env.get(BUNDLE_ENV, "").strip()
+    if from_env:
+        return Path(from_env).expanduser()
+    if settings.bundle is None:
+        return None
+    text = settings.bundle
+    if not text.strip() or "://" in text or text.startswith("file:"):
+        raise ConfigError(
+            f"remote.bundle {settings.bundle!r} is not a directory path; set the path of a "
+            "directory written by 'oneiric remote bundle'"
+        )
+    return Path(_path(settings.bundle, _base(config_dir)))
 
 
 def sources_from_settings(
@@ -95,18 +149,8 @@ def sources_from_settings(
     ``remote/`` folder, so an application that keeps its state elsewhere also
     keeps its delivered manifests there.  ``None`` means ``state_dir()``.
     """
-    base = config_dir if config_dir is None or config_dir.is_dir() else config_dir.parent
-    try:
-        settings = RemoteSettings.model_validate(dict(remote))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(quote_name(p) for p in ("remote", *first.get("loc", ())))
-        kind = first.get("type")
-        msg = {"extra_forbidden": "unknown setting", "missing": "required setting is missing"}.get(
-            str(kind), one_line(str(first.get("msg")))
-        )
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise ConfigError(f"{loc}: {msg}{more}; fix the [remote] section") from None
+    base = _base(config_dir)
+    settings = _validated(remote)
     cache_dir: str | None = None
     if settings.cache_dir:
         cache_dir = _path(settings.cache_dir, base)

@@ -24,6 +24,7 @@ from oneiric.core.helpers import async_exclusive_lock, atomic_write
 from ._errors import EquivocationError, ManifestFormatError, RollbackError, StateError
 
 if TYPE_CHECKING:
+    from ._config import RemoteSource
     from ._models import Manifest
 
 __all__ = ["State", "StateStore", "check_version", "last_good_text", "read_json"]
@@ -163,6 +164,12 @@ class StateStore:
         self.repository = repository
         self.keyids = sorted(set(keyids))
         self.threshold = threshold
+
+    @classmethod
+    def of(cls, source: RemoteSource, cache_dir: Path) -> StateStore:
+        """The state file of ``source``'s trust fingerprint in ``cache_dir``."""
+        return cls(cache_dir, fingerprint=source.fingerprint, repository=source.repository,
+                   keyids=[k.keyid for k in source.trusted_keys], threshold=source.threshold)
 
     def exists(self) -> bool:
         return self.path.exists()

@@ -39,7 +39,8 @@ from oneiric.core.telemetry import span
 from . import _veto
 from ._activate import activate_paths, needs_restart
 from ._archive import ArchiveInfo
-from ._candidates import build_candidates
+from ._authentic import verify_manifest
+from ._candidates import build_candidates, install_candidates, registered_versions
 from ._config import RemoteSource
 from ._envelope import MAX_MANIFEST_BYTES
 from ._errors import (
@@ -47,7 +48,6 @@ from ._errors import (
     FetchError,
     RemoteError,
     StateError,
-    WrongRepositoryError,
 )
 from ._fetch import (
     CircuitBreaker,
@@ -98,10 +98,6 @@ class SyncResult:
         data = asdict(self)
         data["unavailable"] = list(self.unavailable)
         return data
-
-
-def _new_registry() -> dict[str, tuple[int, str]]:
-    return {}
 
 
 class RemoteSync:
@@ -276,17 +272,14 @@ class RemoteSync:
             return await self._install_new(store, state, installer, url, data, verified, manifest)
 
     def _store(self, cache: Path) -> StateStore:
-        source = self.source
-        keyids = [k.keyid for k in source.trusted_keys]
-        return StateStore(cache, fingerprint=source.fingerprint, repository=source.repository,
-                          keyids=keyids, threshold=source.threshold)
+        return StateStore.of(self.source, cache)
 
     def _has_registered(self) -> bool:
         return self.source.repository in self._registered()
 
     def _registered(self) -> dict[str, tuple[int, str]]:
         """What syncs registered into this resolver: repository -> (version, digest)."""
-        return self.resolver.extension("oneiric.remote", _new_registry)
+        return registered_versions(self.resolver)
 
     async def _fetch_manifest(
         self, state: State
@@ -318,20 +311,8 @@ class RemoteSync:
         raise pick_error(errors)
 
     def _verify(self, data: bytes, url: str) -> tuple[VerifiedPayload, Manifest]:
-        from ._models import check_time, parse_manifest
-
-        verified = self.verifier.verify(data)
-        manifest = parse_manifest(verified.data)
-        if manifest.repository != self.source.repository:
-            raise WrongRepositoryError(
-                f"manifest from {url} is for repository {manifest.repository!r}, this source "
-                f"expects {self.source.repository!r}; fix the URL or the configured repository"
-            )
-        check_time(
-            manifest,
-            self.now(),
-            max_lifetime_days=self.source.max_lifetime_days,
-            future_skew_s=self.source.limits.future_skew_s,
+        verified, manifest = verify_manifest(
+            data, url, source=self.source, verifier=self.verifier, now=self.now()
         )
         self.breaker.success()
         return verified, manifest
@@ -341,13 +322,7 @@ class RemoteSync:
         vendor_dirs: Sequence[Path],
     ) -> None:
         """Replace this repository's candidates in one batch and its vendor dirs on sys.path."""
-        repository = manifest.repository
-        with self.resolver.batch():
-            self.resolver.unregister_source(("manifest", repository))
-            for candidate in candidates:
-                self.resolver.register(candidate)
-            activate_paths(repository, vendor_dirs)
-        self._registered()[repository] = (manifest.version, digest)
+        install_candidates(self.resolver, manifest, digest, candidates, vendor_dirs)
         self._active_count = len(candidates)
 
     async def _stage(
