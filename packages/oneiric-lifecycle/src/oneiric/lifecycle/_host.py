@@ -94,7 +94,10 @@ def _activate_list(settings: Settings, extra: Sequence[str]) -> list[tuple[str, 
 
 
 async def _load_remote_last_good(
-    resolver: Resolver, settings: Settings, state_dir: str | os.PathLike[str] | None
+    resolver: Resolver,
+    settings: Settings,
+    state_dir: str | os.PathLike[str] | None,
+    serverless: bool,
 ) -> None:
     """Register each ``[remote]`` source's last-good manifest, offline: bundle or cache.
 
@@ -122,7 +125,7 @@ async def _load_remote_last_good(
     if bundle is not None:
         failed = load_bundle(resolver, settings.remote, bundle, settings.config_dir)
     else:
-        if profile_from_environment() == "serverless":
+        if serverless:
             _log.warning(
                 "serverless profile without a remote bundle: loading the last-good cache, "
                 "which takes a lock and needs a writable cache dir; run 'oneiric remote "
@@ -257,7 +260,8 @@ class Host:
         settings.apply(resolver)
         self._settings = settings
         self._resolver = resolver
-        await _load_remote_last_good(resolver, settings, self._state_dir)
+        serverless = (self._profile or profile_from_environment()) == "serverless"
+        await _load_remote_last_good(resolver, settings, self._state_dir, serverless)
         if self._app is not None:
             await self._run_app(resolver)
         config = LifecycleConfig.from_settings(settings)
@@ -265,7 +269,6 @@ class Host:
             settings.lifecycle
         ):
             config = config.replace(health_interval=self._health_interval)
-        serverless = (self._profile or profile_from_environment()) == "serverless"
         if serverless:  # ONEIRIC_PROFILE=serverless: no watcher, no timers at all (§11)
             config = config.replace(health_interval=0, activity_poll_interval=0)
         lifecycle = LifecycleManager(
