@@ -26,7 +26,7 @@ import itertools
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,47 +54,6 @@ class Noop:
 
     def invoke(self, payload: Any, context: Any) -> None:
         return None
-
-
-class _Outputs(Mapping[str, Any]):
-    """``{node: {"output": value}}`` as a view: O(1) per node instead of a dict of every
-    finished node built for each node (O(n^2) per run)."""
-
-    def __init__(self, outputs: Mapping[str, Any]) -> None:
-        self._outputs = outputs
-
-    def __getitem__(self, key: str) -> Any:
-        return {"output": self._outputs[key]}
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._outputs)
-
-    def __len__(self) -> int:
-        return len(self._outputs)
-
-
-class LazyScopeEngine(WorkflowEngine):
-    """Prototype (success path only, the benchmark never fails): the template scope is a
-    view of the outputs; everything else as ``WorkflowEngine._node``."""
-
-    async def _node(self, workflow: Any, record: Any, node: Any, done: int,
-                    outputs: Mapping[str, Any]) -> tuple[str, Any, int]:
-        from oneiric.actions import to_json
-        from oneiric.core.telemetry import span
-
-        run_id, attempt = record.run_id, done + 1
-        assert self.store.node_started(run_id, node.id, attempt)
-        with span("oneiric.workflow.node", run_id=run_id, node=node.id,
-                  action=node.action, attempt=attempt):
-            payload = workflow.templates[node.id].render(
-                {"input": record.input, "nodes": _Outputs(outputs)})
-            result = await self.actions.invoke(
-                node.action, payload, timeout=node.timeout,
-                idempotency_key=f"{run_id}/{node.id}", run_id=run_id, node_id=node.id)
-            output = to_json(result.value)
-            self._check_json(output, f"node {node.id!r} output")
-        self.store.node_finished(run_id, node.id, attempt, "succeeded", output=output)
-        return "succeeded", output, attempt
 
 
 def shapes() -> dict[str, Workflow]:
@@ -137,14 +96,12 @@ async def _measure(quick: bool, profile: bool) -> list[Result]:
     await lifecycle.activate("action", "b.noop")
     tmp = tempfile.TemporaryDirectory(prefix="oneiric-bench-wf-")
     memory = WorkflowEngine(lifecycle, store=MemoryCheckpointStore())
-    lazy = LazyScopeEngine(lifecycle, store=MemoryCheckpointStore())
     sqlite = WorkflowEngine(lifecycle, store=SQLiteCheckpointStore(Path(tmp.name) / "wf.sqlite"))
     actions = Actions(lifecycle)
     ids = itertools.count()
     workflows = shapes()
     for workflow in workflows.values():
         memory.register(workflow)
-        lazy.register(workflow)
         sqlite.register(workflow)
 
     def timed(run: Callable[[], Awaitable[Any]], runs: int) -> Callable[[], Awaitable[float]]:
@@ -171,7 +128,6 @@ async def _measure(quick: bool, profile: bool) -> list[Result]:
         funcs: dict[str, Callable[[], Awaitable[float]]] = {
             "memory": timed(engine_run(memory, workflow.id), runs),
             "sqlite": timed(engine_run(sqlite, workflow.id), runs),
-            "lazy": timed(engine_run(lazy, workflow.id), runs),
         }
         original = networkx_runner(actions, workflow)
         if original is not None:
@@ -195,12 +151,6 @@ async def _measure(quick: bool, profile: bool) -> list[Result]:
                    reference=base, reference_name=ref_name, target="<= 60 µs",
                    check=("value", 60.0), samples=samples["sqlite"]),
         ]
-        results.append(Result(f"{name}: prototype - lazy template scope, memory",
-                              median(samples["lazy"]), "µs/node",
-                              reference=median(samples["memory"]),
-                              reference_name="WorkflowEngine, memory", samples=samples["lazy"],
-                              note="a view of the outputs instead of a dict of every finished "
-                                   "node per node; informative (a proposal)"))
         if base is not None:
             results.append(Result(f"{name}: original design (networkx + TaskGroup per level)",
                                   base, "µs/node", samples=samples["networkx"],

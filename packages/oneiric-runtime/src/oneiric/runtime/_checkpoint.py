@@ -7,9 +7,11 @@ The engine's guarantees rest on four properties every implementation keeps
    conditional update on (run, node, attempt) while that attempt is
    ``running``: a zombie attempt (an executor that lost its run) cannot
    overwrite a newer attempt's outcome.
-2. **Start and end are durable before the engine goes on**: ``node_started``
-   commits before the action is invoked, ``node_finished`` before dependents
-   start and before ``run`` returns.
+2. **Start and end are durable before the engine goes on**: a start commits
+   before the action is invoked, an outcome before dependents start and
+   before ``run`` returns.  ``advance`` records successes and the starts they
+   enable in one durable step (one commit per node on the hot path), all or
+   nothing.
 3. **One executor per run**: ``executor(run_id)`` holds an exclusive lock for
    as long as the engine executes the run (an OS-level lock for SQLite, so a
    dead executor's run is resumable at once from another process); a second
@@ -20,7 +22,7 @@ The engine's guarantees rest on four properties every implementation keeps
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, runtime_checkable
 
@@ -64,6 +66,16 @@ class CheckpointStore(Protocol):
         output: Any = None, error: str | None = None,
     ) -> bool:
         """Record the outcome only while (run, node, attempt) is ``running``; else ``False``."""
+        ...
+
+    def advance(
+        self, run_id: str, *, succeeded: Sequence[tuple[str, int, Any]] = (),
+        started: Sequence[tuple[str, int]] = (),
+    ) -> bool:
+        """Record ``succeeded`` outcomes ``(node, attempt, output)`` and ``started`` attempts
+        ``(node, attempt)`` in one durable step, each under the condition of
+        ``node_finished``/``node_started``; if any is refused nothing is written and the
+        answer is ``False``."""
         ...
 
     def reset_nodes(self, run_id: str, node_ids: Iterable[str]) -> None:

@@ -21,9 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import sys
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -33,17 +31,16 @@ from oneiric.actions import (
     find_non_json,
 )
 from oneiric.core import Candidate, ConfigError, OneiricError
-from oneiric.core.helpers import one_line, parse_duration, start_task, uuid4_text
+from oneiric.core.helpers import one_line, parse_duration, uuid4_text
 from oneiric.core.telemetry import span
 from oneiric.lifecycle import LifecycleManager
 
 from ._checkpoint import CheckpointStore
 from ._definitions import DOMAIN, from_candidate
 from ._errors import DefinitionChanged, RunLocked, RunNotFound, WorkflowError
-from ._inline import InlineRun
-from ._noderun import Outputs, run_node
 from ._plan import Plan, plan
-from ._runs import FINISHED_RUN_STATUSES, RERUN_STATUSES, RunRecord, RunResult
+from ._runloop import RunLoop
+from ._runs import FINISHED_RUN_STATUSES, RERUN_STATUSES, NodeState, RunRecord, RunResult
 from ._workflow import Workflow
 
 __all__ = ["DEFAULT_RECOVERY_CAP", "DEFAULT_RETENTION", "WorkflowEngine"]
@@ -52,8 +49,7 @@ DEFAULT_RECOVERY_CAP = 5
 #: Finished runs older than this (seconds; 14 days) are pruned by ``prune()``.
 DEFAULT_RETENTION = 14 * 86400.0
 DEFAULT_MAX_OUTPUT_BYTES = 1 << 20
-#: 3.12+ starts node tasks eagerly (no trip through the loop): no need to run one inline.
-_EAGER_TASKS = sys.version_info >= (3, 12)
+_PENDING = NodeState()
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}", re.ASCII)
 
 
@@ -179,7 +175,7 @@ class WorkflowEngine:
                 await finished.wait()
                 return self.status(run_id)
             return await self.resume(run_id)
-        return await self._execute(workflow, stored)
+        return await self._execute(workflow, stored, fresh=True)
 
     async def resume(self, run_id: str, *, force: bool = False) -> RunResult:
         """Re-run the failed, skipped and in-flight nodes of a run; never a succeeded one."""
@@ -318,7 +314,8 @@ class WorkflowEngine:
         self.store.set_run(run_id, status="cancelled", finished_at=self._clock(),
                            error="cancelled")
 
-    async def _execute(self, workflow: Workflow, record: RunRecord) -> RunResult:
+    async def _execute(self, workflow: Workflow, record: RunRecord, *,
+                       fresh: bool = False) -> RunResult:
         run_id = record.run_id
         flag = asyncio.Event()
         finished = asyncio.Event()
@@ -328,37 +325,30 @@ class WorkflowEngine:
             try:
                 with span("oneiric.workflow.run", new_trace=True, workflow=workflow.id,
                           run_id=run_id, correlation_id=record.correlation_id):
-                    await self._drive(workflow, record, flag)
+                    await self._drive(workflow, record, flag, fresh)
             finally:
                 del self._running[run_id]
                 del self._finished[run_id]
                 finished.set()
         return self.status(run_id)
 
-    async def _drive(self, workflow: Workflow, record: RunRecord, flag: asyncio.Event) -> None:
+    async def _drive(self, workflow: Workflow, record: RunRecord, flag: asyncio.Event,
+                     fresh: bool) -> None:
         run_id = record.run_id
-        states = self.store.nodes(run_id)
-        status = {n: s.status for n, s in states.items()}
-        attempts = {n: s.attempts for n, s in states.items()}
-        outputs = {n: s.output for n, s in states.items() if s.status == "succeeded"}
+        # a run just created has every node pending: no need to read them back
+        states = ({n: _PENDING for n in workflow.order} if fresh
+                  else self.store.nodes(run_id))
         limit = min(workflow.max_concurrency or self.max_concurrency, self.max_concurrency)
-        tasks: dict[asyncio.Task[tuple[str, Any, int]], str] = {}
-        cancelled = False
-        for node_id in workflow.order:  # a resume: descendants of a still-failed node skip
-            if status[node_id] in ("failed", "timed_out", "skipped"):
-                self._skip_below(workflow, run_id, node_id, status)
+        queue = RunLoop(self, workflow, record, flag, states, limit)
         try:
-            cancelled = await self._loop(workflow, record, flag, status, attempts, outputs,
-                                         tasks, limit)
+            cancelled = await queue.run()
         except BaseException:  # the executor itself is cancelled (shutdown, SIGTERM)
-            for task in tasks:
-                task.cancel()
-            if tasks:  # each records "cancelled"; a resume runs them again
-                await asyncio.wait(tasks)
+            await queue.cancel_tasks()  # each records "cancelled"; a resume runs them again
             raise
         if cancelled:
             self._settle_cancelled(run_id)
             return
+        status = queue.status
         failed = [n for n in workflow.order if status[n] != "succeeded"]
         if failed:
             first = next((n for n in workflow.order if status[n] in ("failed", "timed_out")),
@@ -368,133 +358,3 @@ class WorkflowEngine:
                                error=f"node {first!r} {status[first]}: {error}")
         else:
             self.store.set_run(run_id, status="succeeded", finished_at=self._clock(), error=None)
-
-    async def _loop(self, workflow: Workflow, record: RunRecord, flag: asyncio.Event,
-                    status: dict[str, str], attempts: dict[str, int], outputs: dict[str, Any],
-                    tasks: dict[asyncio.Task[tuple[str, Any, int]], str], limit: int) -> bool:
-        """The ready queue; returns whether the run was cancelled.
-
-        A node enters the queue when its last need succeeds (counters, not a
-        scan of the graph per completion).  Each node is a task (eager on
-        3.12+), its completion queued for the loop - one wake-up, not a
-        ``wait`` over every task - except the only node that can run, which
-        is awaited here (``InlineRun``: a chain pays no trip through the loop).
-        """
-        run_id = record.run_id
-        waiting = {n: sum(1 for m in workflow.by_id[n].needs if status[m] != "succeeded")
-                   for n in workflow.order}
-        ready = [n for n in workflow.order if status[n] == "pending" and waiting[n] == 0]
-        ready.reverse()  # pop() from the end keeps definition order
-        done: deque[tuple[str, asyncio.Task[tuple[str, Any, int]]]] = deque()
-        loop = asyncio.get_running_loop()
-        wake: list[asyncio.Future[None]] = [loop.create_future()]
-        scope = {"input": record.input, "nodes": Outputs(outputs)}
-
-        def settle_later(task: asyncio.Task[tuple[str, Any, int]]) -> None:
-            done.append((tasks[task], task))
-            if not wake[0].done():
-                wake[0].set_result(None)
-
-        inline: list[InlineRun[tuple[str, Any, int]] | None] = [None]
-        me = asyncio.current_task()
-
-        def on_cancel() -> None:
-            if inline[0] is not None:
-                inline[0].cancel()  # the node awaited in this task: cancel it, not the engine
-            if not wake[0].done():
-                wake[0].set_result(None)
-
-        def settle(node_id: str, result: tuple[str, Any, int] | None) -> None:
-            if result is None:
-                status[node_id] = "cancelled"
-                return
-            node_status, output, attempts_made = result
-            status[node_id] = node_status
-            attempts[node_id] = attempts_made
-            if node_status != "succeeded":
-                self._skip_below(workflow, run_id, node_id, status)
-                return
-            outputs[node_id] = output
-            fresh = []
-            for child in workflow.children[node_id]:
-                waiting[child] -= 1
-                if waiting[child] == 0 and status[child] == "pending":
-                    fresh.append(child)
-            ready.extend(reversed(fresh))
-
-        # a cancel from another process is only in the store: poll it while nodes run
-        watcher = asyncio.ensure_future(self._watch_cancel(run_id, flag))
-        flagged = asyncio.ensure_future(flag.wait())
-        flagged.add_done_callback(lambda _f: on_cancel())
-        cancelled = False
-        try:
-            while True:
-                if not cancelled and flag.is_set():
-                    cancelled = True
-                    for task in tasks:
-                        task.cancel()
-                while ready and not cancelled and len(tasks) < limit:
-                    node_id = ready.pop()
-                    if status[node_id] != "pending":
-                        continue
-                    status[node_id] = "running"
-                    coro = run_node(self, workflow, record, workflow.by_id[node_id],
-                                    attempts[node_id], scope)
-                    if not tasks and not ready and not done and not _EAGER_TASKS:
-                        # the only node that can run (a chain): awaited here, no trip
-                        # through the loop; it may bind timeouts to this task, which
-                        # awaits nothing else meanwhile (see _inline)
-                        run = inline[0] = InlineRun(coro)
-                        try:
-                            result: tuple[str, Any, int] | None = await run.run()
-                        except asyncio.CancelledError:
-                            if not run.cancelled or (me is not None and me.cancelling()):
-                                raise  # the engine itself is cancelled (shutdown, SIGTERM)
-                            result = None
-                        finally:
-                            inline[0] = None
-                        settle(node_id, result)
-                        cancelled = flag.is_set()  # asked while it ran: start nothing more
-                        continue
-                    # a task per node (eager on 3.12+: one that never suspends is done at
-                    # once); never a step here and the rest elsewhere (see run_eagerly)
-                    task = start_task(coro)
-                    if task.done():
-                        done.append((node_id, task))
-                        tasks[task] = node_id
-                    else:
-                        tasks[task] = node_id
-                        task.add_done_callback(settle_later)
-                if not done:
-                    if not tasks:
-                        return cancelled
-                    await wake[0]
-                    wake[0] = loop.create_future()
-                    continue
-                while done:
-                    node_id, finished = done.popleft()
-                    del tasks[finished]
-                    settle(node_id, None if finished.cancelled() else finished.result())
-        finally:
-            watcher.cancel()
-            flagged.cancel()
-
-    async def _watch_cancel(self, run_id: str, flag: asyncio.Event) -> None:
-        """Set ``flag`` when the store says another process asked to cancel the run."""
-        while not flag.is_set():
-            await asyncio.sleep(0.25)
-            try:
-                requested = self._record(run_id).cancel_requested
-            except OneiricError:  # locked for a moment: ask again next time
-                continue
-            if requested:
-                flag.set()
-
-    def _skip_below(self, workflow: Workflow, run_id: str, node_id: str,
-                    status: dict[str, str]) -> None:
-        below = [d for d in workflow.order
-                 if d in workflow.descendants(node_id) and status[d] == "pending"]
-        if below:
-            for d in below:
-                status[d] = "skipped"
-            self.store.skip_nodes(run_id, below, f"upstream node {node_id!r} {status[node_id]}")

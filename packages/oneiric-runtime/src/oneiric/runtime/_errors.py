@@ -23,6 +23,7 @@ from __future__ import annotations
 from oneiric.core import ConfigError, OneiricError
 
 __all__ = [
+    "CheckpointStoreError",
     "DefinitionChanged",
     "EventError",
     "InboxFullError",
@@ -80,3 +81,13 @@ class DefinitionChanged(WorkflowError):
 class WorkflowDefinitionError(ConfigError):
     """A workflow definition is invalid: the message names the nodes; nothing ran."""
 
+
+class CheckpointStoreError(WorkflowError):
+    """The checkpoint file cannot be opened, read or written, or an argument is invalid.
+
+    ``category`` is ``unavailable`` (locked longer than ``busy_timeout``,
+    unwritable, closed) or ``invalid`` (not SQLite, written by a newer
+    version, a value that is not JSON, a bad argument).
+    """
+
+    category = "unavailable"

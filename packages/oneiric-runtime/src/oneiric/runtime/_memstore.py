@@ -11,7 +11,7 @@ import contextlib
 import dataclasses
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from ._errors import RunLocked
@@ -82,6 +82,28 @@ class MemoryCheckpointStore:
                 return False
             self._nodes[run_id][node_id] = NodeState(  # not replace(): this is per node
                 status, attempt, output, error, state.started_at, self._clock())
+            return True
+
+    def advance(
+        self, run_id: str, *, succeeded: Sequence[tuple[str, int, Any]] = (),
+        started: Sequence[tuple[str, int]] = (),
+    ) -> bool:
+        with self._lock:
+            nodes = self._nodes[run_id]
+            for node_id, attempt, _output in succeeded:
+                state = nodes[node_id]
+                if state.status != "running" or state.attempts != attempt:
+                    return False
+            for node_id, attempt in started:
+                state = nodes[node_id]
+                if state.status == "succeeded" or state.attempts >= attempt:
+                    return False
+            now = self._clock()
+            for node_id, attempt, output in succeeded:
+                nodes[node_id] = NodeState("succeeded", attempt, output, None,
+                                           nodes[node_id].started_at, now)
+            for node_id, attempt in started:
+                nodes[node_id] = NodeState("running", attempt, started_at=now)
             return True
 
     def reset_nodes(self, run_id: str, node_ids: Iterable[str]) -> None:

@@ -1,6 +1,6 @@
 """One node of a run: every attempt, checkpointed at start and end, under its retry policy.
 
-The engine's ready queue runs one of these per node.  Each attempt renders
+The run loop (``_runloop``) runs one of these per node.  Each attempt renders
 the node's input from the run's scope, invokes the action with the run's
 idempotency key (``run_id/node_id``) and records exactly one outcome; a
 retry (the node's own ``RetryPolicy``) is a new, checkpointed attempt.
@@ -59,15 +59,23 @@ class Outputs(Mapping[str, Any]):
 
 
 async def run_node(engine: WorkflowEngine, workflow: Workflow, record: RunRecord, node: Node,
-                   done: int, scope: Mapping[str, Any]) -> tuple[str, Any, int]:
-    """Every attempt of one node; returns (status, output, attempts made)."""
+                   done: int, scope: Mapping[str, Any], *,
+                   started: bool = False) -> tuple[str, Any, int]:
+    """Every attempt of one node; returns (status, output, attempts made).
+
+    ``started``: the first attempt's start is recorded already (the run loop
+    writes it with the step that made the node ready).  A success is returned,
+    not written: the run loop records it with the starts it enables.
+    """
     run_id = record.run_id
     policy = node.retry
     waits = list(policy.delays()) if policy is not None else []
     attempt = done
     while True:
         attempt += 1
-        if not engine.store.node_started(run_id, node.id, attempt):
+        if started:
+            started = False
+        elif not engine.store.node_started(run_id, node.id, attempt):
             raise WorkflowError(f"run {run_id!r} node {node.id!r}: attempt {attempt} was "
                                 "refused by the store (another executor?)")
         try:
@@ -97,6 +105,5 @@ async def run_node(engine: WorkflowEngine, workflow: Workflow, record: RunRecord
                 return state, None, attempt
             await engine._sleep(waits[attempt - done - 1])
             continue
-        engine.store.node_finished(run_id, node.id, attempt, "succeeded", output=output)
-        return "succeeded", output, attempt
+        return "succeeded", output, attempt  # recorded by the run loop (CheckpointStore.advance)
 

@@ -39,12 +39,11 @@ Schema: ``_migrate_to_1`` below; its version is ``PRAGMA user_version`` and
 from __future__ import annotations
 
 import json
-import math
 import os
 import sqlite3
 import threading
 import time as _time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -52,10 +51,11 @@ from typing import Any
 from oneiric.core import ConfigError, get_logger
 from oneiric.core.helpers import one_line, parse_duration
 
-from ._errors import RunNotFound, WorkflowError
+from ._errors import CheckpointStoreError, RunNotFound
 from ._runlock import RunLockFiles
 from ._runs import FINISHED_RUN_STATUSES, NODE_STATUSES, RUN_STATUSES, NodeState, RunRecord
 from ._sqlitefile import Migration, open_versioned, sqlite_errors, transaction
+from ._storevalues import _count, _invalid, _json, _prose, _stamp, _text
 
 __all__ = ["DEFAULT_CHECKPOINTS", "SCHEMA_VERSION", "CheckpointStoreError",
            "SQLiteCheckpointStore"]
@@ -70,17 +70,6 @@ LOCK_DIR_NAME = "workflow-locks"
 SETTLED_NODE_STATUSES = frozenset(NODE_STATUSES) - {"pending", "running"}
 _SET_FIELDS = frozenset({"status", "error", "finished_at", "recoveries", "cancel_requested",
                          "definition_hash", "version", "correlation_id"})
-
-
-class CheckpointStoreError(WorkflowError):
-    """The checkpoint file cannot be opened, read or written, or an argument is invalid.
-
-    ``category`` is ``unavailable`` (locked longer than ``busy_timeout``,
-    unwritable, closed) or ``invalid`` (not SQLite, written by a newer
-    version, a value that is not JSON, a bad argument).
-    """
-
-    category = "unavailable"
 
 
 # ------------------------------------------------------------- schema
@@ -114,50 +103,17 @@ _MIGRATIONS: tuple[Migration, ...] = (_migrate_to_1,)
 #: The schema version this code writes.
 SCHEMA_VERSION = len(_MIGRATIONS)
 
+# the two conditional updates of a node (guarantee 1 of CheckpointStore)
+_STARTED = ("UPDATE nodes SET status = 'running', attempts = ?, started_at = ?, "
+            "finished_at = NULL, output = NULL, error = NULL "
+            "WHERE run_id = ? AND node_id = ? AND status != 'succeeded' AND attempts < ?")
+_SUCCEEDED = ("UPDATE nodes SET status = 'succeeded', output = ?, error = NULL, "
+              "finished_at = ? WHERE run_id = ? AND node_id = ? AND attempts = ? "
+              "AND status = 'running'")
+
+
 _RUN_COLUMNS = ("run_id, workflow_id, version, definition_hash, input, status, created_at, "
                 "updated_at, finished_at, error, recoveries, cancel_requested, correlation_id")
-
-
-def _invalid(message: str) -> CheckpointStoreError:
-    return CheckpointStoreError(message, category="invalid")
-
-
-def _json(value: Any, what: str) -> str:
-    try:
-        return json.dumps(value, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
-    except (TypeError, ValueError, RecursionError) as exc:
-        raise _invalid(f"{what} is not JSON ({one_line(exc)}); return JSON values only "
-                       "(objects, arrays, strings, finite numbers, booleans, null)") from None
-
-
-def _text(value: object, what: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise _invalid(f"{what} must be a non-empty string, got {value!r}")
-    return value
-
-
-def _count(value: object, what: str = "attempt", least: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise _invalid(f"{what} must be an integer >= {least}, got {value!r}")
-    return value
-
-
-def _prose(value: object, what: str, *, optional: bool = True) -> str | None:
-    """Free text (an error, a reason): a string, lone surrogates escaped so SQLite takes it."""
-    if value is None and optional:
-        return None
-    if not isinstance(value, str):
-        raise _invalid(f"{what} must be a string{' or None' if optional else ''}, "
-                       f"got {type(value).__name__}")
-    return value.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-def _stamp(value: object, what: str, *, optional: bool = True) -> float | None:
-    if value is None and optional:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise _invalid(f"{what} must be POSIX seconds or None, got {value!r}")
-    return float(value)
 
 
 # -------------------------------------------------------------- store
@@ -367,12 +323,8 @@ class SQLiteCheckpointStore:
         """Mark ``running`` with ``attempt`` if the node is not ``succeeded`` and its recorded
         attempt is lower; ``False`` (nothing written) otherwise.  Committed on return."""
         attempt = _count(attempt)
-        return self._update(
-            "record a node start in",
-            "UPDATE nodes SET status = 'running', attempts = ?, started_at = ?, "
-            "finished_at = NULL, output = NULL, error = NULL "
-            "WHERE run_id = ? AND node_id = ? AND status != 'succeeded' AND attempts < ?",
-            (attempt, float(self._clock()), run_id, node_id, attempt))
+        return self._update("record a node start in", _STARTED,
+                            (attempt, float(self._clock()), run_id, node_id, attempt))
 
     def node_finished(
         self, run_id: str, node_id: str, attempt: int, status: str, *,
@@ -395,6 +347,36 @@ class SQLiteCheckpointStore:
             "UPDATE nodes SET status = ?, output = ?, error = ?, finished_at = ? "
             "WHERE run_id = ? AND node_id = ? AND attempts = ? AND status = 'running'",
             (status, output_json, error, float(self._clock()), run_id, node_id, attempt))
+
+    def advance(
+        self, run_id: str, *, succeeded: Sequence[tuple[str, int, Any]] = (),
+        started: Sequence[tuple[str, int]] = (),
+    ) -> bool:
+        """Successes and the starts they enable in one transaction (one commit per node on
+        the engine's hot path); all or nothing, ``False`` when one is refused."""
+        now = float(self._clock())
+        outcomes = [(None if output is None else _json(
+                        output, f"the output of node {node_id!r} of run {run_id!r}"),
+                     now, run_id, node_id, _count(attempt))
+                    for node_id, attempt, output in succeeded]
+        starts = [(_count(attempt), now, run_id, node_id, _count(attempt))
+                  for node_id, attempt in started]
+        with self._lock:  # the hot path: no generator contexts (as _update)
+            try:
+                conn = self._connection()
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    ok = (all(conn.execute(_SUCCEEDED, p).rowcount for p in outcomes)
+                          and all(conn.execute(_STARTED, p).rowcount for p in starts))
+                    conn.execute("COMMIT" if ok else "ROLLBACK")  # all or nothing
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except (sqlite3.DatabaseError, UnicodeEncodeError):
+                with self._errors("record node outcomes and starts in"):
+                    raise
+        return ok
 
     def reset_nodes(self, run_id: str, node_ids: Iterable[str]) -> None:
         """Back to ``pending`` keeping the attempt count, for a resume.
