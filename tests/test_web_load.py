@@ -28,8 +28,6 @@ import asyncio
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -51,7 +49,7 @@ pytest.importorskip("oneiric.adapters.cache")
 
 from oneiric.core.helpers import parse_timestamp  # noqa: E402
 from oneiric.lifecycle import read_snapshots  # noqa: E402
-from oneiric.testing import free_port, poll_until, require_live  # noqa: E402
+from oneiric.testing import PrivateRedis, free_port, poll_until, require_live  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 HEALTH_INTERVAL = 1.0
@@ -64,46 +62,6 @@ CEILING = 60.0  # generous ceiling of every poll (never an assertion on speed)
 
 
 # ------------------------------------------------------------------ redis
-
-
-class PrivateRedis:
-    """A redis-server this test owns: SIGKILL it and start it again on the same port."""
-
-    def __init__(self, binary: str, workdir: Path) -> None:
-        self.port = free_port()
-        self._binary = binary
-        self._workdir = workdir
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def _pong(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                self._binary, "--bind", "127.0.0.1", "--port", str(self.port),
-                "--save", "", "--appendonly", "no", "--dir", str(self._workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        poll_until(self._pong, timeout=CEILING, message=f"private redis on {self.port}")
-
-    def kill(self) -> None:
-        """SIGKILL (no shutdown, no goodbye to clients) and reap it."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=30)
-        self.process = None
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from .__about__ import __version__
 from ._helpers import apoll_until, free_port, in_ci, poll_until, require_live
+from ._redis import PrivateRedis
 from ._structure import (
     StructureChecks,
     import_cycles,
@@ -20,6 +21,7 @@ from ._structure import (
 from ._wheels import fresh_venv, local_wheel
 
 __all__ = [
+    "PrivateRedis",
     "StructureChecks",
     "__version__",
     "apoll_until",

@@ -11,6 +11,9 @@ from typing import Any
 import pytest
 
 from ._helpers import in_ci
+from ._redis import private_redis
+
+__all__ = ["private_redis"]  # a fixture: tests that need their own Redis ask for it
 
 
 def pytest_configure(config: pytest.Config) -> None:
