@@ -53,9 +53,20 @@ from oneiric.core.helpers import one_line, parse_duration
 
 from ._errors import CheckpointStoreError, RunNotFound
 from ._runlock import RunLockFiles
-from ._runs import FINISHED_RUN_STATUSES, NODE_STATUSES, RUN_STATUSES, NodeState, RunRecord
+from ._runs import FINISHED_RUN_STATUSES, NodeState, RunRecord
 from ._sqlitefile import Migration, open_versioned, sqlite_errors, transaction
-from ._storevalues import _count, _invalid, _json, _prose, _stamp, _text
+from ._storevalues import (
+    _count,
+    _invalid,
+    _json,
+    _prose,
+    _stamp,
+    _text,
+    check_listing,
+    check_new_run,
+    check_outcome,
+    check_run_changes,
+)
 
 __all__ = ["DEFAULT_CHECKPOINTS", "SCHEMA_VERSION", "CheckpointStoreError",
            "SQLiteCheckpointStore"]
@@ -66,11 +77,6 @@ _log = get_logger("oneiric.runtime.checkpoints")
 DEFAULT_CHECKPOINTS = "workflows.sqlite"
 #: The lock directory's name beside the database when ``lock_dir`` is not given.
 LOCK_DIR_NAME = "workflow-locks"
-#: Node states ``node_finished`` records.
-SETTLED_NODE_STATUSES = frozenset(NODE_STATUSES) - {"pending", "running"}
-_SET_FIELDS = frozenset({"status", "error", "finished_at", "recoveries", "cancel_requested",
-                         "definition_hash", "version", "correlation_id"})
-
 
 # ------------------------------------------------------------- schema
 
@@ -221,18 +227,7 @@ class SQLiteCheckpointStore:
         ``created_at``/``updated_at`` of 0 are stamped with the clock.
         Everything is checked before anything is written.
         """
-        if not isinstance(record, RunRecord):
-            raise _invalid(f"create_run needs a RunRecord, got {type(record).__name__}")
-        _text(record.run_id, "run id")
-        _text(record.workflow_id, "workflow id")
-        if record.status not in RUN_STATUSES:
-            raise _invalid(f"run status {record.status!r} is not one of {', '.join(RUN_STATUSES)}")
-        node_ids = [nodes] if isinstance(nodes, str) else list(nodes)
-        for node_id in node_ids:
-            _text(node_id, f"node id of run {record.run_id!r}")
-        if len(set(node_ids)) != len(node_ids):
-            raise _invalid(f"run {record.run_id!r} names a node twice: {node_ids!r}")
-        input_json = _json(record.input, f"the input of run {record.run_id!r}")
+        node_ids, input_json = check_new_run(record, nodes)
         now = float(self._clock())
         created = record.created_at or now
         values = (record.run_id, record.workflow_id, int(record.version), record.definition_hash,
@@ -260,10 +255,7 @@ class SQLiteCheckpointStore:
         limit: int | None = None,
     ) -> list[RunRecord]:
         """Newest first; only ``status``'s and ``workflow_id``'s; at most ``limit``."""
-        if status is not None and status not in RUN_STATUSES:
-            raise _invalid(f"run status {status!r} is not one of {', '.join(RUN_STATUSES)}")
-        if limit is not None:
-            _count(limit, "limit", 0)
+        check_listing(status, limit)
         where = [(c, v) for c, v in (("status", status), ("workflow_id", workflow_id))
                  if v is not None]
         sql = (f"SELECT {_RUN_COLUMNS} FROM runs"
@@ -276,25 +268,11 @@ class SQLiteCheckpointStore:
         """Update fields of the run (``status``, ``error``, ``finished_at``, ``recoveries``,
         ``cancel_requested``, ``definition_hash``, ``version``, ``correlation_id``);
         ``updated_at`` becomes now.  ``RunNotFound`` if there is no such run."""
-        unknown = sorted(set(changes) - _SET_FIELDS)
-        if unknown:
-            raise _invalid(f"set_run cannot change {', '.join(unknown)}; it changes "
-                           f"{', '.join(sorted(_SET_FIELDS))}")
-        values = dict(changes)
-        if "status" in values and values["status"] not in RUN_STATUSES:
-            raise _invalid(f"run status {values['status']!r} is not one of {RUN_STATUSES}")
-        if "finished_at" in values:
-            values["finished_at"] = _stamp(values["finished_at"], "finished_at")
-        for name in ("recoveries", "version"):
-            if name in values:
-                _count(values[name], name, 0)
+        values: dict[str, Any] = check_run_changes(changes)
         if "cancel_requested" in values:
-            values["cancel_requested"] = int(bool(values["cancel_requested"]))
-        for name in ("error", "correlation_id", "definition_hash"):
-            if name in values:
-                values[name] = _prose(values[name], name, optional=name != "definition_hash")
+            values["cancel_requested"] = int(values["cancel_requested"])
         values["updated_at"] = float(self._clock())
-        assignments = ", ".join(f"{name} = ?" for name in values)  # names from _SET_FIELDS
+        assignments = ", ".join(f"{name} = ?" for name in values)  # names from SET_FIELDS
         with self._write("update a run in") as conn:
             changed = conn.execute(f"UPDATE runs SET {assignments} WHERE run_id = ?",
                                    (*values.values(), run_id)).rowcount
@@ -335,13 +313,8 @@ class SQLiteCheckpointStore:
         ``output`` must be JSON (``CheckpointStoreError`` ``invalid`` otherwise,
         nothing written).  Committed on return.
         """
-        attempt = _count(attempt)
-        if status not in SETTLED_NODE_STATUSES:
-            raise _invalid(f"node outcome {status!r} is not one of "
-                           f"{', '.join(sorted(SETTLED_NODE_STATUSES))}")
-        error = _prose(error, "node error")
-        output_json = None if output is None else _json(
-            output, f"the output of node {node_id!r} of run {run_id!r}")
+        attempt, output_json, error = check_outcome(run_id, node_id, attempt, status, output,
+                                                    error)
         return self._update(
             "record a node outcome in",
             "UPDATE nodes SET status = ?, output = ?, error = ?, finished_at = ? "
