@@ -14,17 +14,28 @@ from typing import Any
 
 import pytest
 
-from oneiric.runtime import CheckpointStoreError, MemoryCheckpointStore, SQLiteCheckpointStore
+from oneiric.runtime import (
+    CheckpointStoreError,
+    MemoryCheckpointStore,
+    RedisCheckpointStore,
+    SQLiteCheckpointStore,
+)
 from oneiric.runtime._checkpoint import CheckpointStore
 from oneiric.runtime._runs import RunRecord
 
 T0 = 1_800_000_000.0
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", pytest.param("redis", marks=pytest.mark.live)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CheckpointStore]:
-    made: Any = (MemoryCheckpointStore(clock=lambda: T0) if request.param == "memory"
-                 else SQLiteCheckpointStore(tmp_path / "wf.sqlite", clock=lambda: T0))
+    made: Any
+    if request.param == "memory":
+        made = MemoryCheckpointStore(clock=lambda: T0)
+    elif request.param == "sqlite":
+        made = SQLiteCheckpointStore(tmp_path / "wf.sqlite", clock=lambda: T0)
+    else:
+        server = request.getfixturevalue("private_redis")
+        made = RedisCheckpointStore(server.url, clock=lambda: T0)
     made.create_run(RunRecord("r", "wf", 1, "h", None, "running", T0, T0), ["a", "b", "c"])
     yield made
     made.close()

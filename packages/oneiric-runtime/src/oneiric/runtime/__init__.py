@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from ._letter import DeadLetter, DeadLetterNotFound, DeadLetterStoreError
     from ._memstore import MemoryCheckpointStore
     from ._plan import Plan
+    from ._redisstore import RedisCheckpointStore
     from ._reports import DispatchReport, HandlerOutcome, RouteDecision, RoutePlan
     from ._runs import NodeState, RunRecord, RunResult
     from ._sqlitestore import DEFAULT_CHECKPOINTS, CheckpointStoreError, SQLiteCheckpointStore
@@ -72,6 +73,7 @@ __all__ = [
     "Node",
     "NodeState",
     "Plan",
+    "RedisCheckpointStore",
     "RetryPolicy",
     "RouteDecision",
     "RoutePlan",
@@ -117,6 +119,7 @@ _LAZY = {
     "Node": "_workflow",
     "NodeState": "_runs",
     "Plan": "_plan",
+    "RedisCheckpointStore": "_redisstore",
     "RouteDecision": "_reports",
     "RoutePlan": "_reports",
     "RunLocked": "_errors",
