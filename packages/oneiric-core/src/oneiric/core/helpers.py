@@ -29,6 +29,7 @@ redaction of secrets                   :func:`redact`, :func:`scrub_text`,
 design-era environment variables       :func:`check_environment`,
                                        :func:`log_level_from_environment`,
                                        :func:`profile_from_environment`
+this process's instance id (§12)       :func:`instance_id`
 running a coroutine up to its first    :func:`run_eagerly`, :class:`Suspended`,
 suspension; eager tasks                :func:`start_task`
 suspension (no task, no timer)
@@ -46,6 +47,7 @@ from ._eager import Suspended, run_eagerly, start_task
 from ._environ import (
     PROFILES,
     check_environment,
+    instance_id,
     log_level_from_environment,
     profile_from_environment,
 )
@@ -86,6 +88,7 @@ __all__ = [
     "lazy_exports",
     "load_document",
     "log_level_from_environment",
+    "instance_id",
     "profile_from_environment",
     "one_line",
     "parse_duration",
