@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from ._plan import Plan
     from ._redisstore import RedisCheckpointStore
     from ._reports import DispatchReport, HandlerOutcome, RouteDecision, RoutePlan
+    from ._runqueue import RedisRunQueue
     from ._runs import NodeState, RunRecord, RunResult
     from ._sqlitestore import DEFAULT_CHECKPOINTS, CheckpointStoreError, SQLiteCheckpointStore
     from ._subscription import Filter, Subscription
@@ -74,6 +75,7 @@ __all__ = [
     "NodeState",
     "Plan",
     "RedisCheckpointStore",
+    "RedisRunQueue",
     "RetryPolicy",
     "RouteDecision",
     "RoutePlan",
@@ -120,6 +122,7 @@ _LAZY = {
     "NodeState": "_runs",
     "Plan": "_plan",
     "RedisCheckpointStore": "_redisstore",
+    "RedisRunQueue": "_runqueue",
     "RouteDecision": "_reports",
     "RoutePlan": "_reports",
     "RunLocked": "_errors",
