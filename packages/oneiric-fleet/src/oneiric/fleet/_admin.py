@@ -1,0 +1,125 @@
+"""``FleetAdmin``: what operators (the CLI) write to and read from a fleet - synchronous.
+
+The CLI must stay fast (no event loop for a pause), so the operator side uses
+redis-py's sync client; instances use the asyncio one (``_member``).  Every
+write is the one atomic script of ``_codec``; reads are plain commands.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from oneiric.core import ConfigError, OneiricError, validate_name
+from oneiric.core.helpers import uuid4_text
+
+from ._codec import WRITE, Change, DesiredState, decode_desired, decode_entry, text
+from ._errors import StaleRevision
+from ._keys import FleetKeys
+from ._redis import connect, redis_errors
+
+__all__ = ["LOST_FORGOTTEN_AFTER", "FleetAdmin"]
+
+#: A lost instance stays listed (``lost: true``) this long after it was last seen (§12).
+LOST_FORGOTTEN_AFTER = 24 * 3600.0
+
+
+class FleetAdmin:
+    """Write decisions, read the desired state, the history, the instances and their acks."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        client: Any = None,
+        fleet: str = "default",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if (url is None) == (client is None):
+            raise ConfigError("FleetAdmin needs url='redis://...' or client=, not both and "
+                              "not neither")
+        try:
+            validate_name(fleet, "fleet")
+        except OneiricError as exc:
+            raise ConfigError(f"fleet: {exc}") from None
+        self._client = client if client is not None else connect(str(url))
+        self._where = url or "the given Redis client"
+        self.keys = FleetKeys(fleet)
+        self.fleet = fleet
+        self._clock = clock
+        self._write = self._client.register_script(WRITE)
+
+    # ------------------------------------------------------------- writes
+
+    def write(self, change: Change, *, expect_revision: int | None = None) -> Change:
+        """Commit ``change`` (its revision/epoch are ignored); the committed ``Change``.
+
+        ``expect_revision``: compare-and-set - ``StaleRevision`` (nothing written)
+        unless it is the fleet's revision now.
+        """
+        at = change.at or float(self._clock())
+        committed = Change(0, "", change.kind, change.domain, change.key, change.tenant,
+                           change.provider, change.state, change.note, change.actor, at)
+        keys = self.keys
+        with redis_errors(self._where, "write the change"):
+            written, revision, epoch = self._write(
+                keys=[keys.meta, keys.desired, keys.log],
+                args=["" if expect_revision is None else int(expect_revision),
+                      committed.field(), committed.value(), committed.entry(), uuid4_text()])
+        if not written:
+            raise StaleRevision(
+                f"the fleet {self.fleet!r} is at revision {int(revision)}, not "
+                f"{expect_revision}; nothing was written - read the state again "
+                "('oneiric fleet status') and retry with its revision",
+                expected=int(expect_revision or 0), current=int(revision))
+        return Change(int(revision), text(epoch), committed.kind, committed.domain,
+                      committed.key, committed.tenant, committed.provider, committed.state,
+                      committed.note, committed.actor, at)
+
+    # -------------------------------------------------------------- reads
+
+    def desired(self) -> DesiredState:
+        """The whole desired state and its revision (one MULTI: a consistent snapshot)."""
+        with redis_errors(self._where, "read the desired state"):
+            pipe = self._client.pipeline(transaction=True)
+            pipe.hgetall(self.keys.meta)
+            pipe.hgetall(self.keys.desired)
+            meta, desired = pipe.execute()
+        return decode_desired(meta, desired)
+
+    def history(self, limit: int = 50) -> list[Change]:
+        """The last ``limit`` changes, newest first (actor, time, revision)."""
+        with redis_errors(self._where, "read the history"):
+            entries = self._client.xrevrange(self.keys.log, count=limit)
+        return [decode_entry(entry_id, fields) for entry_id, fields in entries]
+
+    def instances(self) -> list[dict[str, Any]]:
+        """Every instance seen in the last 24 h: its last status document, ``lost`` if its
+        status expired (it stopped heartbeating), oldest-seen first."""
+        now = float(self._clock())
+        with redis_errors(self._where, "read the instances"):
+            self._client.zremrangebyscore(self.keys.seen, "-inf", now - LOST_FORGOTTEN_AFTER)
+            seen = self._client.zrange(self.keys.seen, 0, -1, withscores=True)
+            ids = [text(i) for i, _score in seen]
+            docs = self._client.mget([self.keys.status(i) for i in ids]) if ids else []
+        found: list[dict[str, Any]] = []
+        for (instance, last_seen), doc in zip(zip(ids, (s for _i, s in seen), strict=True),
+                                              docs, strict=True):
+            record: dict[str, Any] = json.loads(text(doc)) if doc is not None else {
+                "id": instance}
+            record["id"] = instance
+            record["last_seen"] = float(last_seen)
+            record["lost"] = doc is None
+            found.append(record)
+        return found
+
+    def acks(self, revision: int) -> dict[str, dict[str, Any]]:
+        """Instance id -> its acknowledgement of ``revision`` (``result``, ``detail``, ``at``)."""
+        with redis_errors(self._where, "read acknowledgements"):
+            raw = self._client.hgetall(self.keys.acks(revision))
+        return {text(k): json.loads(text(v)) for k, v in raw.items()}
+
+    def close(self) -> None:
+        self._client.close()

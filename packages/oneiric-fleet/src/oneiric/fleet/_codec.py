@@ -1,0 +1,133 @@
+"""The values a fleet keeps in Redis, and how they are written and read back.
+
+One module for both sides (operators write with the sync client, instances
+read with the asyncio one), so a change means the same thing to both.  The
+write is one Lua script: it checks the expected revision (compare-and-set),
+bumps the revision, applies the decision to the desired-state hash and
+appends it to the log stream with entry id ``<revision>-1`` - all atomically,
+so the log and the state can never disagree.  A fleet without an epoch (new,
+or wiped) gets a fresh one on its first write: instances that knew another
+epoch see it and report ``regressed`` instead of applying a state that is
+not the one they came from.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ._keys import activity_field, parse_field, selection_field
+
+__all__ = ["WRITE", "Change", "DesiredState", "decode_desired", "decode_entry", "text"]
+
+ChangeKind = Literal["select", "activity"]
+
+#: KEYS meta, desired, log; ARGV expected revision or '', field, value or '' (delete),
+#: entry JSON, an epoch to use if the fleet has none.  Returns {written, revision, epoch}.
+WRITE = """
+local revision = tonumber(redis.call('HGET', KEYS[1], 'revision') or '0')
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+  epoch = ARGV[5]
+  redis.call('HSET', KEYS[1], 'epoch', epoch)
+end
+if ARGV[1] ~= '' and tonumber(ARGV[1]) ~= revision then return {0, revision, epoch} end
+revision = revision + 1
+if ARGV[3] == '' then redis.call('HDEL', KEYS[2], ARGV[2])
+else redis.call('HSET', KEYS[2], ARGV[2], ARGV[3]) end
+redis.call('HSET', KEYS[1], 'revision', revision)
+redis.call('XADD', KEYS[3], revision .. '-1', 'entry', ARGV[4], 'epoch', epoch)
+return {1, revision, epoch}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One committed decision: what changed, who changed it, its revision in the fleet."""
+
+    revision: int
+    epoch: str
+    kind: ChangeKind
+    domain: str
+    key: str
+    tenant: str | None = None
+    provider: str | None = None  # select: the provider, None = cleared
+    state: str | None = None  # activity: "paused", "draining" or "active"
+    note: str = ""
+    actor: str = ""
+    at: float = 0.0
+
+    def field(self) -> str:
+        """The desired-state field this change writes."""
+        if self.kind == "select":
+            return selection_field(self.domain, self.key, self.tenant)
+        return activity_field(self.domain, self.key)
+
+    def value(self) -> str:
+        """The desired-state value ('' deletes: a cleared selection, a resume)."""
+        if self.kind == "select":
+            return self.provider or ""
+        if self.state == "active":
+            return ""
+        return json.dumps({"state": self.state, "note": self.note, "actor": self.actor,
+                           "at": self.at}, sort_keys=True)
+
+    def entry(self) -> str:
+        """The log entry (revision and epoch are the stream's own fields)."""
+        return json.dumps({"kind": self.kind, "domain": self.domain, "key": self.key,
+                           "tenant": self.tenant, "provider": self.provider,
+                           "state": self.state, "note": self.note, "actor": self.actor,
+                           "at": self.at}, sort_keys=True)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"revision": self.revision, "epoch": self.epoch, **json.loads(self.entry())}
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredState:
+    """The whole desired state at ``revision``: what a relisting instance applies."""
+
+    revision: int
+    epoch: str | None
+    selections: dict[tuple[str, str, str | None], str] = field(default_factory=dict)
+    activity: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "revision": self.revision, "epoch": self.epoch,
+            "selections": [{"domain": d, "key": k, "tenant": t, "provider": p}
+                           for (d, k, t), p in sorted(self.selections.items(),
+                                                      key=lambda i: (i[0][0], i[0][1],
+                                                                     i[0][2] or ""))],
+            "activity": [{"domain": d, "key": k, **v}
+                         for (d, k), v in sorted(self.activity.items())],
+        }
+
+
+def text(value: Any) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def decode_desired(meta: dict[Any, Any], desired: dict[Any, Any]) -> DesiredState:
+    selections: dict[tuple[str, str, str | None], str] = {}
+    activity: dict[tuple[str, str], dict[str, Any]] = {}
+    for raw_field, raw_value in desired.items():
+        kind, domain, key, tenant = parse_field(text(raw_field))
+        if kind == "s":
+            selections[(domain, key, tenant)] = text(raw_value)
+        else:
+            activity[(domain, key)] = json.loads(text(raw_value))
+    meta_text = {text(k): text(v) for k, v in meta.items()}
+    return DesiredState(int(meta_text.get("revision", "0")), meta_text.get("epoch"),
+                        selections, activity)
+
+
+def decode_entry(entry_id: Any, fields: dict[Any, Any]) -> Change:
+    """A log stream entry as the ``Change`` it records."""
+    values = {text(k): text(v) for k, v in fields.items()}
+    body = json.loads(values["entry"])
+    revision = int(text(entry_id).split("-", 1)[0])
+    return Change(revision, values["epoch"], body["kind"], body["domain"], body["key"],
+                  body.get("tenant"), body.get("provider"), body.get("state"),
+                  body.get("note", ""), body.get("actor", ""), float(body.get("at", 0.0)))
