@@ -9,25 +9,14 @@ from __future__ import annotations
 
 import json
 import os
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from oneiric.testing import install_plugin
+
 # ------------------------------------------------------------------ helpers
-
-
-def install_plugin(site: Path, dist: str, source: str) -> None:
-    """Install a real distribution ``dist`` whose entry point ``main`` is ``source``."""
-    module = dist.replace("-", "_")
-    site.mkdir(exist_ok=True)
-    (site / f"{module}.py").write_text(textwrap.dedent(source), encoding="utf-8")
-    info = site / f"{module}-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n\n")
-    (info / "entry_points.txt").write_text(f"[oneiric]\nmain = {module}\n")
-    (info / "RECORD").write_text(f"{module}.py,,\n")
 
 
 GOOD_PLUGIN = """

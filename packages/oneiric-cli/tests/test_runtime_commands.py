@@ -11,7 +11,8 @@ def test_status_without_running_applications(oneiric, workspace):
     assert result.code == 0, result.err
     assert "no running application publishes status" in result.out
     data = oneiric("status", "--json").json()
-    assert data == {"state_dir": str(workspace.state), "processes": [], "skipped": []}
+    assert data == {"state_dir": str(workspace.state), "processes": [], "skipped": [],
+                    "control_plane": {"provider": "local", "state": "ok", "revision": 0}}
 
 
 def _with_running_app(workspace, check):

@@ -1,18 +1,20 @@
-"""``swap``, ``pause``, ``drain``, ``resume``: the CLI as a control plane.
+"""``swap``, ``pause``, ``drain``, ``resume``: the CLI as the operator of a control plane.
 
 The CLI never reaches into a running application.  It writes the decision
-where the application looks: ``swap`` writes the selection overlay
-(``<state dir>/selections.json``, applied by the application's
-``SelectionWatcher``), ``pause``/``drain``/``resume`` write the shared activity
-store (``<state dir>/activity.sqlite``, polled by its ``LifecycleManager``).
-Before writing, the CLI checks what it can - the provider exists and is not
+through the ``ControlPlane`` the settings files select (``cli.control_plane``)
+and never asks which provider that is.  With ``local`` (the default) ``swap``
+writes the selection overlay (``<state dir>/selections.json``, applied by the
+application's ``SelectionWatcher``), ``pause``/``drain``/``resume`` write the
+shared activity store (``<state dir>/activity.sqlite``, polled by its
+``LifecycleManager``).  Domain ``control`` is refused (exit 6): the plane is
+fixed at start.  Before writing, the CLI checks what it can - the provider exists and is not
 vetoed, the key is known, and with ``--validate`` the provider actually starts
 and is healthy - so a typo fails here, in one line, not later in production.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -20,6 +22,9 @@ from ._context import CliContext
 from ._errors import EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_UNAVAILABLE, CliError
 from ._options import with_cli
 from ._output import echo_json, iso, warn
+
+if TYPE_CHECKING:
+    from oneiric.lifecycle import ActivityState
 
 __all__ = ["drain", "pause", "resume", "swap"]
 
@@ -67,25 +72,29 @@ def _check_provider(
             )
 
 
+def _refuse_control(domain: str, action: str, key: str) -> None:
+    """Domain ``control`` is the plane itself: chosen in the settings, fixed at start (6)."""
+    from oneiric.core.helpers import refuse_control_domain
+
+    refuse_control_domain(domain, f"oneiric {action} {domain} {key}")
+
+
 def _blocked(cli: CliContext, domain: str, key: str) -> dict[str, Any] | None:
     """The pause/drain decision in force for the key, if any."""
-    if not cli.state_path().is_dir():
-        return None
-    store = cli.activity_store(create=False)
-    if store is None:
-        return None
-    record = store.get(domain, key)
-    return record.as_dict() if record.state != "active" else None
+    record = cli.control_plane.desired().activity.get((domain, key))
+    return record.as_dict() if record is not None and record.state != "active" else None
 
 
 def _live_snapshots(cli: CliContext) -> list[dict[str, Any]]:
-    """Status snapshots of processes running now (none if the state dir does not exist)."""
-    state = cli.state_path()
-    if not state.is_dir():
-        return []
-    from oneiric.lifecycle import read_snapshots
+    """Status documents of instances running now (none where the plane has no place yet)."""
+    from oneiric.core import OneiricError
 
-    return read_snapshots(state)
+    try:
+        return list(cli.control_plane.instances().documents)
+    except OneiricError as exc:
+        if exc.category != "not_found":
+            raise
+        return []
 
 
 def _known_tenant(
@@ -109,8 +118,8 @@ def _known_tenant(
 def _warn_unapplied(cli: CliContext, docs: list[dict[str, Any]]) -> None:
     """One warning line when no running application can apply the decision (exit stays 0)."""
     if not docs:
-        warn(f"no running application publishes status in {cli.state_path()}; the change "
-             "applies when one starts")
+        warn(f"no running application publishes status in {cli.control_plane.where}; the "
+             "change applies when one starts")
 
 
 async def _validate(
@@ -134,6 +143,13 @@ async def _validate(
     return report.as_dict()
 
 
+_EXPECT_REVISION = click.option(
+    "--expect-revision", type=click.IntRange(min=0), default=None, metavar="N",
+    help="Write only if the control plane is still at revision N (compare-and-set; exit 6 "
+         "when it moved on).  The local plane counts swaps only.",
+)
+
+
 @click.command("swap")
 @click.argument("domain")
 @click.argument("key")
@@ -146,6 +162,7 @@ async def _validate(
               help="First activate the provider in this process and check its health.")
 @click.option("--defer", is_flag=True,
               help="Write even if the key is paused or draining (applied after resume).")
+@_EXPECT_REVISION
 @with_cli
 def swap(
     cli: CliContext,
@@ -156,23 +173,24 @@ def swap(
     clear: bool,
     validate: bool,
     defer: bool,
+    expect_revision: int | None,
 ) -> None:
     """Select PROVIDER for DOMAIN/KEY in running applications.
 
-    Writes the state dir's selection overlay; each running application's
-    SelectionWatcher applies it and its lifecycle swaps (with rollback if the
-    new provider fails).  The overlay wins over the settings files, which are
-    never rewritten.  With --clear (and no PROVIDER) the overlay's selection is
-    removed, so the settings files, or precedence, decide again.
+    Writes the control plane (local: the state dir's selection overlay); each
+    running application's SelectionWatcher applies it and its lifecycle swaps
+    (with rollback if the new provider fails).  The overlay wins over the
+    settings files, which are never rewritten.  With --clear (and no PROVIDER)
+    the overlay's selection is removed, so the settings files, or precedence,
+    decide again.
     """
-    from oneiric.core import read_overlay, write_overlay
-
     if clear and provider is not None:
         raise click.UsageError("pass PROVIDER or --clear, not both")
     if not clear and provider is None:
         raise click.UsageError("missing argument 'PROVIDER' (or pass --clear)")
     if clear and validate:
         raise click.UsageError("--validate needs a PROVIDER; it cannot be used with --clear")
+    _refuse_control(domain, "swap", key)
     _check_key(cli, domain, key)
     if provider is not None:
         _check_provider(cli, domain, key, provider, tenant)
@@ -193,18 +211,16 @@ def swap(
         health = asyncio.run(_validate(cli, domain, key, provider, tenant))
     docs = _live_snapshots(cli)
     unknown_tenant = tenant is not None and not _known_tenant(cli, docs, domain, tenant)
-    state = cli.state_path(create=True)
-    overlay = read_overlay(state)
-    if tenant is None:
-        previous = overlay["selections"].get(domain, {}).get(key)
-    else:
-        previous = overlay["tenants"].get(domain, {}).get(tenant, {}).get(key)
-    if previous is None:
-        previous = cli.resolver.selections(domain, tenant=tenant).get(key)
-    path = write_overlay(state, domain, key, provider, tenant=tenant)
+    # what the settings files select: the previous value when the plane held none
+    configured = cli.resolver.selections(domain, tenant=tenant).get(key)
+    change = cli.control_plane.select(
+        domain, key, provider, tenant=tenant, expect_revision=expect_revision
+    )
+    previous = change.previous if change.previous is not None else configured
+    path = change.where
     result = {
         "domain": domain, "key": key, "tenant": tenant, "provider": provider,
-        "previous": previous, "overlay": str(path), "validated": validate, "health": health,
+        "previous": previous, "overlay": path, "validated": validate, "health": health,
         "deferred": blocked is not None, "cleared": clear,
     }
     _warn_unapplied(cli, docs)
@@ -244,13 +260,9 @@ def _check_known(cli: CliContext, domain: str, key: str) -> None:
     validate_name(key, "key")
     if key in cli.resolver.keys(domain):
         return
-    state = cli.state_path()
-    if state.is_dir():
-        from oneiric.lifecycle import read_snapshots
-
-        for doc in read_snapshots(state):
-            if any(k["domain"] == domain and k["key"] == key for k in doc.get("keys", [])):
-                return
+    for doc in _live_snapshots(cli):
+        if any(k["domain"] == domain and k["key"] == key for k in doc.get("keys", [])):
+            return
     try:
         _check_key(cli, domain, key)
     except OneiricError as exc:
@@ -261,13 +273,31 @@ def _check_known(cli: CliContext, domain: str, key: str) -> None:
                        exc.exit_code) from None
 
 
-def _decide(cli: CliContext, action: str, domain: str, key: str, note: str, force: bool) -> None:
+_STATES: dict[str, ActivityState] = {"pause": "paused", "drain": "draining", "resume": "active"}
+
+
+def _decide(
+    cli: CliContext,
+    action: str,
+    domain: str,
+    key: str,
+    note: str,
+    force: bool,
+    expect_revision: int | None,
+) -> None:
+    from oneiric.core.helpers import format_timestamp
+
+    _refuse_control(domain, action, key)
     if not force:
         _check_known(cli, domain, key)
-    store = cli.activity_store(create=True)
-    assert store is not None
-    record = getattr(store, action)(domain, key, note=note)
-    data = {**record.as_dict(), "state_dir": str(cli.state_path())}
+    change = cli.control_plane.set_activity(
+        domain, key, _STATES[action], note=note, expect_revision=expect_revision
+    )
+    data = {
+        "domain": change.domain, "key": change.key, "state": change.value, "note": change.note,
+        "actor": change.actor, "at": format_timestamp(change.at),
+        "state_dir": str(cli.state_path()),
+    }
     _warn_unapplied(cli, _live_snapshots(cli))
     if cli.json:
         echo_json(data)
@@ -279,7 +309,7 @@ def _decide(cli: CliContext, action: str, domain: str, key: str, note: str, forc
     }[action]
     note_text = f" ({note})" if note else ""
     # the actor (user@host pid) is data: in --json and 'oneiric activity', not in messages
-    click.echo(f"{domain}/{key} {record.state}{note_text} at {iso(record.at)}")
+    click.echo(f"{domain}/{key} {change.value}{note_text} at {iso(change.at)}")
     click.echo(f"{effect} within their activity poll interval")
 
 
@@ -290,9 +320,13 @@ def _decision_command(action: str, summary: str) -> click.Command:
     @click.option("--note", default="", help="Why (kept in the activity history).")
     @click.option("--force", is_flag=True,
                   help="Write even if no resolver or running application knows the key.")
+    @_EXPECT_REVISION
     @with_cli
-    def command(cli: CliContext, domain: str, key: str, note: str, force: bool) -> None:
-        _decide(cli, action, domain, key, note, force)
+    def command(
+        cli: CliContext, domain: str, key: str, note: str, force: bool,
+        expect_revision: int | None,
+    ) -> None:
+        _decide(cli, action, domain, key, note, force, expect_revision)
 
     return command
 

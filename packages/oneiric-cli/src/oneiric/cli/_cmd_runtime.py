@@ -1,10 +1,11 @@
 """``status``, ``health`` and ``activity``: what running applications report.
 
-Running applications (a ``LifecycleManager``) publish status snapshots in the
-state directory and read pause/drain decisions from its activity store; these
-commands read both, so an operator sees every process on the machine without
-connecting to any.  Only ``health --probe`` builds providers here, in this
-process, to check them.
+Running applications publish status documents through the control plane the
+settings select (``local``: snapshots in the state directory, written by each
+``LifecycleManager``); ``status`` and ``health`` read them there, so an
+operator sees every instance without connecting to any, and ``activity``
+reads the state directory's pause/drain history.  Only ``health --probe``
+builds providers here, in this process, to check them.
 """
 
 from __future__ import annotations
@@ -29,15 +30,13 @@ def _scope(entry: dict[str, Any]) -> str:
 def _snapshots(
     cli: CliContext, include_stale: bool, skipped: list[dict[str, str]]
 ) -> list[dict[str, Any]]:
-    """The snapshots; a malformed (foreign) file is warned about, listed in ``skipped``."""
-    from oneiric.lifecycle import read_snapshots
-
-    docs = read_snapshots(
-        cli.state_path(must_exist=True), include_stale=include_stale, skipped=skipped
-    )
-    for entry in skipped:
-        warn(f"skipped status snapshot {entry['path']}: {entry['error']}")
-    return docs
+    """The status documents; a malformed (foreign) one is warned about, listed in ``skipped``."""
+    found = cli.control_plane.instances(include_lost=include_stale)
+    skipped.extend(found.skipped)
+    for entry in found.skipped:
+        where = entry.get("path") or entry.get("id")
+        warn(f"skipped status snapshot {where}: {entry['error']}")
+    return list(found.documents)
 
 
 def _check_filter(
@@ -98,14 +97,15 @@ def _only(entries: list[dict[str, Any]], domain: str | None, key: str | None) ->
 
 
 def _status_impl(cli: CliContext, domain: str | None, include_stale: bool) -> None:
-    state = cli.state_path(must_exist=True)
+    state = cli.state_path()
     skipped: list[dict[str, str]] = []
     docs = _snapshots(cli, include_stale, skipped)
     if domain is not None:
         _check_filter(cli, docs, domain, None)
         docs = [{**d, "keys": _only(d.get("keys") or [], domain, None)} for d in docs]
     if cli.json:
-        echo_json({"state_dir": str(state), "processes": docs, "skipped": skipped})
+        echo_json({"state_dir": str(state), "processes": docs, "skipped": skipped,
+                   "control_plane": cli.control_plane.describe()})
         return
     if not docs:
         click.echo(

@@ -37,7 +37,7 @@ from ._errors import EXIT_INVALID, EXIT_NOT_FOUND, EXIT_UNEXPECTED, EXIT_USAGE, 
 
 if TYPE_CHECKING:
     from oneiric.core import DiscoveryReport, Resolver, Settings
-    from oneiric.lifecycle import ActivityStore
+    from oneiric.lifecycle import ActivityStore, ControlPlane
 
 __all__ = ["CliContext", "current_context", "load_app"]
 
@@ -104,6 +104,9 @@ class CliContext(dict[str, Any]):
         self._resolver: Resolver | None = None
         self._settings: Settings | None = None
         self._report: DiscoveryReport | None = None
+        self._plane: ControlPlane | None = None
+        self._discovered: Resolver | None = None  # plugins loaded, nothing else yet
+        self._settings_read = False
         self.warnings: list[str] = []
         self._closers: list[Callable[[], object]] = []
 
@@ -156,6 +159,26 @@ class CliContext(dict[str, Any]):
         store = ActivityStore(path)
         self._closers.append(store.close)
         return store
+
+    @property
+    def control_plane(self) -> ControlPlane:
+        """The control plane the settings files select (built once, after the resolver).
+
+        ``swap``/``pause``/``drain``/``resume``/``status`` write and read only
+        through it, whichever provider it is (``local``: the state dir).
+        """
+        if self._plane is None:
+            from oneiric.lifecycle import control_plane
+
+            # Installed plugins and the settings files only, as a Host resolves it:
+            # not --app code, manifests or the other domains' provider settings,
+            # so 'status' works wherever the application's own settings load;
+            # plugins are loaded only when the settings select a plane.
+            plane = control_plane(self._settings_files(), resolver=self._plugins,
+                                  state_dir=self["state_dir"])
+            self._closers.append(plane.close)
+            self._plane = plane
+        return self._plane
 
     # --------------------------------------------------------------- resolver
 
@@ -215,15 +238,7 @@ class CliContext(dict[str, Any]):
         """Plugins, then settings, then ``--app``: the resolver the commands inspect."""
         if self._resolver is not None:
             return self._resolver
-        from oneiric.core import Resolver, check_namespace, load_plugins
-
-        check_namespace()
-        resolver = Resolver()
-        self._report = load_plugins(resolver)
-        for failed in self._report.errors:
-            self.warnings.append(
-                f"plugin {failed.distribution}:{failed.entry_point} failed to load: {failed.error}"
-            )
+        resolver = self._plugins()
         if not self._has_settings_files():
             # only the overlay: its selections without the settings models (pydantic)
             from oneiric.core import state_dir
@@ -231,15 +246,11 @@ class CliContext(dict[str, Any]):
 
             apply_overlay(resolver, state_dir(self["state_dir"], create=False))
         else:
-            # a lazy attribute of oneiric.core: naming it imports pydantic, so only here
-            from oneiric.core import load_settings
-
-            self._check_config_path()
-            state = self.state_path()
-            self._settings = load_settings(self["config_dir"], state_dir=state)
-            for text in self._settings.apply(resolver):
+            settings = self._settings_files()
+            assert settings is not None
+            for text in settings.apply(resolver):
                 self.warnings.append(text)
-            self._load_remote(resolver, self._settings)
+            self._load_remote(resolver, settings)
         if self["app"]:
             register = load_app(self["app"])
             try:
@@ -255,6 +266,34 @@ class CliContext(dict[str, Any]):
         for text in self.warnings:
             warn(text)
         return resolver
+
+    def _plugins(self) -> Resolver:
+        """A resolver with the installed plugins loaded (the first step of ``resolver``)."""
+        if self._discovered is None:
+            from oneiric.core import Resolver, check_namespace, load_plugins
+
+            check_namespace()
+            resolver = Resolver()
+            self._report = load_plugins(resolver)
+            for failed in self._report.errors:
+                self.warnings.append(
+                    f"plugin {failed.distribution}:{failed.entry_point} failed to load: "
+                    f"{failed.error}"
+                )
+            self._discovered = resolver
+        return self._discovered
+
+    def _settings_files(self) -> Settings | None:
+        """The settings files, loaded once and not yet applied (None when there are none)."""
+        if not self._settings_read:
+            if self._has_settings_files():
+                # a lazy attribute of oneiric.core: naming it imports pydantic, so only here
+                from oneiric.core import load_settings
+
+                self._check_config_path()
+                self._settings = load_settings(self["config_dir"], state_dir=self.state_path())
+            self._settings_read = True
+        return self._settings
 
     def _load_remote(self, resolver: Resolver, settings: Settings) -> None:
         """Register the last-good manifest of each ``[remote]`` source (offline).

@@ -9,21 +9,29 @@ provider}}}, "revision": n}``.  No pydantic here: a swap does not load it.
 its shape) counts writes: re-issuing the selection already in the file still
 changes the file, so a running application's watcher sees the request and
 retries a swap that failed before (its lifecycle reconciles selected keys
-whose bound provider is not the winner).
+whose bound provider is not the winner).  It is also what the ``local``
+control plane reports as its revision and checks a compare-and-set against
+(``update_overlay(..., expect_revision=n)``, under the same lock).
+
+The reserved domain ``control`` never comes from here: ``update_overlay``
+refuses it and reading ignores it, so a hand-edited entry cannot change a
+process's control plane (it is chosen in the settings files only).
 """
 
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ._candidate import validate_name
-from ._errors import ConfigError
+from ._errors import ConfigError, OneiricError
 from ._filelock import exclusive_lock
 from ._fs import atomic_write
 from ._precedence import parse_selection
+from ._reserved import CONTROL_DOMAIN, refuse_control_domain
 from ._safeload import load_json, read_text
 from ._settings_checks import OVERLAY_FIX, check_overlay
 from ._statedir import OVERLAY_FILE, make_private_dirs
@@ -32,7 +40,15 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ._resolver import Resolver
 
-__all__ = ["Overlay", "apply_overlay", "read_overlay", "write_overlay"]
+__all__ = [
+    "Overlay",
+    "OverlayWrite",
+    "apply_overlay",
+    "overlay_revision",
+    "read_overlay",
+    "update_overlay",
+    "write_overlay",
+]
 
 #: ``{"selections": {...}, "tenants": {...}}`` as read from the file.  The inner
 #: values are JSON of any shape until ``check_overlay`` has accepted them.
@@ -41,9 +57,23 @@ Overlay = dict[str, dict[str, Any]]
 _WRITE_FIX = "set ONEIRIC_STATE_DIR to a writable directory"
 
 
+@dataclass(frozen=True, slots=True)
+class OverlayWrite:
+    """What one ``update_overlay`` did: the file, its new revision, the value it replaced."""
+
+    path: Path
+    revision: int
+    previous: str | None
+
+
 def read_overlay(state_dir: str | os.PathLike[str]) -> Overlay:
     """Read ``<state dir>/selections.json`` (empty if absent); ConfigError if malformed."""
     return _read(Path(state_dir))[0]
+
+
+def overlay_revision(state_dir: str | os.PathLike[str]) -> int:
+    """The overlay's write count (0 when there is no file); ConfigError if malformed."""
+    return _read(Path(state_dir))[1]
 
 
 def _read(directory: Path) -> tuple[Overlay, int]:
@@ -70,6 +100,8 @@ def _read(directory: Path) -> tuple[Overlay, int]:
         revision = 0  # a hand-edited value: the next write restarts the count
     data.setdefault("selections", {})
     data.setdefault("tenants", {})
+    for scope in ("selections", "tenants"):
+        data[scope].pop(CONTROL_DOMAIN, None)  # settings files only (module docstring)
     return data, revision
 
 
@@ -83,6 +115,22 @@ def write_overlay(
 ) -> Path:
     """Set (or with ``provider=None`` clear) one selection in the overlay, atomically.
 
+    ``update_overlay`` without a compare-and-set, returning only the path.
+    """
+    return update_overlay(state_dir, domain, key, provider, tenant=tenant).path
+
+
+def update_overlay(
+    state_dir: str | os.PathLike[str],
+    domain: str,
+    key: str,
+    provider: str | None,
+    *,
+    tenant: str | None = None,
+    expect_revision: int | None = None,
+) -> OverlayWrite:
+    """Set (or with ``provider=None`` clear) one selection in the overlay, atomically.
+
     Read, changed and written under an exclusive lock (``.selections.json.lock``
     beside it), so concurrent ``oneiric swap`` commands each keep their
     selection; written with ``atomic_write`` (temp file, fsync, rename, directory
@@ -90,10 +138,14 @@ def write_overlay(
     crash never loses an acknowledged write.  Every write increments the file's
     ``revision``, so writing the selection already there is still a change a
     watcher sees (a re-issued ``oneiric swap`` retries a failed swap).
+    ``expect_revision``: write only if the file is still at that revision
+    (checked under the lock), else a *refused* ``OneiricError`` (exit 6) and
+    nothing is written.  Domain ``control`` is refused (exit 6).
     """
     directory = Path(state_dir)
     validate_name(domain, "domain")
     validate_name(key, "key")
+    refuse_control_domain(domain, f"selecting {domain}/{key}")
     if provider is not None:
         validate_name(parse_selection(provider)[0], "provider")
     if tenant is not None and (not isinstance(tenant, str) or not tenant):
@@ -104,8 +156,15 @@ def write_overlay(
         with exclusive_lock(directory / f".{OVERLAY_FILE}.lock"):
             # Read, change, replace - all under the lock, so no concurrent writer's
             # selection is lost (a rename alone makes writes atomic, not updates).
-            # Inside, only ConfigError is raised: the OSError below is the lock's.
+            # Inside, only OneiricError is raised: the OSError below is the lock's.
             data, revision = _read(directory)
+            if expect_revision is not None and expect_revision != revision:
+                raise OneiricError(
+                    f"{target}: selection overlay is at revision {revision}, not the expected "
+                    f"{expect_revision}; nothing was written; check 'oneiric status' and retry "
+                    "with the current revision",
+                    category="refused",
+                )
             # The whole file is checked before it is changed: a domain entry that is
             # not an object would crash the update, and rewriting the file would
             # keep any other malformed entry.  Nothing is written on error.
@@ -114,6 +173,7 @@ def write_overlay(
                 scope = data["selections"].setdefault(domain, {})
             else:
                 scope = data["tenants"].setdefault(domain, {}).setdefault(tenant, {})
+            previous = scope.get(key)
             if provider is None:
                 scope.pop(key, None)
             else:
@@ -123,7 +183,7 @@ def write_overlay(
         raise ConfigError(
             f"{target}: cannot lock selection overlay: {exc.strerror or exc}; {_WRITE_FIX}"
         ) from None
-    return target
+    return OverlayWrite(target, revision + 1, previous if isinstance(previous, str) else None)
 
 
 def _write(target: Path, data: dict[str, object]) -> None:

@@ -16,7 +16,10 @@ UTC timestamps and durations           :func:`utc_now`, :func:`format_timestamp`
                                        :func:`parse_timestamp`, :func:`parse_duration`
 atomic, durable file writes            :func:`atomic_write`, :func:`exclusive_lock`,
                                        :func:`async_exclusive_lock`
-the selection overlay without settings  :func:`apply_overlay`
+the selection overlay without settings  :func:`apply_overlay`, :func:`update_overlay`,
+                                       :func:`overlay_revision`, :class:`OverlayWrite`
+the reserved domain ``control``        :data:`CONTROL_DOMAIN`, :data:`CONTROL_KEY`,
+                                       :func:`refuse_control_domain`
 state-directory names                  :func:`state_dir`, :data:`OVERLAY_FILE`,
                                        :data:`ACTIVITY_FILE`, :data:`STATUS_DIR`,
                                        :data:`REMOTE_CACHE_DIR`
@@ -58,12 +61,15 @@ from ._hookcall import HookResult, call_hook
 from ._ids import uuid4_text
 from ._loading import import_reference, lazy_exports
 from ._redact import redact, scrub_credentials, scrub_text
+from ._reserved import CONTROL_DOMAIN, CONTROL_KEY, refuse_control_domain
 from ._statedir import ACTIVITY_FILE, OVERLAY_FILE, REMOTE_CACHE_DIR, STATUS_DIR, state_dir
 from ._text import describe_exception, one_line, quote_name
 from ._time import format_timestamp, parse_duration, parse_timestamp, utc_now
 
 __all__ = [
     "ACTIVITY_FILE",
+    "CONTROL_DOMAIN",
+    "CONTROL_KEY",
     "EXIT_CODES",
     "OVERLAY_FILE",
     "PROFILES",
@@ -72,6 +78,7 @@ __all__ = [
     "Suspended",
     "MAX_TOPIC_LENGTH",
     "HookResult",
+    "OverlayWrite",
     "apply_overlay",
     "async_exclusive_lock",
     "atomic_write",
@@ -91,16 +98,19 @@ __all__ = [
     "instance_id",
     "profile_from_environment",
     "one_line",
+    "overlay_revision",
     "parse_duration",
     "parse_timestamp",
     "quote_name",
     "redact",
+    "refuse_control_domain",
     "run_eagerly",
     "scrub_credentials",
     "scrub_text",
     "start_task",
     "state_dir",
     "topic_matcher",
+    "update_overlay",
     "utc_now",
     "uuid4_text",
 ]
@@ -112,6 +122,9 @@ __getattr__ = lazy_exports(
     __name__,
     {
         "apply_overlay": "_overlay",
+        "OverlayWrite": "_overlay",
+        "overlay_revision": "_overlay",
+        "update_overlay": "_overlay",
         "load_document": "_safeload",
         "MAX_TOPIC_LENGTH": "_topics",
         "is_topic": "_topics",
@@ -123,6 +136,6 @@ __getattr__ = lazy_exports(
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ._overlay import apply_overlay
+    from ._overlay import OverlayWrite, apply_overlay, overlay_revision, update_overlay
     from ._safeload import load_document
     from ._topics import MAX_TOPIC_LENGTH, is_topic, is_topic_pattern, topic_matcher

@@ -6,7 +6,10 @@ honours pause/drain decisions from the shared ``ActivityStore`` and publishes
 a status snapshot for the CLI.  ``DomainBridge`` is what application code
 holds; ``SelectionWatcher`` turns edited settings files into swaps.
 ``Host`` assembles all of it in one ``async with``; ``oneiric.lifecycle.asgi``
-runs a ``Host`` in an ASGI server (see docs/web-app.md).
+runs a ``Host`` in an ASGI server (see docs/web-app.md).  ``ControlPlane`` is
+what the CLI and the host change and read at run time through;
+``control_plane(...)`` builds the one the settings select (``local``:
+``LocalControlPlane``, the state directory; see docs/control-plane.md).
 
 See docs/lifecycle.md.
 """
@@ -31,13 +34,23 @@ from oneiric.core.helpers import lazy_exports
 from .__about__ import __version__
 
 if TYPE_CHECKING:
-    from ._activity import ActivityRecord, ActivityStore
+    from ._activity import ActivityRecord, ActivityState, ActivityStore
     from ._bridge import DomainBridge, Handle, Lease, SyncLease
     from ._component import HealthReport
     from ._config import LifecycleConfig
+    from ._control import (
+        Change,
+        ControlPlane,
+        DesiredState,
+        InstanceResult,
+        Instances,
+        PlaneDescription,
+    )
     from ._errors import ActivityStoreError
     from ._host import Host
+    from ._localplane import LocalControlPlane
     from ._manager import LifecycleManager
+    from ._planes import control_plane
     from ._status import KeyStatus, StatusDocument, read_snapshots, snapshot_path
     from ._swap import SwapResult
     from ._watcher import SelectionWatcher
@@ -45,20 +58,28 @@ if TYPE_CHECKING:
 __all__ = [
     "ActivationError",
     "ActivityRecord",
+    "ActivityState",
     "ActivityStore",
     "ActivityStoreError",
+    "Change",
     "ComponentDraining",
     "ComponentPaused",
+    "ControlPlane",
+    "DesiredState",
     "DomainBridge",
     "Handle",
     "HealthCheckFailed",
     "HealthReport",
     "Host",
+    "InstanceResult",
+    "Instances",
     "KeyStatus",
     "Lease",
     "LifecycleConfig",
     "LifecycleManager",
+    "LocalControlPlane",
     "NotActiveError",
+    "PlaneDescription",
     "SelectionWatcher",
     "StatusDocument",
     "SwapError",
@@ -68,6 +89,7 @@ __all__ = [
     "SwapVetoed",
     "SyncLease",
     "__version__",
+    "control_plane",
     "read_snapshots",
     "snapshot_path",
 ]
@@ -77,8 +99,17 @@ __all__ = [
 #: for the manager, asyncio and the host.
 _LAZY = {
     "ActivityRecord": "_activity",
+    "ActivityState": "_activity",
     "ActivityStore": "_activity",
     "ActivityStoreError": "_errors",
+    "Change": "_control",
+    "ControlPlane": "_control",
+    "DesiredState": "_control",
+    "InstanceResult": "_control",
+    "Instances": "_control",
+    "LocalControlPlane": "_localplane",
+    "PlaneDescription": "_control",
+    "control_plane": "_planes",
     "DomainBridge": "_bridge",
     "Handle": "_bridge",
     "HealthReport": "_component",

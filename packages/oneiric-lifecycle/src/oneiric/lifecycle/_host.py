@@ -9,7 +9,16 @@ started when any step fails, so a failed start leaves no task or file behind.
 Background services of other packages (event consumers, schedulers, the fleet
 agent) plug in through the ``oneiric_host_services(host)`` hook: lifecycle
 never imports them.
+
+The control plane (``control_plane(...)``: the provider the settings files
+select) is resolved once, from the installed plugins' candidates and the
+settings files (before the application's code and manifests register
+anything), and kept until the host stops; its instance side
+(``plane.attach(host)``) is entered before any key is activated, so desired
+state applies to the first activation and status is published while the host
+runs.  The host never asks which provider it is.
 """
+
 
 from __future__ import annotations
 
@@ -36,10 +45,13 @@ from oneiric.core.helpers import (
 from ._bridge import DomainBridge, Lease
 from ._config import LifecycleConfig
 from ._manager import LifecycleManager
+from ._planes import control_plane
 from ._watcher import SelectionWatcher
 
 if TYPE_CHECKING:
     from oneiric.core import Settings
+
+    from ._control import ControlPlane
 
 __all__ = ["Host"]
 
@@ -186,6 +198,7 @@ class Host:
         self._resolver: Resolver | None = None
         self._lifecycle: LifecycleManager | None = None
         self._settings: Settings | None = None
+        self._plane: ControlPlane | None = None
         self.watcher: SelectionWatcher | None = None
         self._stack: AsyncExitStack | None = None
 
@@ -204,6 +217,13 @@ class Host:
         if self._lifecycle is None:
             raise RuntimeError("the Host is not running; use 'async with Host(...) as host:'")
         return self._lifecycle
+
+    @property
+    def control_plane(self) -> ControlPlane:
+        """The control plane the settings files selected; set once the host is entered."""
+        if self._plane is None:
+            raise RuntimeError("the Host is not running; use 'async with Host(...) as host:'")
+        return self._plane
 
     @property
     def settings(self) -> Settings | None:
@@ -257,6 +277,10 @@ class Host:
             for entry in report.errors:
                 _log.error("plugin not loaded", plugin=entry.entry_point, error=entry.error)
         settings = load_settings(self._config, state_dir=self._state_dir, hooks=hooks)
+        # installed plugins and the settings files only: not app code, not manifests
+        plane = control_plane(settings, resolver=resolver, state_dir=self._state_dir, hooks=hooks)
+        self._plane = plane
+        stack.callback(plane.close)
         settings.apply(resolver)
         self._settings = settings
         self._resolver = resolver
@@ -276,6 +300,7 @@ class Host:
         )
         self._lifecycle = lifecycle
         stack.push_async_callback(lifecycle.shutdown)
+        await stack.enter_async_context(plane.attach(self))
         for domain, key in _activate_list(settings, self._activate):
             await lifecycle.activate(domain, key)
         if self._watch and not serverless and settings.config_dir is not None:
@@ -341,6 +366,7 @@ class Host:
         self.watcher = None
         self._lifecycle = None
         self._resolver = None
+        self._plane = None
 
     def __repr__(self) -> str:
         running = self._stack is not None

@@ -30,7 +30,7 @@ from oneiric.core import (
     state_dir,
     validate_name,
 )
-from oneiric.core.helpers import ACTIVITY_FILE, one_line
+from oneiric.core.helpers import ACTIVITY_FILE, one_line, refuse_control_domain
 
 from ._activityjob import ActivityJob
 from ._component import HealthReport, call_optional, to_health
@@ -217,8 +217,10 @@ class LifecycleManager(ActivityJob):
         is given); otherwise it shares the global one.  Failures raise the
         ``SwapError`` subclass of the failing step (nothing is bound);
         ``NotRegisteredError``/``SelectionUnavailableError`` for unknown keys or
-        providers.
+        providers.  Domain ``control`` is refused (the control plane is built
+        once by ``control_plane(...)``, never lifecycle-activated).
         """
+        refuse_control_domain(domain, f"activate {domain}/{key}")
         self._bind_loop()
         validate_name(domain, "domain")
         validate_name(key, "key")

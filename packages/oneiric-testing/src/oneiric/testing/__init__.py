@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from .__about__ import __version__
 from ._helpers import apoll_until, free_port, in_ci, poll_until, require_live
+from ._plugins import install_plugin
 from ._redis import PrivateRedis
 from ._structure import (
     StructureChecks,
@@ -29,6 +30,7 @@ __all__ = [
     "fresh_venv",
     "import_cycles",
     "in_ci",
+    "install_plugin",
     "local_wheel",
     "missing_exports",
     "module_imports",
