@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 
 from oneiric.fleet import (
-    Change,
     Changed,
     Condition,
     FleetAdmin,
     FleetMember,
     Follower,
+    LoggedChange,
     Relisted,
 )
 from oneiric.testing import PrivateRedis, apoll_until
@@ -30,8 +30,8 @@ from oneiric.testing import PrivateRedis, apoll_until
 pytestmark = [pytest.mark.live, pytest.mark.anyio]
 
 
-def _pause(key: str) -> Change:
-    return Change(0, "", "activity", "adapter", key, state="paused", actor="ops")
+def _pause(key: str) -> LoggedChange:
+    return LoggedChange(0, "", "activity", "adapter", key, state="paused", actor="ops")
 
 
 class Recorder:
@@ -85,7 +85,7 @@ class GatedMember(FleetMember):
         self.gate = asyncio.Event()
         self.gate.set()
 
-    async def read(self, after: int, *, block: float, count: int = 100) -> list[Change]:
+    async def read(self, after: int, *, block: float, count: int = 100) -> list[LoggedChange]:
         await self.gate.wait()
         return await super().read(after, block=block, count=count)
 

@@ -6,19 +6,19 @@ import pytest
 
 from oneiric.core import ConfigError
 from oneiric.core.helpers import exit_code_for
-from oneiric.fleet import Change, FleetAdmin, FleetMember, FleetUnavailable, StaleRevision
+from oneiric.fleet import FleetAdmin, FleetMember, FleetUnavailable, LoggedChange, StaleRevision
 from oneiric.testing import PrivateRedis, apoll_until
 
 pytestmark = [pytest.mark.live, pytest.mark.anyio]
 
 
-def _select(provider: str | None, tenant: str | None = None) -> Change:
-    return Change(0, "", "select", "adapter", "cache", tenant=tenant, provider=provider,
+def _select(provider: str | None, tenant: str | None = None) -> LoggedChange:
+    return LoggedChange(0, "", "select", "adapter", "cache", tenant=tenant, provider=provider,
                   actor="ops@host")
 
 
-def _activity(state: str, note: str = "") -> Change:
-    return Change(0, "", "activity", "adapter", "cache", state=state, note=note, actor="ops")
+def _activity(state: str, note: str = "") -> LoggedChange:
+    return LoggedChange(0, "", "activity", "adapter", "cache", state=state, note=note, actor="ops")
 
 
 async def test_each_write_is_one_revision_in_state_and_log(admin: FleetAdmin) -> None:

@@ -18,7 +18,7 @@ from .__about__ import __version__
 
 if TYPE_CHECKING:
     from ._admin import LOST_FORGOTTEN_AFTER, FleetAdmin
-    from ._codec import Change, DesiredState
+    from ._codec import FleetState, LoggedChange
     from ._errors import FleetError, FleetUnavailable, StaleRevision
     from ._follow import Changed, Condition, Follower, Relisted
     from ._keys import LAYOUT, FleetKeys
@@ -27,16 +27,16 @@ if TYPE_CHECKING:
 __all__ = [
     "LAYOUT",
     "LOST_FORGOTTEN_AFTER",
-    "Change",
     "Changed",
     "Condition",
-    "DesiredState",
     "FleetAdmin",
     "FleetError",
     "FleetKeys",
     "FleetMember",
+    "FleetState",
     "FleetUnavailable",
     "Follower",
+    "LoggedChange",
     "Relisted",
     "StaleRevision",
     "__version__",
@@ -45,10 +45,10 @@ __all__ = [
 _LAZY = {
     "LAYOUT": "_keys",
     "LOST_FORGOTTEN_AFTER": "_admin",
-    "Change": "_codec",
+    "LoggedChange": "_codec",
     "Changed": "_follow",
     "Condition": "_follow",
-    "DesiredState": "_codec",
+    "FleetState": "_codec",
     "FleetAdmin": "_admin",
     "FleetError": "_errors",
     "FleetKeys": "_keys",

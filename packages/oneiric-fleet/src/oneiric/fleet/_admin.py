@@ -15,7 +15,7 @@ from typing import Any
 from oneiric.core import ConfigError, OneiricError, validate_name
 from oneiric.core.helpers import uuid4_text
 
-from ._codec import WRITE, Change, DesiredState, decode_desired, decode_entry, text
+from ._codec import WRITE, FleetState, LoggedChange, decode_desired, decode_entry, text
 from ._errors import StaleRevision
 from ._keys import FleetKeys
 from ._redis import connect, redis_errors
@@ -53,14 +53,14 @@ class FleetAdmin:
 
     # ------------------------------------------------------------- writes
 
-    def write(self, change: Change, *, expect_revision: int | None = None) -> Change:
-        """Commit ``change`` (its revision/epoch are ignored); the committed ``Change``.
+    def write(self, change: LoggedChange, *, expect_revision: int | None = None) -> LoggedChange:
+        """Commit ``change`` (its revision/epoch are ignored); the committed ``LoggedChange``.
 
         ``expect_revision``: compare-and-set - ``StaleRevision`` (nothing written)
         unless it is the fleet's revision now.
         """
         at = change.at or float(self._clock())
-        committed = Change(0, "", change.kind, change.domain, change.key, change.tenant,
+        committed = LoggedChange(0, "", change.kind, change.domain, change.key, change.tenant,
                            change.provider, change.state, change.note, change.actor, at)
         keys = self.keys
         with redis_errors(self._where, "write the change"):
@@ -74,13 +74,13 @@ class FleetAdmin:
                 f"{expect_revision}; nothing was written - read the state again "
                 "('oneiric fleet status') and retry with its revision",
                 expected=int(expect_revision or 0), current=int(revision))
-        return Change(int(revision), text(epoch), committed.kind, committed.domain,
+        return LoggedChange(int(revision), text(epoch), committed.kind, committed.domain,
                       committed.key, committed.tenant, committed.provider, committed.state,
                       committed.note, committed.actor, at)
 
     # -------------------------------------------------------------- reads
 
-    def desired(self) -> DesiredState:
+    def desired(self) -> FleetState:
         """The whole desired state and its revision (one MULTI: a consistent snapshot)."""
         with redis_errors(self._where, "read the desired state"):
             pipe = self._client.pipeline(transaction=True)
@@ -89,7 +89,7 @@ class FleetAdmin:
             meta, desired = pipe.execute()
         return decode_desired(meta, desired)
 
-    def history(self, limit: int = 50) -> list[Change]:
+    def history(self, limit: int = 50) -> list[LoggedChange]:
         """The last ``limit`` changes, newest first (actor, time, revision)."""
         with redis_errors(self._where, "read the history"):
             entries = self._client.xrevrange(self.keys.log, count=limit)

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from ._keys import activity_field, parse_field, selection_field
 
-__all__ = ["WRITE", "Change", "DesiredState", "decode_desired", "decode_entry", "text"]
+__all__ = ["WRITE", "LoggedChange", "FleetState", "decode_desired", "decode_entry", "text"]
 
 ChangeKind = Literal["select", "activity"]
 
@@ -43,7 +43,7 @@ return {1, revision, epoch}
 
 
 @dataclass(frozen=True, slots=True)
-class Change:
+class LoggedChange:
     """One committed decision: what changed, who changed it, its revision in the fleet."""
 
     revision: int
@@ -85,7 +85,7 @@ class Change:
 
 
 @dataclass(frozen=True, slots=True)
-class DesiredState:
+class FleetState:
     """The whole desired state at ``revision``: what a relisting instance applies."""
 
     revision: int
@@ -109,7 +109,7 @@ def text(value: Any) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
-def decode_desired(meta: dict[Any, Any], desired: dict[Any, Any]) -> DesiredState:
+def decode_desired(meta: dict[Any, Any], desired: dict[Any, Any]) -> FleetState:
     selections: dict[tuple[str, str, str | None], str] = {}
     activity: dict[tuple[str, str], dict[str, Any]] = {}
     for raw_field, raw_value in desired.items():
@@ -119,15 +119,15 @@ def decode_desired(meta: dict[Any, Any], desired: dict[Any, Any]) -> DesiredStat
         else:
             activity[(domain, key)] = json.loads(text(raw_value))
     meta_text = {text(k): text(v) for k, v in meta.items()}
-    return DesiredState(int(meta_text.get("revision", "0")), meta_text.get("epoch"),
+    return FleetState(int(meta_text.get("revision", "0")), meta_text.get("epoch"),
                         selections, activity)
 
 
-def decode_entry(entry_id: Any, fields: dict[Any, Any]) -> Change:
-    """A log stream entry as the ``Change`` it records."""
+def decode_entry(entry_id: Any, fields: dict[Any, Any]) -> LoggedChange:
+    """A log stream entry as the ``LoggedChange`` it records."""
     values = {text(k): text(v) for k, v in fields.items()}
     body = json.loads(values["entry"])
     revision = int(text(entry_id).split("-", 1)[0])
-    return Change(revision, values["epoch"], body["kind"], body["domain"], body["key"],
+    return LoggedChange(revision, values["epoch"], body["kind"], body["domain"], body["key"],
                   body.get("tenant"), body.get("provider"), body.get("state"),
                   body.get("note", ""), body.get("actor", ""), float(body.get("at", 0.0)))

@@ -30,7 +30,7 @@ from typing import Literal
 
 from oneiric.core import RetryPolicy, get_logger
 
-from ._codec import Change, DesiredState
+from ._codec import FleetState, LoggedChange
 from ._errors import FleetUnavailable
 from ._member import FleetMember, Meta
 
@@ -45,12 +45,12 @@ RECONNECT = RetryPolicy(max_attempts=1_000_000, initial=0.1, multiplier=2.0,
 
 @dataclass(frozen=True, slots=True)
 class Relisted:
-    state: DesiredState
+    state: FleetState
 
 
 @dataclass(frozen=True, slots=True)
 class Changed:
-    change: Change
+    change: LoggedChange
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from typing import Any
 from oneiric.core import ConfigError, OneiricError, validate_name
 from oneiric.core.helpers import instance_id
 
-from ._codec import Change, DesiredState, decode_desired, decode_entry, text
+from ._codec import FleetState, LoggedChange, decode_desired, decode_entry, text
 from ._keys import FleetKeys
 from ._redis import connect, redis_errors
 
@@ -74,7 +74,7 @@ class FleetMember:
         """A status not refreshed for three heartbeats has expired: the instance is lost."""
         return 3 * self.heartbeat
 
-    async def relist(self) -> DesiredState:
+    async def relist(self) -> FleetState:
         """The whole desired state and its revision (one MULTI: a consistent snapshot)."""
         with redis_errors(self._where, "read the desired state"):
             async with self._client.pipeline(transaction=True) as pipe:
@@ -87,7 +87,7 @@ class FleetMember:
         with redis_errors(self._where, "read the fleet's revision"):
             return Meta(await self._client.hgetall(self.keys.meta))
 
-    async def read(self, after: int, *, block: float, count: int = 100) -> list[Change]:
+    async def read(self, after: int, *, block: float, count: int = 100) -> list[LoggedChange]:
         """Changes after revision ``after``, waiting up to ``block`` seconds for one."""
         with redis_errors(self._where, "read the change log"):
             reply = await self._client.xread({self.keys.log: f"{after}-1"}, count=count,
