@@ -167,3 +167,26 @@ async def test_activity_poll_interval_zero_reads_activity_at_start_and_runs_no_t
         )
     finally:
         await manager.shutdown()
+
+
+async def test_apply_activity_feeds_decisions_from_another_control_plane(
+    make_manager: Any,
+) -> None:
+    """``apply_activity`` (oneiric-fleet's redis plane): the same effects as a store write."""
+    from oneiric.lifecycle import ActivityRecord
+
+    manager: LifecycleManager = make_manager(activity_store=False)
+    bridge: DomainBridge[Any] = DomainBridge("adapter", manager)
+    await manager.activate("adapter", "cache")
+    try:
+        manager.apply_activity([ActivityRecord("adapter", "cache", "paused", note="fleet")])
+        assert manager.activity("adapter", "cache") == "paused"
+        with pytest.raises(ComponentPaused):
+            async with bridge.lease("cache"):
+                pass
+        manager.apply_activity([])  # every key active again
+        async with bridge.lease("cache"):
+            pass
+        assert manager.status()["keys"][0]["activity"]["state"] == "active"
+    finally:
+        await manager.shutdown()

@@ -13,7 +13,7 @@ last known decisions (status shows the error).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from oneiric.core import ComponentDraining, ComponentPaused, OneiricError, get_logger
@@ -104,6 +104,17 @@ class ActivityJob(AutoSwapJob):
             return
         self._activity_error = None
         self._activity_version = version
+        self._apply_activity({(r.domain, r.key): r for r in records})
+
+    def apply_activity(self, records: Iterable[ActivityRecord]) -> None:
+        """Replace the pause/drain decisions in force with ``records`` (keys absent: active).
+
+        For a control plane that is not this machine's activity store
+        (oneiric-fleet's ``redis``): it feeds what its instances must honour
+        here, with the same effects as a store write - leases refused, pause()
+        and resume() called on bound instances, deferred swaps run on resume.
+        Call it on the manager's event loop.
+        """
         self._apply_activity({(r.domain, r.key): r for r in records})
 
     def _apply_activity(self, records: Mapping[KeyRef, ActivityRecord]) -> None:

@@ -295,8 +295,11 @@ class Host:
             config = config.replace(health_interval=self._health_interval)
         if serverless:  # ONEIRIC_PROFILE=serverless: no watcher, no timers at all (§11)
             config = config.replace(health_interval=0, activity_poll_interval=0)
+        # the local plane's decisions are the state dir's activity store; any other plane
+        # feeds them through LifecycleManager.apply_activity (no second source of truth)
         lifecycle = LifecycleManager(
-            resolver, settings=settings, hooks=hooks, config=config, state_dir=self._state_dir
+            resolver, settings=settings, hooks=hooks, config=config, state_dir=self._state_dir,
+            activity_store=None if plane.provider == "local" else False,
         )
         self._lifecycle = lifecycle
         stack.push_async_callback(lifecycle.shutdown)
