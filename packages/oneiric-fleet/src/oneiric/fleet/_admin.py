@@ -59,12 +59,18 @@ class FleetAdmin:
         ``expect_revision``: compare-and-set - ``StaleRevision`` (nothing written)
         unless it is the fleet's revision now.
         """
+        return self.write_with_previous(change, expect_revision=expect_revision)[0]
+
+    def write_with_previous(
+        self, change: LoggedChange, *, expect_revision: int | None = None
+    ) -> tuple[LoggedChange, str | None]:
+        """``write``, and the decision's value before it (the provider, the activity JSON)."""
         at = change.at or float(self._clock())
         committed = LoggedChange(0, "", change.kind, change.domain, change.key, change.tenant,
                            change.provider, change.state, change.note, change.actor, at)
         keys = self.keys
         with redis_errors(self._where, "write the change"):
-            written, revision, epoch = self._write(
+            written, revision, epoch, previous = self._write(
                 keys=[keys.meta, keys.desired, keys.log],
                 args=["" if expect_revision is None else int(expect_revision),
                       committed.field(), committed.value(), committed.entry(), uuid4_text()])
@@ -74,9 +80,10 @@ class FleetAdmin:
                 f"{expect_revision}; nothing was written - read the state again "
                 "('oneiric fleet status') and retry with its revision",
                 expected=int(expect_revision or 0), current=int(revision))
-        return LoggedChange(int(revision), text(epoch), committed.kind, committed.domain,
-                      committed.key, committed.tenant, committed.provider, committed.state,
-                      committed.note, committed.actor, at)
+        done = LoggedChange(int(revision), text(epoch), committed.kind, committed.domain,
+                            committed.key, committed.tenant, committed.provider,
+                            committed.state, committed.note, committed.actor, at)
+        return done, text(previous) or None
 
     # -------------------------------------------------------------- reads
 

@@ -24,7 +24,8 @@ __all__ = ["WRITE", "LoggedChange", "FleetState", "decode_desired", "decode_entr
 ChangeKind = Literal["select", "activity"]
 
 #: KEYS meta, desired, log; ARGV expected revision or '', field, value or '' (delete),
-#: entry JSON, an epoch to use if the fleet has none.  Returns {written, revision, epoch}.
+#: entry JSON, an epoch to use if the fleet has none.  Returns {written, revision, epoch,
+#: the field's previous value or ''}.
 WRITE = """
 local revision = tonumber(redis.call('HGET', KEYS[1], 'revision') or '0')
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
@@ -32,13 +33,14 @@ if not epoch then
   epoch = ARGV[5]
   redis.call('HSET', KEYS[1], 'epoch', epoch)
 end
-if ARGV[1] ~= '' and tonumber(ARGV[1]) ~= revision then return {0, revision, epoch} end
+if ARGV[1] ~= '' and tonumber(ARGV[1]) ~= revision then return {0, revision, epoch, ''} end
+local previous = redis.call('HGET', KEYS[2], ARGV[2]) or ''
 revision = revision + 1
 if ARGV[3] == '' then redis.call('HDEL', KEYS[2], ARGV[2])
 else redis.call('HSET', KEYS[2], ARGV[2], ARGV[3]) end
 redis.call('HSET', KEYS[1], 'revision', revision)
 redis.call('XADD', KEYS[3], revision .. '-1', 'entry', ARGV[4], 'epoch', epoch)
-return {1, revision, epoch}
+return {1, revision, epoch, previous}
 """
 
 

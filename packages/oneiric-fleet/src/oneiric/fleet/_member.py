@@ -122,5 +122,13 @@ class FleetMember:
                 pipe.expire(self.keys.acks(revision), ACK_TTL)
                 await pipe.execute()
 
+    async def leave(self) -> None:
+        """A clean stop: remove this instance's status and last-seen entry (gone, not lost)."""
+        with redis_errors(self._where, "leave the fleet"):
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.delete(self.keys.status(self.instance))
+                pipe.zrem(self.keys.seen, self.instance)
+                await pipe.execute()
+
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -34,7 +34,7 @@ from oneiric.core.helpers import lazy_exports
 from .__about__ import __version__
 
 if TYPE_CHECKING:
-    from ._activity import ActivityRecord, ActivityState, ActivityStore
+    from ._activity import ActivityRecord, ActivityState, ActivityStore, default_actor
     from ._bridge import DomainBridge, Handle, Lease, SyncLease
     from ._component import HealthReport
     from ._config import LifecycleConfig
@@ -90,6 +90,7 @@ __all__ = [
     "SyncLease",
     "__version__",
     "control_plane",
+    "default_actor",
     "read_snapshots",
     "snapshot_path",
 ]
@@ -101,6 +102,7 @@ _LAZY = {
     "ActivityRecord": "_activity",
     "ActivityState": "_activity",
     "ActivityStore": "_activity",
+    "default_actor": "_activity",
     "ActivityStoreError": "_errors",
     "Change": "_control",
     "ControlPlane": "_control",
