@@ -158,3 +158,14 @@ def test_local_compare_and_set(workspace: Any, oneiric_inproc: Run) -> None:
     assert not (workspace.state / "activity.sqlite").exists()
     status = oneiric_inproc("status", "--json")
     assert status.json()["control_plane"] == {"provider": "local", "state": "ok", "revision": 2}
+
+
+def test_local_refuses_wait_before_writing_anything(workspace: Any, oneiric_inproc: Run) -> None:
+    refused = oneiric_inproc("pause", "notify", "mailer", "--wait")
+    assert refused.code == 5 and "nothing was written" in refused.error_line()
+    assert "local control plane" in refused.error_line()
+    assert not (workspace.state / "activity.sqlite").exists()
+    swapped = oneiric_inproc("swap", "notify", "mailer", "smtp", "--wait", "--timeout", "1")
+    assert swapped.code == 5 and not (workspace.state / "selections.json").exists()
+    bad = oneiric_inproc("pause", "notify", "mailer", "--wait", "--timeout", "0")
+    assert bad.code == 2 and "--timeout" in bad.err

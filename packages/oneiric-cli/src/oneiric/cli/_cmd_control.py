@@ -22,6 +22,7 @@ from ._context import CliContext
 from ._errors import EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_UNAVAILABLE, CliError
 from ._options import with_cli
 from ._output import echo_json, iso, warn
+from ._waiting import check_wait, report_wait, wait_options
 
 if TYPE_CHECKING:
     from oneiric.lifecycle import ActivityState
@@ -163,6 +164,7 @@ _EXPECT_REVISION = click.option(
 @click.option("--defer", is_flag=True,
               help="Write even if the key is paused or draining (applied after resume).")
 @_EXPECT_REVISION
+@wait_options
 @with_cli
 def swap(
     cli: CliContext,
@@ -174,6 +176,8 @@ def swap(
     validate: bool,
     defer: bool,
     expect_revision: int | None,
+    wait: bool,
+    timeout: float,
 ) -> None:
     """Select PROVIDER for DOMAIN/KEY in running applications.
 
@@ -191,6 +195,7 @@ def swap(
     if clear and validate:
         raise click.UsageError("--validate needs a PROVIDER; it cannot be used with --clear")
     _refuse_control(domain, "swap", key)
+    check_wait(cli, wait)
     _check_key(cli, domain, key)
     if provider is not None:
         _check_provider(cli, domain, key, provider, tenant)
@@ -223,10 +228,14 @@ def swap(
         "previous": previous, "overlay": path, "validated": validate, "health": health,
         "deferred": blocked is not None, "cleared": clear,
     }
-    _warn_unapplied(cli, docs)
+    if not wait:
+        _warn_unapplied(cli, docs)
     if unknown_tenant:
         warn(f"tenant {tenant!r} is in neither the settings nor a running application's status "
              f"for domain {domain!r}; the selection applies only where that tenant is served")
+    if wait:
+        report_wait(cli, change, timeout, result)
+        return
     if cli.json:
         echo_json(result)
         return
@@ -245,8 +254,12 @@ def swap(
         was = (" (selection re-issued: applications where it is not bound, e.g. after a "
                "failed swap, swap again)")
     click.echo(f"{domain}/{key}{scope} -> {provider}{was}{checked}")
-    click.echo(f"written to {path}; applications watching this state dir swap within their "
-               "poll interval" + (" after resume" if blocked else ""))
+    if cli.control_plane.provider == "local":
+        click.echo(f"written to {path}; applications watching this state dir swap within their "
+                   "poll interval" + (" after resume" if blocked else ""))
+    else:
+        click.echo(f"written to {path} at revision {change.revision}; instances swap as they "
+                   "read it" + (" after resume" if blocked else "") + " (--wait to see each)")
 
 
 # ------------------------------------------------------------ pause/drain/resume
@@ -284,10 +297,13 @@ def _decide(
     note: str,
     force: bool,
     expect_revision: int | None,
+    wait: bool = False,
+    timeout: float = 60.0,
 ) -> None:
     from oneiric.core.helpers import format_timestamp
 
     _refuse_control(domain, action, key)
+    check_wait(cli, wait)
     if not force:
         _check_known(cli, domain, key)
     change = cli.control_plane.set_activity(
@@ -298,6 +314,9 @@ def _decide(
         "actor": change.actor, "at": format_timestamp(change.at),
         "state_dir": str(cli.state_path()),
     }
+    if wait:
+        report_wait(cli, change, timeout, data)
+        return
     _warn_unapplied(cli, _live_snapshots(cli))
     if cli.json:
         echo_json(data)
@@ -321,12 +340,13 @@ def _decision_command(action: str, summary: str) -> click.Command:
     @click.option("--force", is_flag=True,
                   help="Write even if no resolver or running application knows the key.")
     @_EXPECT_REVISION
+    @wait_options
     @with_cli
     def command(
         cli: CliContext, domain: str, key: str, note: str, force: bool,
-        expect_revision: int | None,
+        expect_revision: int | None, wait: bool, timeout: float,
     ) -> None:
-        _decide(cli, action, domain, key, note, force, expect_revision)
+        _decide(cli, action, domain, key, note, force, expect_revision, wait, timeout)
 
     return command
 

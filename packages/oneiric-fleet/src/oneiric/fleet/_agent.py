@@ -134,35 +134,54 @@ class FleetAgent:
                            if self._installed(ref, p)}
         self.apply_selections()
         self._apply_activity(state)
+        if self._first.is_set() and state.revision > 0:
+            # caught up by a relist (a gap, a reconnect): the latest revision is applied
+            # here too, and an operator waiting for it must hear so
+            self._tasks.append(asyncio.ensure_future(self._ack_relisted(state.revision)))
         self._first.set()
 
+    async def _ack_relisted(self, revision: int) -> None:
+        try:
+            change = await self.member.entry(revision)
+        except FleetError:
+            return
+        if change is not None:
+            self._acknowledge(change)
+
     def _changed(self, change: LoggedChange) -> None:
+        if change.kind == "select":
+            ref: SelectionRef = (change.domain, change.key, change.tenant)
+            if change.provider is None:
+                self.selections.pop(ref, None)
+                self.apply_selections()
+            elif self._installed(ref, change.provider):
+                self.selections[ref] = change.provider
+                self.apply_selections()
+        else:
+            records = dict(self._records)
+            if change.state == "active":
+                records.pop((change.domain, change.key), None)
+            else:
+                records[(change.domain, change.key)] = ActivityRecord(
+                    change.domain, change.key, change.state,  # type: ignore[arg-type]
+                    change.note, change.actor, change.at)
+            self._set_activity(records)
+        self._acknowledge(change)
+
+    def _acknowledge(self, change: LoggedChange) -> None:
+        """Acknowledge ``change`` once it took effect here (a task; see the module docstring)."""
         if change.kind == "select":
             ref: SelectionRef = (change.domain, change.key, change.tenant)
             if change.provider is not None and not self._installed(ref, change.provider):
                 self._ack(ref, change, self._send(change, "missing",
                           f"provider {change.provider!r} is not installed here"))
-                return
-            if change.provider is None:
-                self.selections.pop(ref, None)
             else:
-                self.selections[ref] = change.provider
-            self.apply_selections()
-            self._ack(ref, change, self._await_swap(change))
-            return
-        records = dict(self._records)
-        if change.state == "active":
-            records.pop((change.domain, change.key), None)
-        else:
-            records[(change.domain, change.key)] = ActivityRecord(
-                change.domain, change.key, change.state, change.note,  # type: ignore[arg-type]
-                change.actor, change.at)
-        self._set_activity(records)
-        outcome = {"paused": "paused", "active": "resumed"}.get(change.state or "")
-        if outcome is not None:
-            self._ack((change.domain, change.key), change, self._send(change, outcome))
-        else:
+                self._ack(ref, change, self._await_swap(change))
+        elif change.state == "draining":
             self._ack((change.domain, change.key), change, self._await_drain(change))
+        else:
+            outcome = "paused" if change.state == "paused" else "resumed"
+            self._ack((change.domain, change.key), change, self._send(change, outcome))
 
     def _installed(self, ref: SelectionRef, provider: str) -> bool:
         candidates = self.host.resolver.candidates(ref[0], ref[1])

@@ -100,6 +100,13 @@ class FleetMember:
             first = await self._client.xrange(self.keys.log, count=1)
         return decode_entry(*first[0]).revision if first else None
 
+    async def entry(self, revision: int) -> LoggedChange | None:
+        """The change of ``revision`` if the log still has it."""
+        with redis_errors(self._where, "read the change log"):
+            found = await self._client.xrange(self.keys.log, min=f"{revision}-1",
+                                              max=f"{revision}-1")
+        return decode_entry(*found[0]) if found else None
+
     async def publish(self, document: dict[str, Any]) -> None:
         """This instance's status, expiring after three heartbeats, and its last-seen time."""
         now = float(self._clock())
