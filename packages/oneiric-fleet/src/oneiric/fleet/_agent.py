@@ -222,6 +222,7 @@ class FleetAgent:
 
     async def _send(self, change: LoggedChange, result: str, detail: str = "") -> None:
         try:
+            await self._publish()  # status first: whoever reads the ack sees its effect
             await self.member.ack(change.revision, result, detail)
         except FleetError as exc:
             _log.warning("acknowledgement not written", revision=change.revision,
