@@ -94,3 +94,18 @@ def test_bad_arguments(kwargs: dict[str, object], message: str) -> None:
 def test_a_bad_heartbeat_is_refused() -> None:
     with pytest.raises(ConfigError, match="heartbeat must be more than 0"):
         FleetMember("redis://x", heartbeat=0)
+
+
+async def test_trim_keeps_history_and_never_passes_the_slowest_live_instance(
+    admin: FleetAdmin, member: FleetMember,
+) -> None:
+    for i in range(12):
+        admin.write(_activity("paused" if i % 2 else "active"))
+    await member.publish({"applied_revision": 4, "keys": []})  # a slow live instance
+    assert admin.trim(keep=3) == 4  # revisions 1-4 go; 5 onwards is what it reads next
+    assert [c.revision for c in admin.history(limit=100)][-1] == 5
+    await member.publish({"applied_revision": 12, "keys": []})
+    assert admin.trim(keep=3) == 5  # now only the last three revisions stay
+    assert [c.revision for c in admin.history(limit=100)] == [12, 11, 10]
+    with pytest.raises(ConfigError, match="history must be an integer"):
+        FleetAdmin("redis://x", history=0)

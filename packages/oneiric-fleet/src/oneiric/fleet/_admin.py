@@ -20,8 +20,13 @@ from ._errors import StaleRevision
 from ._keys import FleetKeys
 from ._redis import connect, redis_errors
 
-__all__ = ["LOST_FORGOTTEN_AFTER", "FleetAdmin"]
+__all__ = ["DEFAULT_HISTORY", "LOST_FORGOTTEN_AFTER", "TRIM_EVERY", "FleetAdmin"]
 
+#: Revisions ``fleet history`` keeps at least (the log is trimmed to this, never below
+#: the slowest live instance).
+DEFAULT_HISTORY = 10_000
+#: A write whose revision is a multiple of this trims the log.
+TRIM_EVERY = 100
 #: A lost instance stays listed (``lost: true``) this long after it was last seen (§12).
 LOST_FORGOTTEN_AFTER = 24 * 3600.0
 
@@ -35,8 +40,12 @@ class FleetAdmin:
         *,
         client: Any = None,
         fleet: str = "default",
+        history: int = DEFAULT_HISTORY,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        if isinstance(history, bool) or not isinstance(history, int) or history < 1:
+            raise ConfigError(f"fleet history must be an integer >= 1, got {history!r}")
+        self.keep = history
         if (url is None) == (client is None):
             raise ConfigError("FleetAdmin needs url='redis://...' or client=, not both and "
                               "not neither")
@@ -80,10 +89,31 @@ class FleetAdmin:
                 f"{expect_revision}; nothing was written - read the state again "
                 "('oneiric fleet status') and retry with its revision",
                 expected=int(expect_revision or 0), current=int(revision))
+        if int(revision) % TRIM_EVERY == 0:
+            self.trim(self.keep)
         done = LoggedChange(int(revision), text(epoch), committed.kind, committed.domain,
                             committed.key, committed.tenant, committed.provider,
                             committed.state, committed.note, committed.actor, at)
         return done, text(previous) or None
+
+    def trim(self, keep: int = DEFAULT_HISTORY) -> int:
+        """Trim the change log; how many entries went.
+
+        Never below the slowest live instance's applied revision (it reads on
+        from there; a lost instance relists when it returns), and never fewer
+        than ``keep`` revisions (``fleet history``).  Acknowledgements expire
+        on their own (``ACK_TTL``).
+        """
+        revision = self.desired().revision
+        cursors = [int(r.get("applied_revision") or 0) for r in self.instances()
+                   if not r["lost"]]
+        floor = min([revision - keep + 1, *(c + 1 for c in cursors)])
+        if floor <= 1:
+            return 0
+        with redis_errors(self._where, "trim the change log"):
+            trimmed: int = self._client.xtrim(self.keys.log, minid=f"{floor}-0",
+                                              approximate=False)
+        return trimmed
 
     # -------------------------------------------------------------- reads
 

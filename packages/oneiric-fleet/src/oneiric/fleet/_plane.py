@@ -72,7 +72,7 @@ class RedisControlPlane:
         """The operator connection, opened on first use (the sync client connects lazily)."""
         if self._admin is None:
             self._admin = FleetAdmin(self.settings.url, fleet=self.settings.fleet,
-                                     clock=self._clock)
+                                     history=self.settings.history, clock=self._clock)
         return self._admin
 
     # ------------------------------------------------------------- writes
