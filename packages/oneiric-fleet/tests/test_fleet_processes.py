@@ -255,3 +255,30 @@ def test_a_stale_write_is_refused_and_a_flushed_redis_unbinds_nothing(
     status = fleet.cli("status", "--json")
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["control_plane"]["provider"] == "redis"
+    listed = fleet.cli("fleet", "status", "--json")
+    assert listed.returncode == 0, listed.stderr
+    document = json.loads(listed.stdout)
+    assert {i["id"]: i["control_plane"]["state"] for i in document["instances"]} == dict.fromkeys(
+        names, "regressed")
+    assert all(i["keys"][0]["bound"] == "redis" and not i["lost"]
+               for i in document["instances"])
+
+    # an operator adopts: the bindings become the desired state, instances follow again
+    adopted = fleet.cli("fleet", "adopt", "--json")
+    assert adopted.returncode == 0, adopted.stderr
+    assert json.loads(adopted.stdout)["seeded"] == [
+        {"domain": "adapter", "key": "cache", "tenant": None, "provider": "redis"}]
+    poll_until(lambda: all(d["control_plane"]["state"] == "ok" for d in fleet.live().values())
+               and len(fleet.live()) == 3, timeout=CEILING, message="instances follow again")
+    history = fleet.cli("fleet", "history", "--json")
+    (change,) = json.loads(history.stdout)["changes"]
+    assert (change["provider"], change["note"], change["revision"]) == ("redis", "fleet adopt", 1)
+    text = fleet.cli("fleet", "status")
+    assert text.returncode == 0 and "adapter/cache: bound redis" in text.stdout
+
+
+def test_fleet_commands_refuse_the_local_plane(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "oneiric.cli", "--state-dir",
+                           str(tmp_path / "state"), "fleet", "status"],
+                          capture_output=True, text=True, timeout=CEILING)
+    assert done.returncode == 2 and "not a fleet" in done.stderr

@@ -115,6 +115,44 @@ class FleetAdmin:
                                               approximate=False)
         return trimmed
 
+    def adopt(self, actor: str) -> dict[str, Any]:
+        """Accept the fleet's current epoch after a wipe or a regression (``fleet adopt``).
+
+        Re-seeds the desired state from what the live instances report bound:
+        a key every reporting instance binds to the same provider is selected
+        for it (under the current epoch, created if the fleet has none); keys
+        they disagree on are listed and left alone (each keeps its binding).
+        Then marks the epoch adopted, so regressed instances relist it.
+        """
+        bindings: dict[tuple[str, str, str | None], set[str]] = {}
+        for record in self.instances():
+            if record["lost"]:
+                continue
+            for key in record.get("keys") or []:
+                if key.get("bound"):
+                    ref = (key["domain"], key["key"], key.get("tenant"))
+                    bindings.setdefault(ref, set()).add(key["bound"])
+        desired = self.desired().selections
+        seeded, conflicts = [], []
+        for (domain, key, tenant), providers in sorted(bindings.items(),
+                                                       key=lambda i: str(i[0])):
+            if len(providers) > 1:
+                conflicts.append({"domain": domain, "key": key, "tenant": tenant,
+                                  "bound": sorted(providers)})
+                continue
+            (provider,) = providers
+            if desired.get((domain, key, tenant)) != provider:
+                self.write(LoggedChange(0, "", "select", domain, key, tenant=tenant,
+                                        provider=provider, note="fleet adopt", actor=actor))
+                seeded.append({"domain": domain, "key": key, "tenant": tenant,
+                               "provider": provider})
+        with redis_errors(self._where, "adopt the epoch"):
+            self._client.hsetnx(self.keys.meta, "epoch", uuid4_text())
+            epoch = text(self._client.hget(self.keys.meta, "epoch"))
+            self._client.hset(self.keys.meta, "adopted", epoch)
+        return {"epoch": epoch, "revision": self.desired().revision, "seeded": seeded,
+                "conflicts": conflicts}
+
     # -------------------------------------------------------------- reads
 
     def desired(self) -> FleetState:

@@ -16,7 +16,8 @@ from oneiric.core.helpers import CONTROL_DOMAIN, CONTROL_KEY
 
 from .__about__ import __version__
 
-__all__ = ["REDIS_PLANE", "oneiric_register", "oneiric_settings_applied"]
+__all__ = ["REDIS_PLANE", "oneiric_cli_commands", "oneiric_register",
+           "oneiric_settings_applied"]
 
 REDIS_PLANE = Candidate(
     CONTROL_DOMAIN,
@@ -33,6 +34,14 @@ REDIS_PLANE = Candidate(
 @hookimpl
 def oneiric_register(registry: Any) -> None:
     registry.register(REDIS_PLANE)
+
+
+@hookimpl
+def oneiric_cli_commands() -> list[Any]:
+    """``oneiric fleet ...`` (imports click; only the CLI calls this)."""
+    from ._cli import fleet
+
+    return [fleet]
 
 
 @hookimpl

@@ -1,0 +1,124 @@
+"""``oneiric fleet status|history|adopt``: the fleet as its operators see it (imported by the CLI).
+
+They run on the control plane the settings files select (``--config``); on
+any plane but ``redis`` they refuse in one line (exit 2) rather than show one
+machine as a "fleet".  ``--json`` everywhere.  Exit codes: 0; 2 not a fleet;
+5 Redis unreachable.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from oneiric.core import OneiricError
+from oneiric.core.helpers import format_timestamp
+
+__all__ = ["fleet"]
+
+
+def _plane() -> Any:
+    from oneiric.cli import current_context
+
+    plane = current_context().control_plane
+    if plane.provider != "redis":
+        raise OneiricError(
+            f"the settings select the {plane.provider!r} control plane, not a fleet; set "
+            "[control.selections] plane = \"redis\" (docs/fleet.md) to use 'oneiric fleet'",
+            category="usage")
+    return plane
+
+
+def _as_json(flag: bool) -> bool:
+    from oneiric.cli import current_context
+
+    return flag or current_context().json
+
+
+def _print(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+@click.group("fleet")
+def fleet() -> None:
+    """Every instance of the fleet, its history and recovery (the redis control plane)."""
+
+
+@fleet.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def status_cmd(as_json: bool) -> None:
+    """Instance x key: winner, bound provider, activity, applied revision, health, lost."""
+    plane = _plane()
+    instances = []
+    for doc in plane.instances(include_lost=True).documents:
+        keys = [{"domain": k["domain"], "key": k["key"], "tenant": k.get("tenant"),
+                 "winner": k.get("winner"), "bound": k.get("bound"),
+                 "activity": (k.get("activity") or {}).get("state"),
+                 "health": k.get("last_health")} for k in doc.get("keys") or []]
+        instances.append({
+            "id": doc["id"], "host": doc.get("host"), "pid": doc.get("pid"),
+            "last_seen": format_timestamp(doc["last_seen"]), "lost": doc["lost"],
+            "applied_revision": doc.get("applied_revision"), "keys": keys,
+            "control_plane": doc.get("control_plane") or {},
+        })
+    document = {"control_plane": plane.describe(), "instances": instances}
+    if _as_json(as_json):
+        _print(document)
+        return
+    described = document["control_plane"]
+    click.echo(f"fleet {plane.settings.fleet!r} at {plane.where}: {described['state']}, "
+               f"revision {described['revision']}; {len(instances)} instance(s), "
+               f"{sum(i['lost'] for i in instances)} lost")
+    for item in instances:
+        state = "LOST" if item["lost"] else item["control_plane"].get("state", "?")
+        click.echo(f"  {item['id']} ({state}, applied {item['applied_revision']}, "
+                   f"last seen {item['last_seen']})")
+        for key in item["keys"]:
+            health = key["health"] or {}
+            ok = "healthy" if health.get("ok") else "unhealthy" if health else "unprobed"
+            scope = f"[{key['tenant']}]" if key["tenant"] else ""
+            click.echo(f"    {key['domain']}/{key['key']}{scope}: bound {key['bound']}, "
+                       f"winner {key['winner']}, {key['activity']}, {ok}")
+
+
+@fleet.command("history")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
+              help="How many changes, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def history_cmd(limit: int, as_json: bool) -> None:
+    """The changes written to the fleet: revision, time, actor, what changed."""
+    changes = _plane().admin.history(limit)
+    if _as_json(as_json):
+        _print({"changes": [{**c.as_dict(), "at": format_timestamp(c.at)} for c in changes]})
+        return
+    for c in changes:
+        what = (f"select {c.provider or '(cleared)'}" if c.kind == "select"
+                else {"paused": "pause", "draining": "drain", "active": "resume"}[c.state or ""])
+        scope = f"[{c.tenant}]" if c.tenant else ""
+        note = f" ({c.note})" if c.note else ""
+        click.echo(f"{c.revision:>6}  {format_timestamp(c.at)}  {c.actor}  "
+                   f"{c.domain}/{c.key}{scope}: {what}{note}")
+
+
+@fleet.command("adopt")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def adopt_cmd(as_json: bool) -> None:
+    """Accept the fleet's current state after Redis was wiped or regressed.
+
+    Selects, for every key all live instances bind to the same provider, that
+    provider (keys they disagree on are listed and keep their bindings), then
+    lets regressed instances follow the new epoch.
+    """
+    from oneiric.lifecycle import default_actor
+
+    result = _plane().admin.adopt(default_actor())
+    if _as_json(as_json):
+        _print(result)
+        return
+    click.echo(f"adopted epoch {result['epoch']} at revision {result['revision']}; "
+               f"{len(result['seeded'])} selection(s) seeded from the instances")
+    for item in result["conflicts"]:
+        click.echo(f"  not seeded: {item['domain']}/{item['key']} is bound to "
+                   f"{', '.join(item['bound'])} on different instances (each keeps its own)")
