@@ -48,6 +48,8 @@ APP = textwrap.dedent("""
     def register(resolver):
         resolver.register(Candidate("adapter", "cache", "memory", lambda: Cache("memory")))
         resolver.register(Candidate("adapter", "cache", "redis", lambda: Cache("redis")))
+        resolver.register(Candidate("adapter", "cache", "broken",
+                                    lambda: Cache("broken", healthy=False)))
 """)
 
 INSTANCE = textwrap.dedent("""
@@ -282,3 +284,63 @@ def test_fleet_commands_refuse_the_local_plane(tmp_path: Path) -> None:
                            str(tmp_path / "state"), "fleet", "status"],
                           capture_output=True, text=True, timeout=CEILING)
     assert done.returncode == 2 and "not a fleet" in done.stderr
+
+
+def test_canary_rolls_back_a_failing_provider_survives_its_controller_and_promotes(
+    fleet: Fleet,
+) -> None:
+    from oneiric.fleet._rollout import cohort_of
+
+    names = [f"i{n}" for n in range(N)]
+    for name in names:
+        fleet.start(name)
+    fleet.ready(names)
+    poll_until(lambda: len(fleet.live()) == N, timeout=CEILING, message="ten instances report")
+    app = ("--app", "fleetapp:register")
+
+    # a 10% canary whose provider fails health: rolled back, no other instance touched
+    failing = fleet.cli(*app, "swap", "adapter", "cache", "broken", "--canary", "10%",
+                        "--bake", "1s", "--wait", "--json")
+    assert failing.returncode == 5, failing.stderr
+    report = json.loads(failing.stdout)
+    assert report["state"] == "rolled_back" and "health_failed" in report["detail"]
+    (member,) = report["cohort"]
+    assert report["cohort"] == cohort_of("adapter", "cache", "broken", names, 10)
+    canary_acks = fleet.ops.admin.acks(report["revision"])
+    assert set(canary_acks) == {member}  # nobody else even saw a change to apply
+    others = [n for n in names if n != member]
+    assert all(fleet.live()[n]["keys"][0]["swaps"] == 0 for n in others)
+    assert all(fleet.bound(n) == "memory" for n in names)
+
+    # the controller SIGKILLed mid-bake: the rollout is in Redis; abort rolls the cohort back
+    controller = subprocess.Popen(
+        [sys.executable, "-m", "oneiric.cli", "--config", str(fleet.config), "--state-dir",
+         str(fleet.tmp / "cli-state"), *app, "swap", "adapter", "cache", "redis", "--canary",
+         "20%", "--bake", "600s", "--wait"],
+        env=fleet.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    poll_until(lambda: (fleet.ops.admin.rollout() or {}).get("state") == "baking",
+               timeout=CEILING, message="the cohort swapped; the bake runs")
+    controller.kill()
+    controller.wait(timeout=30)
+    status = fleet.cli("fleet", "rollout", "status", "--json")
+    record = json.loads(status.stdout)["rollout"]
+    cohort = cohort_of("adapter", "cache", "redis", names, 20)
+    assert record["cohort"] == cohort and record["state"] == "baking"
+    assert all(fleet.bound(n) == "redis" for n in cohort)
+    aborted = fleet.cli("fleet", "rollout", "abort", "--json")
+    assert aborted.returncode == 0, aborted.stderr
+    assert json.loads(aborted.stdout)["rollout"]["state"] == "aborted"
+    poll_until(lambda: all(fleet.bound(n) == "memory" for n in cohort), timeout=CEILING,
+               message="the cohort swaps back")
+    assert all(fleet.live()[n]["keys"][0]["swaps"] == 0 for n in names if n not in cohort)
+    assert fleet.cli("fleet", "rollout", "promote").returncode == 3  # nothing in progress
+
+    # a healthy canary bakes and is promoted to all
+    promoted = fleet.cli(*app, "swap", "adapter", "cache", "redis", "--canary", "10%",
+                         "--bake", "1s", "--wait", "--json")
+    assert promoted.returncode == 0, promoted.stderr
+    final = json.loads(promoted.stdout)
+    assert final["state"] == "promoted"
+    assert {r["instance"]: r["result"] for r in final["instances"]} == dict.fromkeys(
+        names, "swapped")
+    assert fleet.ops.desired().selection("adapter", "cache") == "redis"

@@ -22,7 +22,7 @@ from ._context import CliContext
 from ._errors import EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_UNAVAILABLE, CliError
 from ._options import with_cli
 from ._output import echo_json, iso, warn
-from ._waiting import check_wait, report_wait, wait_options
+from ._waiting import check_wait, report_wait, run_canary, wait_options
 
 if TYPE_CHECKING:
     from oneiric.lifecycle import ActivityState
@@ -165,6 +165,11 @@ _EXPECT_REVISION = click.option(
               help="Write even if the key is paused or draining (applied after resume).")
 @_EXPECT_REVISION
 @wait_options
+@click.option("--canary", default=None, metavar="N%",
+              help="Swap N% of the live instances first (a fleet control plane); with --wait "
+                   "bake, then promote or roll back.")
+@click.option("--bake", default="60s", show_default=True, metavar="T",
+              help="With --canary --wait: how long the cohort must stay healthy.")
 @with_cli
 def swap(
     cli: CliContext,
@@ -178,6 +183,8 @@ def swap(
     expect_revision: int | None,
     wait: bool,
     timeout: float,
+    canary: str | None,
+    bake: str,
 ) -> None:
     """Select PROVIDER for DOMAIN/KEY in running applications.
 
@@ -199,6 +206,11 @@ def swap(
     _check_key(cli, domain, key)
     if provider is not None:
         _check_provider(cli, domain, key, provider, tenant)
+    if canary is not None:
+        if provider is None:
+            raise click.UsageError("--canary needs a PROVIDER; it cannot be used with --clear")
+        run_canary(cli, domain, key, provider, tenant, canary, bake, wait, timeout)
+        return
     blocked = _blocked(cli, domain, key)
     if blocked is not None and not defer:
         # Not the actor: it is ``user@host pid N`` (kept as data in ``activity``),

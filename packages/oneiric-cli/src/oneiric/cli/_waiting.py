@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from ._context import CliContext
 
-__all__ = ["SUCCESS", "check_wait", "report_wait", "wait_options"]
+__all__ = ["SUCCESS", "check_wait", "report_wait", "run_canary", "wait_options"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -82,3 +82,53 @@ def report_wait(cli: CliContext, change: Change, timeout: float,
             f"{len(failed)} of {len(results)} instances did not acknowledge "
             f"{change.action} {change.domain}/{change.key} ({', '.join(kinds)}); see the list "
             "above or 'oneiric fleet status'", EXIT_UNAVAILABLE)
+
+
+def _percent(text: str) -> float:
+    value = text.strip().removesuffix("%")
+    try:
+        percent = float(value)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a percentage; write e.g. 10%",
+                                 param_hint="--canary") from None
+    if not 0 < percent <= 100:
+        raise click.BadParameter(f"{text!r} is not in (0, 100]%", param_hint="--canary")
+    return percent
+
+
+def run_canary(cli: CliContext, domain: str, key: str, provider: str, tenant: str | None,
+               canary: str, bake: str, wait: bool, timeout: float) -> None:
+    """``swap --canary``: start (and with --wait follow) a rollout on a fleet plane."""
+    from oneiric.core import ConfigError
+    from oneiric.core.helpers import parse_duration
+
+    percent = _percent(canary)
+    try:
+        bake_s = parse_duration(bake, what="--bake")
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--bake") from None
+    start = getattr(cli.control_plane, "canary", None)
+    if start is None:
+        raise CliError(
+            f"--canary needs a fleet control plane; the {cli.control_plane.provider!r} plane "
+            "has no instances to roll out to one by one (nothing was written)", 2)
+    report = start(domain, key, provider, tenant=tenant, percent=percent, bake=bake_s,
+                   wait=wait, timeout=timeout)
+    results = report.get("instances", [])
+    failed = report["state"] == "rolled_back" or any(r["result"] != "swapped" for r in results)
+    if cli.json:
+        echo_json(report)
+    else:
+        click.echo(f"{domain}/{key} -> {provider}: canary on {len(report['cohort'])} instance(s) "
+                   f"({', '.join(report['cohort'])}); rollout {report['state']}"
+                   + (f": {report['detail']}" if report.get("detail") else ""))
+        for r in results:
+            mark = "ok " if r["result"] == "swapped" else "!! "
+            click.echo(f"{mark}{r['instance']}: {r['result']}"
+                       + (f" - {r['detail']}" if r["detail"] else ""))
+        if not wait:
+            click.echo("promote it with 'oneiric fleet rollout promote' (or abort it)")
+    if failed:
+        raise CliError(f"rollout of {domain}/{key} to {provider} {report['state']}"
+                       + (f": {report['detail']}" if report.get("detail") else "")
+                       + "; see 'oneiric fleet rollout status'", EXIT_UNAVAILABLE)

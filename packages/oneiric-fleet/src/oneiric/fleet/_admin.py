@@ -7,6 +7,7 @@ write is the one atomic script of ``_codec``; reads are plain commands.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -75,14 +76,13 @@ class FleetAdmin:
     ) -> tuple[LoggedChange, str | None]:
         """``write``, and the decision's value before it (the provider, the activity JSON)."""
         at = change.at or float(self._clock())
-        committed = LoggedChange(0, "", change.kind, change.domain, change.key, change.tenant,
-                           change.provider, change.state, change.note, change.actor, at)
+        committed = dataclasses.replace(change, revision=0, epoch="", at=at)
         keys = self.keys
         with redis_errors(self._where, "write the change"):
             written, revision, epoch, previous = self._write(
                 keys=[keys.meta, keys.desired, keys.log],
                 args=["" if expect_revision is None else int(expect_revision),
-                      committed.field(), committed.value(), committed.entry(), uuid4_text()])
+                      committed.entry(), uuid4_text(), *committed.fields()])
         if not written:
             raise StaleRevision(
                 f"the fleet {self.fleet!r} is at revision {int(revision)}, not "
@@ -91,9 +91,7 @@ class FleetAdmin:
                 expected=int(expect_revision or 0), current=int(revision))
         if int(revision) % TRIM_EVERY == 0:
             self.trim(self.keep)
-        done = LoggedChange(int(revision), text(epoch), committed.kind, committed.domain,
-                            committed.key, committed.tenant, committed.provider,
-                            committed.state, committed.note, committed.actor, at)
+        done = dataclasses.replace(committed, revision=int(revision), epoch=text(epoch))
         return done, text(previous) or None
 
     def trim(self, keep: int = DEFAULT_HISTORY) -> int:
@@ -195,6 +193,17 @@ class FleetAdmin:
         with redis_errors(self._where, "read acknowledgements"):
             raw = self._client.hgetall(self.keys.acks(revision))
         return {text(k): json.loads(text(v)) for k, v in raw.items()}
+
+    def rollout(self) -> dict[str, Any] | None:
+        """The recorded rollout (``_rollout``), or None."""
+        with redis_errors(self._where, "read the rollout"):
+            raw = self._client.hgetall(self.keys.rollout)
+        return {text(k): json.loads(text(v)) for k, v in raw.items()} if raw else None
+
+    def save_rollout(self, fields: dict[str, Any]) -> None:
+        with redis_errors(self._where, "record the rollout"):
+            self._client.hset(self.keys.rollout,
+                              mapping={k: json.dumps(v) for k, v in fields.items()})
 
     def close(self) -> None:
         self._client.close()

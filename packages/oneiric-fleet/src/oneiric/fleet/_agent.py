@@ -65,6 +65,7 @@ class FleetAgent:
                                   heartbeat=settings.heartbeat)
         self.follower = Follower(self.member)
         self.selections: dict[SelectionRef, str] = {}
+        self.canaries: dict[SelectionRef, str] = {}  # a canary's selections for this instance
         self._scopes: set[tuple[str, str | None]] = set()  # scopes this agent has written
         self._records: dict[tuple[str, str], ActivityRecord] = {}  # decisions applied here
         self._acks: dict[SelectionRef | tuple[str, str], asyncio.Task[None]] = {}
@@ -130,8 +131,11 @@ class FleetAgent:
     # ------------------------------------------------------------- apply
 
     def _relisted(self, state: FleetState) -> None:
+        me = self.member.instance
         self.selections = {ref: p for ref, p in state.selections.items()
                            if self._installed(ref, p)}
+        self.canaries = {(d, k, t): p for (d, k, t, i), p in state.canaries.items()
+                         if i == me and self._installed((d, k, t), p)}
         self.apply_selections()
         self._apply_activity(state)
         if self._first.is_set() and state.revision > 0:
@@ -149,14 +153,24 @@ class FleetAgent:
             self._acknowledge(change)
 
     def _changed(self, change: LoggedChange) -> None:
-        if change.kind == "select":
-            ref: SelectionRef = (change.domain, change.key, change.tenant)
+        ref: SelectionRef = (change.domain, change.key, change.tenant)
+        mine = self.member.instance in change.instances
+        if change.kind == "canary":
+            if not mine:
+                return  # another instance's canary: nothing here, nothing to acknowledge
+            if change.provider is None:
+                self.canaries.pop(ref, None)
+            elif self._installed(ref, change.provider):
+                self.canaries[ref] = change.provider
+            self.apply_selections()
+        elif change.kind == "select":
+            if mine:  # a promotion ends this instance's canary
+                self.canaries.pop(ref, None)
             if change.provider is None:
                 self.selections.pop(ref, None)
-                self.apply_selections()
             elif self._installed(ref, change.provider):
                 self.selections[ref] = change.provider
-                self.apply_selections()
+            self.apply_selections()
         else:
             records = dict(self._records)
             if change.state == "active":
@@ -170,7 +184,9 @@ class FleetAgent:
 
     def _acknowledge(self, change: LoggedChange) -> None:
         """Acknowledge ``change`` once it took effect here (a task; see the module docstring)."""
-        if change.kind == "select":
+        if change.kind == "canary" and self.member.instance not in change.instances:
+            return
+        if change.kind in ("select", "canary"):
             ref: SelectionRef = (change.domain, change.key, change.tenant)
             if change.provider is not None and not self._installed(ref, change.provider):
                 self._ack(ref, change, self._send(change, "missing",
@@ -190,10 +206,11 @@ class FleetAgent:
     def apply_selections(self) -> None:
         """The settings files' selections with the fleet's on top, per scope."""
         resolver, settings = self.host.resolver, self.host.settings
-        scopes = {(d, t) for d, _k, t in self.selections} | self._scopes
+        chosen = {**self.selections, **self.canaries}  # a canary wins on its instances
+        scopes = {(d, t) for d, _k, t in chosen} | self._scopes
         for domain, tenant in sorted(scopes, key=lambda s: (s[0], s[1] or "")):
             merged = dict(settings.selections(domain, tenant=tenant)) if settings else {}
-            merged.update({k: p for (d, k, t), p in self.selections.items()
+            merged.update({k: p for (d, k, t), p in chosen.items()
                            if d == domain and t == tenant})
             resolver.set_selections(domain, merged, tenant=tenant)
         self._scopes = scopes

@@ -1,4 +1,4 @@
-"""``oneiric fleet status|history|adopt``: the fleet as its operators see it (imported by the CLI).
+"""``oneiric fleet status|history|adopt|rollout``: the fleet as its operators see it.
 
 They run on the control plane the settings files select (``--config``); on
 any plane but ``redis`` they refuse in one line (exit 2) rather than show one
@@ -122,3 +122,52 @@ def adopt_cmd(as_json: bool) -> None:
     for item in result["conflicts"]:
         click.echo(f"  not seeded: {item['domain']}/{item['key']} is bound to "
                    f"{', '.join(item['bound'])} on different instances (each keeps its own)")
+
+
+@fleet.group("rollout")
+def rollout() -> None:
+    """The canary rollout in progress (started by 'oneiric swap ... --canary N%')."""
+
+
+def _rollouts() -> Any:
+    from ._rollout import Rollouts
+
+    return Rollouts(_plane())
+
+
+def _show(record: dict[str, Any] | None, as_json: bool) -> None:
+    if _as_json(as_json):
+        _print({"rollout": record})
+        return
+    if record is None:
+        click.echo("no rollout has been started in this fleet")
+        return
+    click.echo(f"{record['domain']}/{record['key']} -> {record['target']}: {record['state']} "
+               f"(canary {record['percent']:g}% on {', '.join(record['cohort'])}; bake "
+               f"{record['bake']:g}s; revision {record['revision']})"
+               + (f": {record['detail']}" if record.get("detail") else ""))
+
+
+@rollout.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def rollout_status(as_json: bool) -> None:
+    """The current (or last) rollout: target, cohort, state."""
+    _show(_rollouts().status(), as_json)
+
+
+@rollout.command("promote")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def rollout_promote(as_json: bool) -> None:
+    """Select the rollout's target for the whole fleet."""
+    from oneiric.lifecycle import default_actor
+
+    _show(_rollouts().promote(default_actor()), as_json)
+
+
+@rollout.command("abort")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def rollout_abort(as_json: bool) -> None:
+    """Roll the cohort back to the fleet's selection."""
+    from oneiric.lifecycle import default_actor
+
+    _show(_rollouts().abort(default_actor()), as_json)

@@ -17,29 +17,31 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ._keys import activity_field, parse_field, selection_field
+from ._keys import activity_field, canary_field, parse_field, selection_field
 
 __all__ = ["WRITE", "LoggedChange", "FleetState", "decode_desired", "decode_entry", "text"]
 
-ChangeKind = Literal["select", "activity"]
+ChangeKind = Literal["select", "activity", "canary"]
 
-#: KEYS meta, desired, log; ARGV expected revision or '', field, value or '' (delete),
-#: entry JSON, an epoch to use if the fleet has none.  Returns {written, revision, epoch,
-#: the field's previous value or ''}.
+#: KEYS meta, desired, log; ARGV expected revision or '', entry JSON, an epoch to use if
+#: the fleet has none, then field, value ('' deletes) pairs - the first field's previous
+#: value is returned.  Returns {written, revision, epoch, previous or ''}.
 WRITE = """
 local revision = tonumber(redis.call('HGET', KEYS[1], 'revision') or '0')
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then
-  epoch = ARGV[5]
+  epoch = ARGV[3]
   redis.call('HSET', KEYS[1], 'epoch', epoch)
 end
 if ARGV[1] ~= '' and tonumber(ARGV[1]) ~= revision then return {0, revision, epoch, ''} end
-local previous = redis.call('HGET', KEYS[2], ARGV[2]) or ''
+local previous = redis.call('HGET', KEYS[2], ARGV[4]) or ''
 revision = revision + 1
-if ARGV[3] == '' then redis.call('HDEL', KEYS[2], ARGV[2])
-else redis.call('HSET', KEYS[2], ARGV[2], ARGV[3]) end
+for i = 4, #ARGV, 2 do
+  if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[2], ARGV[i])
+  else redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+end
 redis.call('HSET', KEYS[1], 'revision', revision)
-redis.call('XADD', KEYS[3], revision .. '-1', 'entry', ARGV[4], 'epoch', epoch)
+redis.call('XADD', KEYS[3], revision .. '-1', 'entry', ARGV[2], 'epoch', epoch)
 return {1, revision, epoch, previous}
 """
 
@@ -59,28 +61,33 @@ class LoggedChange:
     note: str = ""
     actor: str = ""
     at: float = 0.0
+    #: canary: the cohort whose per-instance selection this sets (provider) or removes
+    #: (None); select: the cohort whose per-instance selections it also removes (promote)
+    instances: tuple[str, ...] = ()
 
-    def field(self) -> str:
-        """The desired-state field this change writes."""
+    def fields(self) -> list[str]:
+        """The desired-state fields and values this change writes, flat ('' deletes)."""
+        if self.kind == "activity":
+            if self.state == "active":
+                return [activity_field(self.domain, self.key), ""]
+            return [activity_field(self.domain, self.key),
+                    json.dumps({"state": self.state, "note": self.note, "actor": self.actor,
+                                "at": self.at}, sort_keys=True)]
+        flat: list[str] = []
         if self.kind == "select":
-            return selection_field(self.domain, self.key, self.tenant)
-        return activity_field(self.domain, self.key)
-
-    def value(self) -> str:
-        """The desired-state value ('' deletes: a cleared selection, a resume)."""
-        if self.kind == "select":
-            return self.provider or ""
-        if self.state == "active":
-            return ""
-        return json.dumps({"state": self.state, "note": self.note, "actor": self.actor,
-                           "at": self.at}, sort_keys=True)
+            flat += [selection_field(self.domain, self.key, self.tenant), self.provider or ""]
+        value = (self.provider or "") if self.kind == "canary" else ""
+        for instance in self.instances:
+            flat += [canary_field(self.domain, self.key, self.tenant, instance), value]
+        return flat
 
     def entry(self) -> str:
         """The log entry (revision and epoch are the stream's own fields)."""
         return json.dumps({"kind": self.kind, "domain": self.domain, "key": self.key,
                            "tenant": self.tenant, "provider": self.provider,
                            "state": self.state, "note": self.note, "actor": self.actor,
-                           "at": self.at}, sort_keys=True)
+                           "at": self.at, "instances": list(self.instances)},
+                          sort_keys=True)
 
     def as_dict(self) -> dict[str, Any]:
         return {"revision": self.revision, "epoch": self.epoch, **json.loads(self.entry())}
@@ -88,12 +95,17 @@ class LoggedChange:
 
 @dataclass(frozen=True, slots=True)
 class FleetState:
-    """The whole desired state at ``revision``: what a relisting instance applies."""
+    """The whole desired state at ``revision``: what a relisting instance applies.
+
+    ``canaries`` maps (domain, key, tenant, instance) to the provider a canary
+    selects for that one instance (it wins over ``selections`` there).
+    """
 
     revision: int
     epoch: str | None
     selections: dict[tuple[str, str, str | None], str] = field(default_factory=dict)
     activity: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    canaries: dict[tuple[str, str, str | None, str], str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -114,15 +126,18 @@ def text(value: Any) -> str:
 def decode_desired(meta: dict[Any, Any], desired: dict[Any, Any]) -> FleetState:
     selections: dict[tuple[str, str, str | None], str] = {}
     activity: dict[tuple[str, str], dict[str, Any]] = {}
+    canaries: dict[tuple[str, str, str | None, str], str] = {}
     for raw_field, raw_value in desired.items():
-        kind, domain, key, tenant = parse_field(text(raw_field))
+        kind, domain, key, tenant, instance = parse_field(text(raw_field))
         if kind == "s":
             selections[(domain, key, tenant)] = text(raw_value)
+        elif kind == "c":
+            canaries[(domain, key, tenant, instance or "")] = text(raw_value)
         else:
             activity[(domain, key)] = json.loads(text(raw_value))
     meta_text = {text(k): text(v) for k, v in meta.items()}
     return FleetState(int(meta_text.get("revision", "0")), meta_text.get("epoch"),
-                        selections, activity)
+                      selections, activity, canaries)
 
 
 def decode_entry(entry_id: Any, fields: dict[Any, Any]) -> LoggedChange:
@@ -131,5 +146,6 @@ def decode_entry(entry_id: Any, fields: dict[Any, Any]) -> LoggedChange:
     body = json.loads(values["entry"])
     revision = int(text(entry_id).split("-", 1)[0])
     return LoggedChange(revision, values["epoch"], body["kind"], body["domain"], body["key"],
-                  body.get("tenant"), body.get("provider"), body.get("state"),
-                  body.get("note", ""), body.get("actor", ""), float(body.get("at", 0.0)))
+                        body.get("tenant"), body.get("provider"), body.get("state"),
+                        body.get("note", ""), body.get("actor", ""),
+                        float(body.get("at", 0.0)), tuple(body.get("instances") or ()))

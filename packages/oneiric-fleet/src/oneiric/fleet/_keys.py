@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["LAYOUT", "FleetKeys", "activity_field", "parse_field", "selection_field"]
+__all__ = ["LAYOUT", "FleetKeys", "activity_field", "canary_field", "parse_field",
+           "selection_field"]
 
 #: The key layout version (in every key).
 LAYOUT = "v1"
@@ -73,11 +74,18 @@ def activity_field(domain: str, key: str) -> str:
     return f"a{_SEP}{domain}{_SEP}{key}"
 
 
-def parse_field(field: str) -> tuple[str, str, str, str | None]:
-    """``(kind, domain, key, tenant)`` of a desired-state field; kind ``s`` or ``a``."""
+def canary_field(domain: str, key: str, tenant: str | None, instance: str) -> str:
+    return f"c{_SEP}{domain}{_SEP}{key}{_SEP}{tenant or ''}{_SEP}{instance}"
+
+
+def parse_field(field: str) -> tuple[str, str, str, str | None, str | None]:
+    """``(kind, domain, key, tenant, instance)`` of a desired-state field; kind ``s``, ``a``
+    or ``c`` (a canary's selection for one instance)."""
     parts = field.split(_SEP)
     if parts[0] == "s" and len(parts) == 4:
-        return "s", parts[1], parts[2], parts[3] or None
+        return "s", parts[1], parts[2], parts[3] or None, None
     if parts[0] == "a" and len(parts) == 3:
-        return "a", parts[1], parts[2], None
+        return "a", parts[1], parts[2], None, None
+    if parts[0] == "c" and len(parts) == 5:
+        return "c", parts[1], parts[2], parts[3] or None, parts[4]
     raise ValueError(f"not a desired-state field: {field!r}")

@@ -14,9 +14,9 @@ import os
 import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from oneiric.core import validate_name
+from oneiric.core import ConfigError, validate_name
 from oneiric.core.helpers import refuse_control_domain, scrub_credentials
 from oneiric.lifecycle import (
     ActivityRecord,
@@ -166,9 +166,13 @@ class RedisControlPlane:
         """
         assert change.revision is not None
         live = {r["id"] for r in self.admin.instances() if not r["lost"]}
+        return self._wait_for(change.revision, live, timeout)
+
+    def _wait_for(self, revision: int, live: set[str],
+                  timeout: float) -> tuple[InstanceResult, ...]:
         deadline = time.monotonic() + timeout
         while True:
-            acks = self.admin.acks(change.revision)
+            acks = self.admin.acks(revision)
             lost = {r["id"] for r in self.admin.instances() if r["lost"]} & live
             waiting = live - set(acks) - lost
             if not waiting or time.monotonic() >= deadline:
@@ -181,6 +185,46 @@ class RedisControlPlane:
         results += [InstanceResult(i, "pending", f"no acknowledgement within {timeout:g}s")
                     for i in sorted(live - set(acks) - lost)]
         return tuple(results)
+
+    def canary(
+        self,
+        domain: str,
+        key: str,
+        provider: str,
+        *,
+        tenant: str | None = None,
+        percent: float,
+        bake: float,
+        wait: bool,
+        timeout: float,
+        actor: str | None = None,
+    ) -> dict[str, Any]:
+        """Start a canary rollout (``swap --canary``); with ``wait``, follow it to promotion
+        or rollback and wait for the fleet's acknowledgements of a promotion.
+
+        Returns the rollout record, plus ``instances`` (each instance's result) when
+        waited; ``state`` is ``canary`` (not waited), ``promoted`` or ``rolled_back``.
+        """
+        from ._rollout import Rollouts
+
+        refuse_control_domain(domain, f"oneiric swap {domain} {key}")
+        validate_name(provider, "provider")
+        if not 0 < percent <= 100:
+            raise ConfigError(f"--canary must be a percentage in (0, 100], got {percent:g}")
+        who = actor or default_actor()
+        rollouts = Rollouts(self, sleep=self._sleep)
+        started = rollouts.start(domain, key, provider, tenant=tenant, percent=percent,
+                                 bake=bake, actor=who)
+        if not wait:
+            return started
+        final = rollouts.run(started, timeout=timeout, actor=who)
+        revision = final.get("promoted_revision") or final.get("rollback_revision") or 0
+        cohort = set(final["cohort"])
+        live = {r["id"] for r in self.admin.instances() if not r["lost"]}
+        waited = live if final["state"] == "promoted" else cohort
+        results = self._wait_for(int(revision), waited, timeout)
+        return {**final, "instances": [{"instance": r.instance, "result": r.result,
+                                        "detail": r.detail} for r in results]}
 
     # ----------------------------------------------------------- instance
 
