@@ -150,3 +150,36 @@ async def test_an_unreachable_fleet_at_start_keeps_the_settings_selection(
                     watch=False, app=register, activate=["adapter/cache"]) as host:
         assert bound(host) == "memory"
         assert host.control_plane.describe()["state"] == "unreachable"
+
+
+async def test_the_documented_acl_users_instance_cannot_change_desired_state(
+    tmp_path: Path, private_redis: PrivateRedis,
+) -> None:
+    """docs/fleet.md's two ACL users, verbatim: the fleet works, the instance cannot steer it."""
+    import redis
+
+    admin = redis.Redis.from_url(private_redis.url)
+    admin.execute_command(
+        "ACL", "SETUSER", "operator", "on", ">operator-secret", "resetkeys",
+        "~oneiric:v1:shop:*", "+@all", "-@dangerous")
+    admin.execute_command(
+        "ACL", "SETUSER", "instance", "on", ">instance-secret", "resetkeys",
+        "%R~oneiric:v1:shop:*", "%W~oneiric:v1:shop:status:*", "%W~oneiric:v1:shop:acks:*",
+        "%W~oneiric:v1:shop:seen", "+@all", "-@dangerous", "-@scripting")
+    port = private_redis.port
+    instance_url = f"redis://instance:instance-secret@127.0.0.1:{port}/0"
+    ops = operator(f"redis://operator:operator-secret@127.0.0.1:{port}/0")
+    async with Host(settings_dir(tmp_path, instance_url), state_dir=tmp_path / "state",
+                    watch=False, app=register, activate=["adapter/cache"]) as host:
+        await apoll_until(lambda: ops.instances().documents, message="the instance reports")
+        change = ops.select("adapter", "cache", "redis")
+        (result,) = await asyncio.to_thread(ops.wait, change, timeout=30)
+        assert result.result == "swapped" and bound(host) == "redis"
+    as_instance = redis.Redis.from_url(instance_url)
+    for attempt in (lambda: as_instance.hset("oneiric:v1:shop:desired", "x", "y"),
+                    lambda: as_instance.hset("oneiric:v1:shop:meta", "revision", "0"),
+                    lambda: as_instance.xadd("oneiric:v1:shop:log", {"entry": "{}"}),
+                    lambda: as_instance.eval("return 1", 0)):
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            attempt()
+    ops.close()
