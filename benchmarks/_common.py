@@ -12,12 +12,15 @@ import argparse
 import json
 import os
 import platform
+import shutil
+import socket
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -154,3 +157,39 @@ def run_python(
             f"{' '.join(args)[:200]} failed with {proc.returncode}:\n{proc.stderr[-2000:]}"
         )
     return elapsed, proc.stdout, proc.stderr
+
+
+class RedisServer:
+    """A throwaway redis-server on a free loopback port (persistence off)."""
+
+    def __init__(self, process: subprocess.Popen[bytes], port: int) -> None:
+        self.process = process
+        self.url = f"redis://127.0.0.1:{port}/0"
+
+    @classmethod
+    def start(cls, workdir: Path) -> RedisServer | None:
+        binary = shutil.which("redis-server")
+        if binary is None or find_spec("redis") is None:
+            return None
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        process = subprocess.Popen(
+            [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+             "--appendonly", "no", "--dir", str(workdir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        import redis
+
+        client = redis.Redis(port=port)
+        for _ in range(500):
+            try:
+                client.ping()
+                return cls(process, port)
+            except redis.ConnectionError:
+                time.sleep(0.01)
+        process.kill()
+        return None
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait()

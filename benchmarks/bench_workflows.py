@@ -26,20 +26,16 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import Result, median, parser, report
+from _common import RedisServer, Result, median, parser, report
 
 from oneiric.actions import Actions, ActionSpec
 from oneiric.core import Candidate, Resolver
@@ -62,42 +58,6 @@ class Noop:
 
     def invoke(self, payload: Any, context: Any) -> None:
         return None
-
-
-class _RedisServer:
-    """A throwaway redis-server on a free loopback port (persistence off)."""
-
-    def __init__(self, process: subprocess.Popen[bytes], port: int) -> None:
-        self.process = process
-        self.url = f"redis://127.0.0.1:{port}/0"
-
-    @classmethod
-    def start(cls, workdir: Path) -> _RedisServer | None:
-        binary = shutil.which("redis-server")
-        if binary is None or find_spec("redis") is None:
-            return None
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        process = subprocess.Popen(
-            [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-             "--appendonly", "no", "--dir", str(workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        import redis
-
-        client = redis.Redis(port=port)
-        for _ in range(500):
-            try:
-                client.ping()
-                return cls(process, port)
-            except redis.ConnectionError:
-                time.sleep(0.01)
-        process.kill()
-        return None
-
-    def stop(self) -> None:
-        self.process.kill()
-        self.process.wait()
 
 
 def shapes() -> dict[str, Workflow]:
@@ -144,7 +104,7 @@ async def _measure(quick: bool, profile: bool) -> list[Result]:
     actions = Actions(lifecycle)
     ids = itertools.count()
     workflows = shapes()
-    redis_server = _RedisServer.start(Path(tmp.name))
+    redis_server = RedisServer.start(Path(tmp.name))
     remote = (WorkflowEngine(lifecycle, store=RedisCheckpointStore(redis_server.url))
               if redis_server is not None else None)
     for workflow in workflows.values():
