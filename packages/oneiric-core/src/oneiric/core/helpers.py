@@ -33,6 +33,8 @@ design-era environment variables       :func:`check_environment`,
                                        :func:`log_level_from_environment`,
                                        :func:`profile_from_environment`
 this process's instance id (§12)       :func:`instance_id`
+a redis-py client and its errors       :func:`redis_client`, :func:`redis_errors`
+(imports redis only when called)
 running a coroutine up to its first    :func:`run_eagerly`, :class:`Suspended`,
 suspension; eager tasks                :func:`start_task`
 suspension (no task, no timer)
@@ -71,14 +73,14 @@ __all__ = [
     "CONTROL_DOMAIN",
     "CONTROL_KEY",
     "EXIT_CODES",
+    "HookResult",
+    "MAX_TOPIC_LENGTH",
     "OVERLAY_FILE",
+    "OverlayWrite",
     "PROFILES",
     "REMOTE_CACHE_DIR",
     "STATUS_DIR",
     "Suspended",
-    "MAX_TOPIC_LENGTH",
-    "HookResult",
-    "OverlayWrite",
     "apply_overlay",
     "async_exclusive_lock",
     "atomic_write",
@@ -90,19 +92,21 @@ __all__ = [
     "exit_code_for",
     "format_timestamp",
     "import_reference",
+    "instance_id",
     "is_topic",
     "is_topic_pattern",
     "lazy_exports",
     "load_document",
     "log_level_from_environment",
-    "instance_id",
-    "profile_from_environment",
     "one_line",
     "overlay_revision",
     "parse_duration",
     "parse_timestamp",
+    "profile_from_environment",
     "quote_name",
     "redact",
+    "redis_client",
+    "redis_errors",
     "refuse_control_domain",
     "run_eagerly",
     "scrub_credentials",
@@ -126,6 +130,8 @@ __getattr__ = lazy_exports(
         "overlay_revision": "_overlay",
         "update_overlay": "_overlay",
         "load_document": "_safeload",
+        "redis_client": "_redisconn",
+        "redis_errors": "_redisconn",
         "MAX_TOPIC_LENGTH": "_topics",
         "is_topic": "_topics",
         "is_topic_pattern": "_topics",
@@ -137,5 +143,6 @@ __getattr__ = lazy_exports(
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ._overlay import OverlayWrite, apply_overlay, overlay_revision, update_overlay
+    from ._redisconn import redis_client, redis_errors
     from ._safeload import load_document
     from ._topics import MAX_TOPIC_LENGTH, is_topic, is_topic_pattern, topic_matcher

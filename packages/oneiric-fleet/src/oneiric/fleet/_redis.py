@@ -1,12 +1,12 @@
-"""Connecting to the fleet's Redis and turning its failures into one-line fleet errors."""
+"""The fleet's Redis connections and errors: core's one mechanism, with the fleet's error types."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
-from oneiric.core.helpers import one_line, scrub_credentials
+from oneiric.core.helpers import redis_client
+from oneiric.core.helpers import redis_errors as _core_errors
 
 from ._errors import FleetError, FleetUnavailable
 
@@ -14,29 +14,12 @@ __all__ = ["connect", "redis_errors"]
 
 
 def connect(url: str, *, asyncio: bool = False) -> Any:
-    """A redis-py client for ``url`` (sync, or ``redis.asyncio``), with timeouts set."""
-    options: dict[str, Any] = {"socket_connect_timeout": 5, "health_check_interval": 30}
-    if asyncio:
-        import redis.asyncio as aioredis
-
-        return aioredis.Redis.from_url(url, **options)
-    import redis
-
-    return redis.Redis.from_url(url, socket_timeout=10, **options)
+    """A client for ``url``.  Reads time out after 5 s (a blocking ``XREAD`` waits 1 s at
+    most): a frozen Redis is noticed, and reported ``unreachable``, within that."""
+    return redis_client(url, asyncio=asyncio, socket_timeout=5.0)
 
 
-@contextlib.contextmanager
-def redis_errors(where: str, action: str) -> Iterator[None]:
-    """Raise ``FleetUnavailable``/``FleetError`` naming ``where`` (credentials scrubbed)."""
-    import redis
-
-    try:
-        yield
-    except (redis.ConnectionError, redis.TimeoutError) as exc:
-        raise FleetUnavailable(
-            f"fleet Redis at {scrub_credentials(where)}: cannot {action}: unreachable "
-            f"({one_line(exc)}); check that it runs and the url") from None
-    except redis.RedisError as exc:
-        raise FleetError(
-            f"fleet Redis at {scrub_credentials(where)}: cannot {action}: {one_line(exc)}; "
-            "check the server (Redis >= 6.2) and the user's ACL") from None
+def redis_errors(where: str, action: str) -> AbstractContextManager[None]:
+    """``FleetUnavailable`` (exit 5) / ``FleetError`` (exit 4), the URL without credentials."""
+    return _core_errors("fleet Redis", where, action, unavailable=FleetUnavailable,
+                        failed=FleetError)

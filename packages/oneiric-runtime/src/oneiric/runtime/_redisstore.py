@@ -31,10 +31,12 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from importlib.util import find_spec
 from typing import Any
 
 from oneiric.core import ConfigError, OneiricError, get_logger, validate_name
-from oneiric.core.helpers import one_line, scrub_credentials, uuid4_text
+from oneiric.core.helpers import redis_client, redis_errors, scrub_credentials, uuid4_text
 
 from . import _redisscripts as scripts
 from ._errors import CheckpointStoreError, RunLocked, RunNotFound
@@ -87,13 +89,10 @@ class RedisCheckpointStore:
                               f"got {lease!r}")
         if client is None:
             assert url is not None
-            try:
-                import redis
-            except ImportError:
+            if find_spec("redis") is None:
                 raise ConfigError("RedisCheckpointStore needs redis-py; pip install "
-                                  "\"oneiric-runtime[redis]\"") from None
-            client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5,
-                                          health_check_interval=30)
+                                  "\"oneiric-runtime[redis]\"")
+            client = redis_client(url)
         self._client = client
         self._where = scrub_credentials(url) if url else "the given Redis client"
         self.fleet = fleet
@@ -113,22 +112,12 @@ class RedisCheckpointStore:
     def _key(self, kind: str, run_id: str = "") -> str:
         return f"{self._prefix}:{kind}:{run_id}" if run_id else f"{self._prefix}:{kind}"
 
-    @contextlib.contextmanager
-    def _errors(self, action: str) -> Iterator[None]:
+    def _errors(self, action: str) -> AbstractContextManager[None]:
         """Redis failures as one-line ``CheckpointStoreError`` saying what to do."""
-        import redis
-
-        try:
-            yield
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise CheckpointStoreError(
-                f"checkpoint store at {self._where}: cannot {action}: Redis unreachable "
-                f"({one_line(exc)}); check that it runs and the url") from None
-        except redis.RedisError as exc:
-            raise CheckpointStoreError(
-                f"checkpoint store at {self._where}: cannot {action}: {one_line(exc)}; "
-                "check the server (Redis >= 6.2) and its ACLs",
-                category="invalid") from None
+        return redis_errors(
+            "checkpoint store", self._where, action,
+            unavailable=CheckpointStoreError,
+            failed=lambda message: CheckpointStoreError(message, category="invalid"))
 
     def _run(self, name: str, action: str, keys: list[str], args: list[Any]) -> Any:
         with self._errors(action):

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from importlib.util import find_spec
 from typing import TYPE_CHECKING, Any
 
 from oneiric.core import ConfigError, OneiricError, get_logger, validate_name
@@ -30,6 +31,8 @@ from oneiric.core.helpers import (
     instance_id,
     one_line,
     parse_duration,
+    redis_client,
+    redis_errors,
     scrub_credentials,
     uuid4_text,
 )
@@ -80,13 +83,10 @@ class RedisRunQueue:
                 "raise min_idle to at least the lease")
         if client is None:
             assert url is not None
-            try:
-                import redis.asyncio as aioredis
-            except ImportError:
+            if find_spec("redis") is None:
                 raise ConfigError("RedisRunQueue needs redis-py; pip install "
-                                  "\"oneiric-runtime[redis]\"") from None
-            client = aioredis.Redis.from_url(url, socket_connect_timeout=5,
-                                             health_check_interval=30)
+                                  "\"oneiric-runtime[redis]\"")
+            client = redis_client(url, asyncio=True)  # reads block 1 s at most
         self.engine = engine
         self._client = client
         self._where = scrub_credentials(url) if url else "the given Redis client"
@@ -150,15 +150,12 @@ class RedisRunQueue:
                 await asyncio.wait(tasks)
 
     async def _ensure_group(self) -> None:
-        import redis
-
         try:
-            await self._client.xgroup_create(self.stream, self.group, id="0", mkstream=True)
-        except redis.ResponseError as exc:
+            await self._call("create the consumer group", self._client.xgroup_create(
+                self.stream, self.group, id="0", mkstream=True))
+        except OneiricError as exc:
             if "BUSYGROUP" not in str(exc):
-                raise self._error("create the consumer group", exc) from None
-        except redis.RedisError as exc:
-            raise self._error("create the consumer group", exc) from None
+                raise
 
     async def _read(self, count: int) -> list[tuple[str, dict[str, str]]]:
         reply = await self._call("read the run queue", self._client.xreadgroup(
@@ -226,22 +223,8 @@ class RedisRunQueue:
     # ------------------------------------------------------------ plumbing
 
     async def _call(self, action: str, pending: Any) -> Any:
-        import redis
-
-        try:
+        with redis_errors("run queue", self._where, action):
             return await pending
-        except redis.RedisError as exc:
-            raise self._error(action, exc) from None
-
-    def _error(self, action: str, exc: Exception) -> OneiricError:
-        import redis
-
-        unreachable = isinstance(exc, redis.ConnectionError | redis.TimeoutError)
-        return OneiricError(
-            f"run queue at {self._where}: cannot {action}: "
-            f"{'Redis unreachable (' + one_line(exc) + ')' if unreachable else one_line(exc)}; "
-            "check that Redis runs and the url", category="unavailable" if unreachable
-            else "invalid")
 
     async def aclose(self) -> None:
         await self._client.aclose()
