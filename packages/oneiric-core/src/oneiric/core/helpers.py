@@ -21,7 +21,7 @@ state-directory names                  :func:`state_dir`, :data:`OVERLAY_FILE`,
                                        :data:`ACTIVITY_FILE`, :data:`STATUS_DIR`,
                                        :data:`REMOTE_CACHE_DIR`
 ``"module:attr"`` references           :func:`import_reference`
-random ids (UUID4 text)                :func:`uuid4_text`
+random ids (UUID4 text), instance id   :func:`uuid4_text`, :func:`instance_id`
 TOML/YAML/JSON documents, bounded      :func:`load_document`
 lazy public names of a package         :func:`lazy_exports`
 redaction of secrets                   :func:`redact`, :func:`scrub_text`,
@@ -53,7 +53,7 @@ from ._errors import EXIT_CODES, error_category, exit_code_for
 from ._filelock import async_exclusive_lock, exclusive_lock
 from ._fs import atomic_write
 from ._hookcall import HookResult, call_hook
-from ._ids import uuid4_text
+from ._ids import instance_id, uuid4_text
 from ._loading import import_reference, lazy_exports
 from ._redact import redact, scrub_credentials, scrub_text
 from ._statedir import ACTIVITY_FILE, OVERLAY_FILE, REMOTE_CACHE_DIR, STATUS_DIR, state_dir
@@ -81,6 +81,7 @@ __all__ = [
     "exit_code_for",
     "format_timestamp",
     "import_reference",
+    "instance_id",
     "is_topic",
     "is_topic_pattern",
     "lazy_exports",
