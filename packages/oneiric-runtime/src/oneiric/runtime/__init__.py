@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ._errors import (
         DefinitionChanged,
         EventError,
+        EventTransportError,
         InboxFullError,
         InvalidEventError,
         RunLocked,
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from ._reports import DispatchReport, HandlerOutcome, RouteDecision, RoutePlan
     from ._runs import NodeState, RunRecord, RunResult
     from ._sqlitestore import DEFAULT_CHECKPOINTS, CheckpointStoreError, SQLiteCheckpointStore
+    from ._streams import RedisStreamsTransport
     from ._subscription import Filter, Subscription
     from ._workflow import Node, Workflow
 
@@ -62,6 +64,7 @@ __all__ = [
     "Event",
     "EventDispatcher",
     "EventError",
+    "EventTransportError",
     "Filter",
     "HandlerContext",
     "HandlerOutcome",
@@ -72,6 +75,7 @@ __all__ = [
     "Node",
     "NodeState",
     "Plan",
+    "RedisStreamsTransport",
     "RetryPolicy",
     "RouteDecision",
     "RoutePlan",
@@ -107,6 +111,7 @@ _LAZY = {
     "Event": "_event",
     "EventDispatcher": "_dispatcher",
     "EventError": "_errors",
+    "EventTransportError": "_errors",
     "Filter": "_subscription",
     "HandlerContext": "_handlers",
     "HandlerOutcome": "_reports",
@@ -117,6 +122,7 @@ _LAZY = {
     "Node": "_workflow",
     "NodeState": "_runs",
     "Plan": "_plan",
+    "RedisStreamsTransport": "_streams",
     "RouteDecision": "_reports",
     "RoutePlan": "_reports",
     "RunLocked": "_errors",
