@@ -30,7 +30,6 @@ from ._errors import ConfigError
 __all__ = [
     "PROFILES",
     "check_environment",
-    "instance_id",
     "log_level_from_environment",
     "profile_from_environment",
 ]
@@ -82,20 +81,3 @@ def log_level_from_environment(default: str, environ: Mapping[str, str] | None =
             )
         return level
     return default
-
-
-def instance_id(environ: Mapping[str, str] | None = None) -> str:
-    """This process's instance id (ARCHITECTURE §12): ``ONEIRIC_INSTANCE_ID``, else
-    ``<hostname>:<pid>`` - a restart is a new instance.
-
-    The one definition for everything that names a process to its peers (fleet
-    status and acknowledgements, Redis consumers, run-queue workers), so they
-    agree on who is who.
-    """
-    env = os.environ if environ is None else environ
-    chosen = env.get("ONEIRIC_INSTANCE_ID", "").strip()
-    if chosen:
-        return chosen
-    import socket
-
-    return f"{socket.gethostname()}:{os.getpid()}"

@@ -24,7 +24,7 @@ state-directory names                  :func:`state_dir`, :data:`OVERLAY_FILE`,
                                        :data:`ACTIVITY_FILE`, :data:`STATUS_DIR`,
                                        :data:`REMOTE_CACHE_DIR`
 ``"module:attr"`` references           :func:`import_reference`
-random ids (UUID4 text)                :func:`uuid4_text`
+random ids (UUID4 text), instance id   :func:`uuid4_text`, :func:`instance_id`
 TOML/YAML/JSON documents, bounded      :func:`load_document`
 lazy public names of a package         :func:`lazy_exports`
 redaction of secrets                   :func:`redact`, :func:`scrub_text`,
@@ -32,7 +32,6 @@ redaction of secrets                   :func:`redact`, :func:`scrub_text`,
 design-era environment variables       :func:`check_environment`,
                                        :func:`log_level_from_environment`,
                                        :func:`profile_from_environment`
-this process's instance id (§12)       :func:`instance_id`
 a redis-py client and its errors       :func:`redis_client`, :func:`redis_errors`
 (imports redis only when called)
 running a coroutine up to its first    :func:`run_eagerly`, :class:`Suspended`,
@@ -52,7 +51,6 @@ from ._eager import Suspended, run_eagerly, start_task
 from ._environ import (
     PROFILES,
     check_environment,
-    instance_id,
     log_level_from_environment,
     profile_from_environment,
 )
@@ -60,7 +58,7 @@ from ._errors import EXIT_CODES, error_category, exit_code_for
 from ._filelock import async_exclusive_lock, exclusive_lock
 from ._fs import atomic_write
 from ._hookcall import HookResult, call_hook
-from ._ids import uuid4_text
+from ._ids import instance_id, uuid4_text
 from ._loading import import_reference, lazy_exports
 from ._redact import redact, scrub_credentials, scrub_text
 from ._reserved import CONTROL_DOMAIN, CONTROL_KEY, refuse_control_domain

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ._errors import (
         DefinitionChanged,
         EventError,
+        EventTransportError,
         InboxFullError,
         InvalidEventError,
         RunLocked,
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from ._runqueue import RedisRunQueue
     from ._runs import NodeState, RunRecord, RunResult
     from ._sqlitestore import DEFAULT_CHECKPOINTS, CheckpointStoreError, SQLiteCheckpointStore
+    from ._streams import RedisStreamsTransport
     from ._subscription import Filter, Subscription
     from ._workflow import Node, Workflow
 
@@ -64,6 +66,7 @@ __all__ = [
     "Event",
     "EventDispatcher",
     "EventError",
+    "EventTransportError",
     "Filter",
     "HandlerContext",
     "HandlerOutcome",
@@ -76,6 +79,7 @@ __all__ = [
     "Plan",
     "RedisCheckpointStore",
     "RedisRunQueue",
+    "RedisStreamsTransport",
     "RetryPolicy",
     "RouteDecision",
     "RoutePlan",
@@ -111,6 +115,7 @@ _LAZY = {
     "Event": "_event",
     "EventDispatcher": "_dispatcher",
     "EventError": "_errors",
+    "EventTransportError": "_errors",
     "Filter": "_subscription",
     "HandlerContext": "_handlers",
     "HandlerOutcome": "_reports",
@@ -123,6 +128,7 @@ _LAZY = {
     "Plan": "_plan",
     "RedisCheckpointStore": "_redisstore",
     "RedisRunQueue": "_runqueue",
+    "RedisStreamsTransport": "_streams",
     "RouteDecision": "_reports",
     "RoutePlan": "_reports",
     "RunLocked": "_errors",

@@ -102,7 +102,10 @@ class EventDispatcher:
         self._rng = rng
         self._global = Bound(max_concurrency)
         self._limits: dict[str, Bound] = {}
-        self._dedupe = Dedupe()
+        # A transport may bring its own dedupe (Redis: shared, awaited); else in memory, sync.
+        self._dedupe: Any = getattr(self._transport, "dedupe", None) or Dedupe()
+        if hasattr(self._transport, "attach"):
+            self._transport.attach(self)  # it consumes the groups of these subscriptions
         self._routes = RoutingTable(lifecycle.resolver)
         self._in_flight = 0
         self._peak = 0
@@ -234,8 +237,12 @@ class EventDispatcher:
                             causation_id=causation_id, headers=headers)
         return await self.dispatch(event)
 
-    async def dispatch(self, event: Event, *, groups: set[str] | None = None) -> DispatchReport:
-        """Deliver an already-built ``event`` (consumers, redrive); ``groups`` limits it."""
+    async def dispatch(self, event: Event, *, groups: set[str] | None = None,
+                       final: bool = True) -> DispatchReport:
+        """Deliver an already-built ``event`` (consumers, redrive); ``groups`` limits it.
+
+        ``final=False``: a failure is not dead-lettered (the transport delivers it again).
+        """
         planned = self._groups(event)
         if groups is not None:
             planned = {g: m for g, m in planned.items() if g in groups}
@@ -243,7 +250,8 @@ class EventDispatcher:
             return DispatchReport(event.id, ())
         if len(planned) == 1:
             ((group, members),) = planned.items()
-            return DispatchReport(event.id, tuple(await self._deliver(event, group, members)))
+            return DispatchReport(event.id,
+                                  tuple(await self._deliver(event, group, members, final)))
         # Groups start eagerly, one after another, in this task: most handlers finish
         # without suspending and cost no task.  The first group that suspends goes on
         # in this task (its timeouts and cancel scopes are bound to it: its rest must
@@ -254,14 +262,14 @@ class EventDispatcher:
         try:
             for group, members in planned.items():
                 if staying is None:
-                    started = run_eagerly(self._deliver(event, group, members))
+                    started = run_eagerly(self._deliver(event, group, members, final))
                     if type(started) is Suspended:
                         staying = (len(results), started.rest)
                         results.append(None)
                         continue
                     results.append(started)
                 else:
-                    task = start_task(self._deliver(event, group, members))
+                    task = start_task(self._deliver(event, group, members, final))
                     tasks.append(task)
                     results.append(task)
             if staying is not None:
@@ -278,7 +286,7 @@ class EventDispatcher:
         return DispatchReport(event.id, tuple(o for group in outcomes for o in group))
 
     async def _deliver(
-        self, event: Event, group: str, members: list[Entry]
+        self, event: Event, group: str, members: list[Entry], final: bool = True
     ) -> list[HandlerOutcome]:
         """One group: the first runnable member; the next ones only by failover.
 
@@ -292,17 +300,18 @@ class EventDispatcher:
             order = runnable or members[:1]  # all blocked: the first fails into a dead letter
         outcomes: list[HandlerOutcome] = []
         for entry in order:
-            outcome = await self._run(event, group, entry)
+            outcome = await self._run(event, group, entry, final)
             outcomes.append(outcome)
             if outcome.ok or not entry.subscription.failover:
                 break
         return outcomes
 
-    async def _run(self, event: Event, group: str, entry: Entry) -> HandlerOutcome:
+    async def _run(self, event: Event, group: str, entry: Entry, final: bool) -> HandlerOutcome:
         sub = entry.subscription
         name = sub.name
         dedupe = not sub.idempotent
-        if dedupe and self._dedupe.seen(event.id, group):
+        seen = dedupe and self._dedupe.seen(event.id, group)
+        if seen is True or (seen is not False and await seen):
             self.outcomes["duplicate"] += 1
             return HandlerOutcome(name, entry.provider, "duplicate", 0, None, group)
         limit = self._limit(sub)
@@ -329,8 +338,8 @@ class EventDispatcher:
                 finally:
                     self._in_flight -= 1
             if error is None:
-                if dedupe:
-                    self._dedupe.record(event.id, group)
+                if dedupe and (recorded := self._dedupe.record(event.id, group)) is not None:
+                    await recorded
                 self.outcomes["ok"] += 1
                 return HandlerOutcome(name, provider, "ok", attempt, None, group)
             retryable = not isinstance(error, ComponentPaused | ComponentDraining)
@@ -341,7 +350,7 @@ class EventDispatcher:
             text = f"{type(error).__name__}: {scrub_error(error)}"
             status = "timed_out" if timed_out else "failed"
             try:
-                store = self._store()
+                store = self._store() if final else None
                 if store is not None:
                     store.add(event, handler=name, group=group, attempts=attempt, error=error)
                     status = "dead_lettered"

@@ -5,7 +5,8 @@
     OneiricError
     ├── EventError
     │   ├── InvalidEventError    a bad topic or payload (4); nothing was dispatched
-    │   └── InboxFullError       ``overflow="reject"`` and the inbox is full (5)
+    │   ├── InboxFullError       ``overflow="reject"`` and the inbox is full (5)
+    │   └── EventTransportError  ``publish`` could not hand the event to Redis (5)
     └── WorkflowError
         ├── RunNotFound          no run with that id (3)
         ├── RunLocked            another executor holds the run (6)
@@ -26,6 +27,7 @@ __all__ = [
     "CheckpointStoreError",
     "DefinitionChanged",
     "EventError",
+    "EventTransportError",
     "InboxFullError",
     "InvalidEventError",
     "RunLocked",
@@ -48,6 +50,12 @@ class InvalidEventError(EventError, ValueError):
 
 class InboxFullError(EventError):
     """``publish`` with ``overflow="reject"`` found the bounded inbox full."""
+
+    category = "unavailable"
+
+
+class EventTransportError(EventError):
+    """``publish`` on the Redis transport: the server is unreachable or refused the entry."""
 
     category = "unavailable"
 

@@ -37,20 +37,42 @@ def dispatcher_for(
 
     Also registers ``lifecycle.settings``' ``[automations]`` as handlers (once
     per settings object; ``ConfigError`` if one is invalid) and lets the
-    runtime's kits bound in ``lifecycle`` find it.
+    runtime's kits bound in ``lifecycle`` find it.  Its transport is what
+    ``[host.events]`` chooses: the local inbox by default, or Redis Streams
+    (``transport = "redis"``; validated here, a bad setting one ``ConfigError``).
     """
     sync_automations(lifecycle.resolver, lifecycle.settings)
     if state_dir is None:  # the lifecycle's own (a Host's, the CLI's): the first caller may be
         state_dir = lifecycle.state_dir  # a kit, and files must not land in the process default
     return lifecycle.resolver.extension(
-        _OWNER, lambda: EventDispatcher(lifecycle, state_dir=state_dir)
+        _OWNER, lambda: EventDispatcher(lifecycle, state_dir=state_dir,
+                                        transport=_transport(lifecycle.settings))
     )
+
+
+def _transport(settings: Any) -> Any:
+    """``[host.events]``'s transport: ``None`` (the local inbox) or a Redis Streams one."""
+    from ._streams_settings import transport_settings
+
+    chosen = transport_settings(getattr(settings, "host", None))
+    if chosen is None:
+        return None
+    from ._streams import RedisStreamsTransport
+
+    return RedisStreamsTransport(settings=chosen)
 
 
 @contextlib.asynccontextmanager
 async def event_consumers(host: Any, workers: int = 4) -> AsyncIterator[EventDispatcher]:
-    """Serve the host dispatcher's inbox while the host runs; close it when the host stops."""
+    """Serve the host dispatcher's transport while the host runs; close both when it stops.
+
+    A Redis transport checks its handlers' timeouts against ``min_idle`` first,
+    so a configuration that could take over live calls stops the start.
+    """
     dispatcher = dispatcher_for(host.lifecycle, state_dir=host.state_dir)
+    transport = dispatcher.transport
+    if hasattr(transport, "check"):
+        transport.check()
     task = asyncio.ensure_future(dispatcher.consume(workers))
     try:
         yield dispatcher
@@ -59,6 +81,8 @@ async def event_consumers(host: Any, workers: int = 4) -> AsyncIterator[EventDis
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await dispatcher.aclose()
+        if hasattr(transport, "aclose"):
+            await transport.aclose()
 
 
 def engine_for(
