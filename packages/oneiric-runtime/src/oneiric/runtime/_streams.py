@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from oneiric.core import ConfigError, RetryPolicy, get_logger
-from oneiric.core.helpers import instance_id, one_line, scrub_credentials
+from oneiric.core.helpers import instance_id, one_line, redis_client, scrub_credentials
 
 from ._errors import EventTransportError
 from ._event import Event
@@ -116,10 +116,7 @@ class RedisStreamsTransport:
     def client(self) -> Any:
         if self._client_ is None:
             s = self.settings
-            self._client_ = self._redis.asyncio.Redis.from_url(
-                s.url, socket_connect_timeout=5.0, socket_timeout=s.block + 10.0,
-                decode_responses=False, health_check_interval=0,
-            )
+            self._client_ = redis_client(s.url, asyncio=True, socket_timeout=s.block + 10.0)
         return self._client_
 
     def script(self, name: str) -> Any:
