@@ -18,7 +18,10 @@ idempotency key ``run_id/node_id``) and checkpoints its start and end.
    outputs passed on).  Skipped with a note when networkx is not installed
    (``pip install networkx``).
 
-Interleaved repeats, same run, µs per node (a run's wall time / 100).
+Interleaved repeats, same run, µs per node (a run's wall time / 100).  Finished runs
+are pruned between samples (not timed), so every sample runs on a heap, a file and a
+Redis of the same size: kept runs would make the cyclic GC scan more at every sample,
+slowing whatever runs next - the reference included.
 Run: ``python benchmarks/bench_workflows.py [--json] [--quick] [--profile]``.
 """
 
@@ -113,12 +116,16 @@ async def _measure(quick: bool, profile: bool) -> list[Result]:
         if remote is not None:
             remote.register(workflow)
 
-    def timed(run: Callable[[], Awaitable[Any]], runs: int) -> Callable[[], Awaitable[float]]:
+    def timed(run: Callable[[], Awaitable[Any]], runs: int,
+              engine: WorkflowEngine | None = None) -> Callable[[], Awaitable[float]]:
         async def sample() -> float:
             start = time.perf_counter()
             for _ in range(runs):
                 await run()
-            return (time.perf_counter() - start) / runs / N * US
+            elapsed = (time.perf_counter() - start) / runs / N * US
+            if engine is not None:  # finished runs pruned between samples (not timed): the
+                engine.store.prune(time.time() + 1)  # heap, file and keys stay the same size
+            return elapsed
 
         return sample
 
@@ -135,11 +142,11 @@ async def _measure(quick: bool, profile: bool) -> list[Result]:
     results: list[Result] = []
     for name, workflow in workflows.items():
         funcs: dict[str, Callable[[], Awaitable[float]]] = {
-            "memory": timed(engine_run(memory, workflow.id), runs),
-            "sqlite": timed(engine_run(sqlite, workflow.id), runs),
+            "memory": timed(engine_run(memory, workflow.id), runs, memory),
+            "sqlite": timed(engine_run(sqlite, workflow.id), runs, sqlite),
         }
         if remote is not None:
-            funcs["redis"] = timed(engine_run(remote, workflow.id), runs)
+            funcs["redis"] = timed(engine_run(remote, workflow.id), runs, remote)
         original = networkx_runner(actions, workflow)
         if original is not None:
             funcs["networkx"] = timed(original, runs)

@@ -23,7 +23,6 @@ import asyncio
 import contextvars
 import inspect
 import random
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from oneiric.core import (
     RetryPolicy,
 )
 from oneiric.core.helpers import Suspended, one_line, run_eagerly, uuid4_text
+from oneiric.core.telemetry import active as telemetry_active
 from oneiric.core.telemetry import counter, histogram, span
 from oneiric.lifecycle import DomainBridge, Lease, LifecycleManager
 
@@ -179,7 +179,7 @@ class Actions:
                 else uuid4_text()
             )
         started = time.perf_counter()
-        if "opentelemetry" not in sys.modules:  # no SDK can be installed: no span, no metrics
+        if not telemetry_active():  # no SDK provider installed: no span, no metrics
             return await self._attempts(
                 key, payload, tenant, timeout, retry, idempotency_key, run_id, node_id, started
             )

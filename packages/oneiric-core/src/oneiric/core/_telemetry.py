@@ -1,21 +1,72 @@
 """OpenTelemetry through the API only: a no-op unless the application installs an SDK.
 
 The API is imported lazily, on the first span or metric, so ``import
-oneiric.core`` stays cheap.  ``span()`` goes further: when the process has not
-imported ``opentelemetry`` at all, no SDK can be installed, so it skips even
-the API import and returns a null context.  Spans: ``oneiric.swap``, ``oneiric.remote.sync``,
+oneiric.core`` stays cheap.  ``active()`` decides whether anything is recorded
+at all: not when the process never imported ``opentelemetry``, and not when it
+did (a library may import the API: redis-py 8 does, for its own metrics) but
+no SDK provider is installed - the API would only hand out no-op spans, at the
+cost of building them (measured: a no-op action invocation and a workflow
+node twice as slow).  Spans: ``oneiric.swap``, ``oneiric.remote.sync``,
 ``oneiric.explain`` (around a ranking computation, not a cached read).
 """
 
 from __future__ import annotations
 
+import functools
+import os
 import sys
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
-__all__ = ["counter", "histogram", "span", "tracer"]
+__all__ = ["active", "counter", "histogram", "span", "tracer"]
 
 _tracer: Any = None
+_active = False  # an SDK provider was seen: OpenTelemetry sets its globals once, for good
+_NOOP_PROVIDERS = frozenset({"ProxyTracerProvider", "NoOpTracerProvider",
+                             "_ProxyMeterProvider", "NoOpMeterProvider"})
+_NOOP_TRACERS = frozenset({"ProxyTracer", "NoOpTracer"})
+_UNKNOWN = object()
+#: (module holding the global, the global, (API module, its getter), the variable that names
+#: a provider to load)
+_PROVIDERS = (
+    ("opentelemetry.trace", "_TRACER_PROVIDER", ("trace", "get_tracer_provider"),
+     "OTEL_PYTHON_TRACER_PROVIDER"),
+    ("opentelemetry.metrics._internal", "_METER_PROVIDER", ("metrics", "get_meter_provider"),
+     "OTEL_PYTHON_METER_PROVIDER"),
+)
+
+
+@functools.cache
+def _named_providers() -> frozenset[str]:
+    """The ``OTEL_PYTHON_*_PROVIDER`` variables set (read once: they are set before start)."""
+    return frozenset(env for _m, _v, _g, env in _PROVIDERS if env in os.environ)
+
+
+def active() -> bool:
+    """Whether spans and metrics are recorded: an SDK tracer or meter provider is installed
+    (or a test pointed Oneiric's tracer at one)."""
+    global _active
+    if _active:
+        return True
+    if "opentelemetry" not in sys.modules:
+        return False
+    if _tracer is not None and type(_tracer).__name__ not in _NOOP_TRACERS:
+        return True  # a real tracer given to Oneiric (the testing ``spans`` fixture)
+    for module_name, variable, getter, env in _PROVIDERS:
+        module = sys.modules.get(module_name)
+        if module is None:
+            continue
+        # the API's own global (None until an SDK sets it) is a dict lookup; its public
+        # getter costs ~1 us a call and this runs per action and per node.  The getter is
+        # used when the global is gone (a future API) or an environment variable names a
+        # provider the getter would load.
+        provider = getattr(module, variable, _UNKNOWN)
+        if provider is _UNKNOWN or (provider is None and env in _named_providers()):
+            provider = getattr(sys.modules["opentelemetry." + getter[0]], getter[1])()
+        if provider is not None and type(provider).__name__ not in _NOOP_PROVIDERS:
+            _active = True
+            return True
+    return False
 _meter: Any = None
 _instruments: dict[str, Any] = {}
 
@@ -57,8 +108,8 @@ _NOOP = _NoOpInstrument()
 
 
 def counter(name: str, description: str = "", unit: str = "1") -> Any:
-    """A cached counter instrument named ``name`` (a no-op without OpenTelemetry loaded)."""
-    if "opentelemetry" not in sys.modules:
+    """A cached counter instrument named ``name`` (a no-op unless ``active()``)."""
+    if not active():
         return _NOOP
     inst = _instruments.get(name)
     if inst is None:
@@ -69,8 +120,8 @@ def counter(name: str, description: str = "", unit: str = "1") -> Any:
 
 
 def histogram(name: str, description: str = "", unit: str = "s") -> Any:
-    """A cached histogram instrument named ``name`` (a no-op without OpenTelemetry loaded)."""
-    if "opentelemetry" not in sys.modules:
+    """A cached histogram instrument named ``name`` (a no-op unless ``active()``)."""
+    if not active():
         return _NOOP
     inst = _instruments.get(name)
     if inst is None:
@@ -88,7 +139,7 @@ def span(name: str, *, new_trace: bool = False, **attributes: Any) -> AbstractCo
     long it lives and whatever resumes it, and the event that started it is a
     link, not a parent whose trace the run would stretch for hours.
     """
-    if "opentelemetry" not in sys.modules:
+    if not active():
         return nullcontext()
     clean = {k: v for k, v in attributes.items() if v is not None}
     if not new_trace:

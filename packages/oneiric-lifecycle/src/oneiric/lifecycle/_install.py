@@ -11,7 +11,6 @@ metrics.
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 
 from oneiric.core import (
@@ -26,6 +25,7 @@ from oneiric.core import (
     validate_name,
 )
 from oneiric.core.helpers import one_line
+from oneiric.core.telemetry import active as telemetry_active
 from oneiric.core.telemetry import counter, histogram, span
 
 from ._component import maybe_await
@@ -181,7 +181,7 @@ class InstallJob(RetireJob):
         return failure
 
     def _metrics(self, slot: Slot, duration: float, outcome: str) -> None:
-        if "opentelemetry" not in sys.modules:  # no SDK can be installed: skip the import
+        if not telemetry_active():  # no SDK provider installed: skip the instruments
             return
         attributes = {"domain": slot.domain, "key": slot.key, "outcome": outcome}
         histogram("oneiric.swap.duration", "Time from build to bind (or failure)").record(

@@ -26,7 +26,6 @@ import asyncio
 import collections
 import os
 import random
-import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -43,6 +42,7 @@ from oneiric.core import (
     Source,
 )
 from oneiric.core.helpers import Suspended, one_line, run_eagerly, start_task
+from oneiric.core.telemetry import active as telemetry_active
 from oneiric.core.telemetry import counter, histogram, span
 from oneiric.lifecycle import DomainBridge, LifecycleManager
 
@@ -328,7 +328,7 @@ class EventDispatcher:
                 if self._in_flight > self._peak:
                     self._peak = self._in_flight
                 try:
-                    if "opentelemetry" in sys.modules:
+                    if telemetry_active():
                         provider = await self._traced(event, group, entry, attempt)
                     else:
                         provider = await self._call(event, group, entry, attempt)
