@@ -9,6 +9,9 @@
 3. ``await lifecycle.swap(...)`` of a memory provider (async init/health/cleanup
    that do nothing), grace period 0: p50 and p99 over 1,000 swaps.
 4. ``lifecycle.status()`` with 10 active keys, and one status snapshot write.
+5. ``register()`` of another key with 10,000 active lifecycle keys: the
+   registration plus the manager's processing of the change, beside the same
+   registration with no lifecycle subscribed (issue 16: <= 10 µs over it).
 
 Run: ``python benchmarks/bench_lifecycle.py [--json] [--quick]``.
 """
@@ -217,8 +220,52 @@ def main() -> int:
     results.append(Result("status snapshot write (10 keys, atomic rename)", median(writes), "µs"))
 
     runner.run(manager.shutdown())
+
+    # 5. a registration's event-loop cost with 10,000 active keys (issue 16)
+    results += runner.run(_registration_with_active_keys(10 if args.quick else 50))
     runner.close()
     return report("oneiric-lifecycle", results, as_json=args.json)
+
+
+async def _registration_with_active_keys(rounds: int) -> list[Result]:
+    """``register()`` of another key plus the manager's processing of the change (its hop to
+    the loop and the evaluation), with 10,000 active keys, beside the same registration on a
+    resolver without a lifecycle subscriber (both followed by the same two loop turns)."""
+    class Component:
+        pass
+
+    def resolver_with_keys() -> Resolver:
+        resolver = Resolver()
+        with resolver.batch():
+            for i in range(10_000):
+                resolver.register(Candidate("adapter", f"k{i}", "a", Component))
+        return resolver
+
+    busy = resolver_with_keys()
+    manager = LifecycleManager(busy, activity_store=False, write_status=False,
+                               config=LifecycleConfig(grace_period=0, health_interval=0))
+    for i in range(10_000):
+        await manager.activate("adapter", f"k{i}")
+    bare = resolver_with_keys()
+
+    async def sample(resolver: Resolver, n: int) -> float:
+        start = time.perf_counter()
+        resolver.register(Candidate("other", f"x{n}", "a", Component))
+        await asyncio.sleep(0)  # the manager's call_soon_threadsafe hop, then its work
+        await asyncio.sleep(0)
+        return (time.perf_counter() - start) * US
+
+    with_lifecycle, without = [], []
+    for n in range(rounds):
+        with_lifecycle.append(await sample(busy, n))
+        without.append(await sample(bare, n))
+    await manager.shutdown()
+    return [Result("register() + the lifecycle's processing, 10,000 active keys",
+                   median(with_lifecycle), "µs", median(without),
+                   "the same register() with no lifecycle subscribed",
+                   target="<= 10 µs of event-loop time over the reference",
+                   check=("value", median(without) + 10.0), samples=with_lifecycle,
+                   note=f"median of {rounds}; both include two event-loop turns")]
 
 
 if __name__ == "__main__":

@@ -128,7 +128,7 @@ class ActivityJob(AutoSwapJob):
             if old_state == new_state:
                 continue
             _log.info("activity", domain=ref[0], key=ref[1], state=new_state, was=old_state)
-            for slot in [s for s in self._slots.values() if (s.domain, s.key) == ref]:
+            for slot in self._slots.of(*ref):
                 binding = slot.bound
                 if binding is not None and new_state == "paused":
                     self._spawn(self._component_call(slot, binding, "pause"), "oneiric-pause")
@@ -184,9 +184,7 @@ class ActivityJob(AutoSwapJob):
         record = self._blocked.get((domain, key))
         if record is None or record.state != "draining":
             return False
-        return all(
-            s.in_flight() == 0 for s in self._slots.values() if (s.domain, s.key) == (domain, key)
-        )
+        return all(s.in_flight() == 0 for s in self._slots.of(domain, key))
 
     def activity(self, domain: str, key: str) -> ActivityState:
         """``active``, ``paused`` or ``draining`` as this manager currently sees it."""

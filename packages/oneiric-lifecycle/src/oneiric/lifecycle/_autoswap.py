@@ -16,6 +16,8 @@ swaps again (deferred as usual while paused or draining).
 
 from __future__ import annotations
 
+import threading
+
 from oneiric.core import Candidate, OneiricError, SwapError, get_logger
 
 from ._install import InstallJob
@@ -34,6 +36,9 @@ class AutoSwapJob(InstallJob):
         loop = self._loop
         if loop is None or self._closed:
             return
+        if threading.get_ident() == self._loop_thread:
+            loop.call_soon(self._handle_changes, changes)  # no self-pipe write to wake it
+            return
         try:
             loop.call_soon_threadsafe(self._handle_changes, changes)
         except RuntimeError:  # loop closed
@@ -42,9 +47,10 @@ class AutoSwapJob(InstallJob):
     def _handle_changes(self, changes: frozenset[KeyRef]) -> None:
         if self._closed:
             return
-        for slot in list(self._slots.values()):
-            if (slot.domain, slot.key) in changes and slot.bound is not None:
-                self._evaluate(slot)
+        for domain, key in changes:  # the touched keys' slots, not every slot (SlotTable)
+            for slot in self._slots.of(domain, key):
+                if slot.bound is not None:
+                    self._evaluate(slot)
         self._dirty()
 
     def reconcile_selections(self, reason: str = "selection re-issued") -> None:

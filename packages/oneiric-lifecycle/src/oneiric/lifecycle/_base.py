@@ -26,7 +26,7 @@ from oneiric.core import Candidate, NotActiveError, Resolver
 
 from ._config import LifecycleConfig
 from ._handle import Handle
-from ._slot import KeyRef, Slot, SlotKey
+from ._slot import KeyRef, Slot, SlotKey, SlotTable
 
 if TYPE_CHECKING:
     import pluggy
@@ -63,7 +63,7 @@ class ManagerBase:
     _state_dir_arg: str | os.PathLike[str] | None
     _write_status: bool
     _status_file: Path | None
-    _slots: dict[SlotKey, Slot]
+    _slots: SlotTable
     _activity: dict[KeyRef, ActivityRecord]
     _blocked: dict[KeyRef, ActivityRecord]  # paused or draining keys only
     _activity_error: str | None

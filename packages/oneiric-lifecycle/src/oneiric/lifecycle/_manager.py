@@ -36,7 +36,7 @@ from ._activityjob import ActivityJob
 from ._component import HealthReport, call_optional, to_health
 from ._config import LifecycleConfig
 from ._handle import Handle, Inactive
-from ._slot import Binding, Slot, SlotKey
+from ._slot import Binding, Slot, SlotKey, SlotTable
 from ._status import snapshot_path
 from ._swap import SwapResult
 
@@ -99,7 +99,7 @@ class LifecycleManager(ActivityJob):
         self._state_dir_arg = state_dir
         self._write_status = write_status
         self._status_file = None
-        self._slots = {}
+        self._slots = SlotTable()
         self._activity = {}
         self._blocked = {}
         self._activity_error = None
