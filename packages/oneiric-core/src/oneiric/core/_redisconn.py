@@ -13,11 +13,12 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ._errors import OneiricError
+from ._candidate import validate_name
+from ._errors import ConfigError, OneiricError
 from ._redact import scrub_credentials
 from ._text import one_line
 
-__all__ = ["redis_client", "redis_errors"]
+__all__ = ["redis_client", "redis_errors", "redis_target"]
 
 #: Seconds to establish a connection; a command's own timeout is the caller's choice.
 CONNECT_TIMEOUT = 5.0
@@ -41,6 +42,39 @@ def redis_client(url: str, *, asyncio: bool = False,
     import redis
 
     return redis.Redis.from_url(url, **options)
+
+
+def redis_target(
+    what: str,
+    url: str | None,
+    client: Any,
+    fleet: str,
+    *,
+    install: str,
+    asyncio: bool = False,
+    socket_timeout: float | None = 10.0,
+) -> tuple[Any, str]:
+    """Check the ``(url or client, fleet)`` every Redis-backed component takes; open the client.
+
+    Returns ``(client, where)``, ``where`` naming the server without credentials
+    for messages.  Each refusal is a one-line ``ConfigError`` naming ``what``:
+    both or neither of ``url``/``client``, a fleet name that is not a valid
+    name, redis-py missing (``install`` says what to install).
+    """
+    if (url is None) == (client is None):
+        raise ConfigError(f"{what} needs url='redis://...' or client=, not both and not "
+                          "neither")
+    try:
+        validate_name(fleet, "fleet")
+    except OneiricError as exc:
+        raise ConfigError(f"{what}: {exc}") from None
+    if client is None:
+        from importlib.util import find_spec
+
+        if find_spec("redis") is None:
+            raise ConfigError(f"{what} needs redis-py; pip install \"{install}\"")
+        client = redis_client(str(url), asyncio=asyncio, socket_timeout=socket_timeout)
+    return client, scrub_credentials(url) if url else "the given Redis client"
 
 
 ErrorFactory = Callable[[str], OneiricError]

@@ -32,8 +32,8 @@ redaction of secrets                   :func:`redact`, :func:`scrub_text`,
 design-era environment variables       :func:`check_environment`,
                                        :func:`log_level_from_environment`,
                                        :func:`profile_from_environment`
-a redis-py client and its errors       :func:`redis_client`, :func:`redis_errors`
-(imports redis only when called)
+a redis-py client and its errors       :func:`redis_client`, :func:`redis_errors`,
+(imports redis only when called)       :func:`redis_target`
 running a coroutine up to its first    :func:`run_eagerly`, :class:`Suspended`,
 suspension; eager tasks                :func:`start_task`
 suspension (no task, no timer)
@@ -105,6 +105,7 @@ __all__ = [
     "redact",
     "redis_client",
     "redis_errors",
+    "redis_target",
     "refuse_control_domain",
     "run_eagerly",
     "scrub_credentials",
@@ -130,6 +131,7 @@ __getattr__ = lazy_exports(
         "load_document": "_safeload",
         "redis_client": "_redisconn",
         "redis_errors": "_redisconn",
+        "redis_target": "_redisconn",
         "MAX_TOPIC_LENGTH": "_topics",
         "is_topic": "_topics",
         "is_topic_pattern": "_topics",
@@ -141,6 +143,6 @@ __getattr__ = lazy_exports(
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ._overlay import OverlayWrite, apply_overlay, overlay_revision, update_overlay
-    from ._redisconn import redis_client, redis_errors
+    from ._redisconn import redis_client, redis_errors, redis_target
     from ._safeload import load_document
     from ._topics import MAX_TOPIC_LENGTH, is_topic, is_topic_pattern, topic_matcher

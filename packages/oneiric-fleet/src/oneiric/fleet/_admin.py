@@ -13,13 +13,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from oneiric.core import ConfigError, OneiricError, validate_name
-from oneiric.core.helpers import uuid4_text
+from oneiric.core import ConfigError
+from oneiric.core.helpers import redis_target, uuid4_text
 
 from ._codec import WRITE, FleetState, LoggedChange, decode_desired, decode_entry, text
 from ._errors import StaleRevision
 from ._keys import FleetKeys
-from ._redis import connect, redis_errors
+from ._redis import INSTALL, redis_errors
 
 __all__ = ["DEFAULT_HISTORY", "LOST_FORGOTTEN_AFTER", "TRIM_EVERY", "FleetAdmin"]
 
@@ -47,15 +47,8 @@ class FleetAdmin:
         if isinstance(history, bool) or not isinstance(history, int) or history < 1:
             raise ConfigError(f"fleet history must be an integer >= 1, got {history!r}")
         self.keep = history
-        if (url is None) == (client is None):
-            raise ConfigError("FleetAdmin needs url='redis://...' or client=, not both and "
-                              "not neither")
-        try:
-            validate_name(fleet, "fleet")
-        except OneiricError as exc:
-            raise ConfigError(f"fleet: {exc}") from None
-        self._client = client if client is not None else connect(str(url))
-        self._where = url or "the given Redis client"
+        self._client, self._where = redis_target("FleetAdmin", url, client, fleet,
+                                                 install=INSTALL)
         self.keys = FleetKeys(fleet)
         self.fleet = fleet
         self._clock = clock

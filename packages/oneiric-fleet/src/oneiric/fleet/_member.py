@@ -13,12 +13,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from oneiric.core import ConfigError, OneiricError, validate_name
-from oneiric.core.helpers import instance_id
+from oneiric.core import ConfigError
+from oneiric.core.helpers import instance_id, redis_target
 
 from ._codec import FleetState, LoggedChange, decode_desired, decode_entry, text
 from ._keys import FleetKeys
-from ._redis import connect, redis_errors
+from ._redis import INSTALL, redis_errors
 
 __all__ = ["ACK_TTL", "FleetMember", "Meta"]
 
@@ -51,18 +51,14 @@ class FleetMember:
         heartbeat: float = 1.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if (url is None) == (client is None):
-            raise ConfigError("FleetMember needs url='redis://...' or client=, not both and "
-                              "not neither")
-        try:
-            validate_name(fleet, "fleet")
-        except OneiricError as exc:
-            raise ConfigError(f"fleet: {exc}") from None
         if isinstance(heartbeat, bool) or not isinstance(heartbeat, int | float) or not (
                 heartbeat > 0):
             raise ConfigError(f"fleet heartbeat must be more than 0 seconds, got {heartbeat!r}")
-        self._client = client if client is not None else connect(str(url), asyncio=True)
-        self._where = url or "the given Redis client"
+        # reads time out after 5 s (a blocking XREAD waits 1 s at most): a frozen Redis is
+        # noticed, and reported unreachable, within that
+        self._client, self._where = redis_target("FleetMember", url, client, fleet,
+                                                 install=INSTALL, asyncio=True,
+                                                 socket_timeout=5.0)
         self.keys = FleetKeys(fleet)
         self.fleet = fleet
         self.instance = instance or instance_id()

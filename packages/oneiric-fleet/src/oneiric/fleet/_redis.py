@@ -1,22 +1,17 @@
-"""The fleet's Redis connections and errors: core's one mechanism, with the fleet's error types."""
+"""The fleet's Redis errors: core's one mechanism, with the fleet's error types."""
 
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from typing import Any
 
-from oneiric.core.helpers import redis_client
 from oneiric.core.helpers import redis_errors as _core_errors
 
 from ._errors import FleetError, FleetUnavailable
 
-__all__ = ["connect", "redis_errors"]
+__all__ = ["INSTALL", "redis_errors"]
 
-
-def connect(url: str, *, asyncio: bool = False) -> Any:
-    """A client for ``url``.  Reads time out after 5 s (a blocking ``XREAD`` waits 1 s at
-    most): a frozen Redis is noticed, and reported ``unreachable``, within that."""
-    return redis_client(url, asyncio=asyncio, socket_timeout=5.0)
+#: What to install when redis-py is missing (it is a dependency: a broken install).
+INSTALL = "oneiric-fleet"
 
 
 def redis_errors(where: str, action: str) -> AbstractContextManager[None]:

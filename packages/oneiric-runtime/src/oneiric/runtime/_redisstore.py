@@ -32,11 +32,10 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from importlib.util import find_spec
 from typing import Any
 
-from oneiric.core import ConfigError, OneiricError, get_logger, validate_name
-from oneiric.core.helpers import redis_client, redis_errors, scrub_credentials, uuid4_text
+from oneiric.core import ConfigError, get_logger
+from oneiric.core.helpers import redis_errors, redis_target, uuid4_text
 
 from . import _redisscripts as scripts
 from ._errors import CheckpointStoreError, RunLocked, RunNotFound
@@ -77,29 +76,16 @@ class RedisCheckpointStore:
         lease: float = DEFAULT_LEASE,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if (url is None) == (client is None):
-            raise ConfigError("RedisCheckpointStore needs url='redis://...' or client=, "
-                              "not both and not neither")
-        try:
-            validate_name(fleet, "fleet")
-        except OneiricError as exc:
-            raise ConfigError(f"RedisCheckpointStore: {exc}") from None
         if isinstance(lease, bool) or not isinstance(lease, int | float) or not lease > 0:
             raise ConfigError(f"RedisCheckpointStore lease must be more than 0 seconds, "
                               f"got {lease!r}")
-        if client is None:
-            assert url is not None
-            if find_spec("redis") is None:
-                raise ConfigError("RedisCheckpointStore needs redis-py; pip install "
-                                  "\"oneiric-runtime[redis]\"")
-            client = redis_client(url)
-        self._client = client
-        self._where = scrub_credentials(url) if url else "the given Redis client"
+        self._client, self._where = redis_target("RedisCheckpointStore", url, client, fleet,
+                                                 install="oneiric-runtime[redis]")
         self.fleet = fleet
         self.lease = float(lease)
         self._clock = clock
         self._prefix = f"oneiric:v1:{fleet}:wf"
-        self._scripts = {name: client.register_script(getattr(scripts, name)) for name in
+        self._scripts = {name: self._client.register_script(getattr(scripts, name)) for name in
                          ("CREATE", "START", "FINISH", "ADVANCE", "RESET", "SKIP", "SET_RUN",
                           "RENEW", "RELEASE")}
         self._held: dict[str, str] = {}  # run id -> lease token

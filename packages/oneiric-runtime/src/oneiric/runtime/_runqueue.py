@@ -23,17 +23,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from importlib.util import find_spec
 from typing import TYPE_CHECKING, Any
 
-from oneiric.core import ConfigError, OneiricError, get_logger, validate_name
+from oneiric.core import ConfigError, OneiricError, get_logger
 from oneiric.core.helpers import (
     instance_id,
     one_line,
     parse_duration,
-    redis_client,
     redis_errors,
-    scrub_credentials,
+    redis_target,
     uuid4_text,
 )
 
@@ -62,13 +60,8 @@ class RedisRunQueue:
         max_runs: int = 4,
         block: float = 1.0,
     ) -> None:
-        if (url is None) == (client is None):
-            raise ConfigError("RedisRunQueue needs url='redis://...' or client=, not both "
-                              "and not neither")
-        try:
-            validate_name(fleet, "fleet")
-        except OneiricError as exc:
-            raise ConfigError(f"RedisRunQueue: {exc}") from None
+        client, self._where = redis_target("RedisRunQueue", url, client, fleet, asyncio=True,
+                                           install="oneiric-runtime[redis]")  # reads: 1 s
         idle = parse_duration(min_idle, what="RedisRunQueue min_idle")
         if not idle > 0:
             raise ConfigError(f"RedisRunQueue min_idle must be more than 0 seconds, "
@@ -81,15 +74,8 @@ class RedisRunQueue:
                 f"RedisRunQueue min_idle ({idle:g}s) is below the checkpoint store's lease "
                 f"({lease:g}s): a dead worker's run would be claimed while still locked; "
                 "raise min_idle to at least the lease")
-        if client is None:
-            assert url is not None
-            if find_spec("redis") is None:
-                raise ConfigError("RedisRunQueue needs redis-py; pip install "
-                                  "\"oneiric-runtime[redis]\"")
-            client = redis_client(url, asyncio=True)  # reads block 1 s at most
         self.engine = engine
         self._client = client
-        self._where = scrub_credentials(url) if url else "the given Redis client"
         self.fleet = fleet
         self.consumer = consumer or instance_id()
         self.min_idle = idle
