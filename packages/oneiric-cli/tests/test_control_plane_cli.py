@@ -169,3 +169,25 @@ def test_local_refuses_wait_before_writing_anything(workspace: Any, oneiric_inpr
     assert swapped.code == 5 and not (workspace.state / "selections.json").exists()
     bad = oneiric_inproc("pause", "notify", "mailer", "--wait", "--timeout", "0")
     assert bad.code == 2 and "--timeout" in bad.err
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--canary", "ten"), "not a percentage"),
+    (("--canary", "0%"), "not in (0, 100]%"),
+    (("--canary", "150%"), "not in (0, 100]%"),
+    (("--canary", "10%", "--bake", "soon"), "--bake"),
+])
+def test_bad_canary_options_are_refused_in_one_line(
+    workspace: Any, oneiric_inproc: Run, args: tuple[str, ...], message: str,
+) -> None:
+    done = oneiric_inproc("swap", "notify", "mailer", "smtp", *args)
+    assert done.code == 2 and message in done.err
+    assert not (workspace.state / "selections.json").exists()
+
+
+def test_a_canary_needs_a_fleet_plane(workspace: Any, oneiric_inproc: Run) -> None:
+    done = oneiric_inproc("swap", "notify", "mailer", "smtp", "--canary", "10%")
+    assert done.code == 2 and "needs a fleet control plane" in done.error_line()
+    assert not (workspace.state / "selections.json").exists()
+    cleared = oneiric_inproc("swap", "notify", "mailer", "--clear", "--canary", "10%")
+    assert cleared.code == 2 and "--canary needs a PROVIDER" in cleared.err

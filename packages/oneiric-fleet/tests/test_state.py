@@ -109,3 +109,19 @@ async def test_trim_keeps_history_and_never_passes_the_slowest_live_instance(
     assert [c.revision for c in admin.history(limit=100)] == [12, 11, 10]
     with pytest.raises(ConfigError, match="history must be an integer"):
         FleetAdmin("redis://x", history=0)
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"url": "http://redis:6379"}, "redis://, rediss://"),
+    ({"fleet": "Shop!"}, "fleet"),
+    ({"heartbeat": 0}, "heartbeat"),
+    ({"history": 0}, "history"),
+    ({"colour": "blue"}, "colour"),
+])
+def test_bad_plane_settings_are_refused(fields: dict[str, object], message: str) -> None:
+    from pydantic import ValidationError
+
+    from oneiric.fleet._settings import RedisPlaneSettings
+
+    with pytest.raises(ValidationError, match=message):
+        RedisPlaneSettings(**fields)  # type: ignore[arg-type]
