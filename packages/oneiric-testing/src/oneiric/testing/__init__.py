@@ -9,6 +9,7 @@ conftest.py into each package would let them drift.  The structure checks
 from __future__ import annotations
 
 from .__about__ import __version__
+from ._docs import OUTPUT_MARK, python_examples, run_python_example
 from ._helpers import apoll_until, free_port, in_ci, poll_until, require_live
 from ._plugins import install_plugin
 from ._redis import PrivateRedis
@@ -22,6 +23,7 @@ from ._structure import (
 from ._wheels import fresh_venv, local_wheel
 
 __all__ = [
+    "OUTPUT_MARK",
     "PrivateRedis",
     "StructureChecks",
     "__version__",
@@ -36,5 +38,7 @@ __all__ = [
     "module_imports",
     "oversized_modules",
     "poll_until",
+    "python_examples",
     "require_live",
+    "run_python_example",
 ]
