@@ -56,6 +56,7 @@ from ._plugins import (
 from ._precedence import DEFAULT_PRIORITIES
 from ._resolver import NoEligibleProviderError, Resolver
 from ._statedir import state_dir
+from ._vetoes import veto_applies_to
 
 if TYPE_CHECKING:
     from ._overlay import read_overlay, write_overlay
@@ -121,6 +122,7 @@ __all__ = [
     "resolve_settings_model",
     "state_dir",
     "validate_name",
+    "veto_applies_to",
     "write_overlay",
 ]
 

@@ -24,6 +24,7 @@ __all__ = [
     "Registration",
     "parse_selection",
     "parse_stack_order",
+    "precedence_key",
     "rank",
 ]
 
@@ -100,6 +101,23 @@ def effective_priority(candidate: Candidate, stack_order: Mapping[str, int]) -> 
     if candidate.priority is not None:
         return candidate.priority, "declared"
     return DEFAULT_PRIORITIES.get(candidate.source.kind, DEFAULT_PRIORITY_OTHER), "default"
+
+
+def precedence_key(
+    candidate: Candidate, seq: int, stack_order: Mapping[str, int]
+) -> tuple[int, int, int]:
+    """Rules 2-4 as one comparable key: the greatest key wins (what ``order`` sorts by).
+
+    The resolver's lean fill takes the ``max`` of these instead of sorting, and a
+    write compares the new candidate's key with the cached winner's.
+    """
+    if stack_order:
+        priority = effective_priority(candidate, stack_order)[0]
+    elif candidate.priority is not None:
+        priority = candidate.priority
+    else:
+        priority = DEFAULT_PRIORITIES.get(candidate.source.kind, DEFAULT_PRIORITY_OTHER)
+    return (priority, candidate.stack_level, seq)
 
 
 class Outcome:

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from ._candidate import Candidate
 from ._hooktypes import ResolutionRequest
 from ._markers import hookimpl
+from ._vetoes import veto_applies_to
 
 __all__ = ["PLUGIN_NAME", "missing_requirements", "oneiric_candidate_veto"]
 
@@ -59,6 +60,7 @@ def missing_requirements(requires: object) -> list[str] | None:
 
 
 @hookimpl
+@veto_applies_to(metadata_keys=["requires"])
 def oneiric_candidate_veto(candidate: Candidate, request: ResolutionRequest) -> str | None:
     """Veto a candidate whose ``metadata["requires"]`` names a module that is not installed."""
     if "requires" not in candidate.metadata:

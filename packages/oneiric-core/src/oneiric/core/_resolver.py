@@ -32,11 +32,20 @@ from ._errors import (
     SelectionUnavailableError,
 )
 from ._explain import Explanation, RankedCandidate
-from ._hookcall import call_hook
 from ._hooks import ResolutionRequest
+from ._listing import KeyIndex
 from ._logging import get_logger
-from ._precedence import Outcome, order, parse_selection, parse_stack_order, rank
+from ._precedence import (
+    DEFAULT_PRIORITIES,
+    Outcome,
+    order,
+    parse_selection,
+    parse_stack_order,
+    precedence_key,
+    rank,
+)
 from ._telemetry import span
+from ._vetoes import VetoPolicy
 
 if TYPE_CHECKING:
     import pluggy
@@ -50,6 +59,20 @@ KeyRef = tuple[str, str]
 Scope = tuple[str | None, str]  # (tenant or None, domain)
 Callback = Callable[[frozenset[KeyRef]], Any]
 _T = TypeVar("_T")
+
+#: Requirements remembered per key (``resolve(..., require=...)``); more clears the key's.
+_REQUIRE_CACHE = 16
+
+
+def _requirement(require: Iterable[str] | None) -> tuple[str, ...]:
+    """``require`` as a tuple of capability names; a bare string is one name."""
+    if not require:
+        return ()
+    if type(require) is tuple:
+        return require
+    if isinstance(require, str):
+        return (require,)
+    return tuple(require)
 
 
 def _valid_tenant(tenant: object) -> bool:
@@ -109,6 +132,7 @@ class Resolver:
         self._hooks = hooks
         self._lock = threading.RLock()
         self._fill_lock = threading.Lock()
+        self._index_lock = threading.Lock()  # one refresher of the active index at a time
         self._seq = itertools.count(1)
         self._gen = 0
         # Published state, changed only under the fill lock.  Candidates per key,
@@ -124,6 +148,19 @@ class Resolver:
         self._winners: dict[str, dict[str, Candidate]] = {}
         self._entries: dict[KeyRef, Outcome] = {}
         self._tenant_entries: dict[tuple[str, str, str], Outcome] = {}
+        # lean caches read by ``resolve`` without a lock: the keys some tenant
+        # selects a provider for, by key, tenant and domain, each with its cached
+        # winner (None until filled) - key first, so a tenant's read of a key no
+        # tenant selects costs one lookup more than a global read; and the winners of
+        # repeated ``require=`` requests (domain -> key -> requirement -> winner,
+        # a few per key)
+        self._tenant_own: dict[str, dict[str, dict[str, Candidate | None]]] = {}
+        self._require_winners: dict[str, dict[str, dict[object, Candidate]]] = {}
+        self._veto_policy = VetoPolicy()
+        # listings, built on first use and patched by writes (see _listing.py)
+        self._key_index = KeyIndex()
+        self._active_index: dict[str, dict[KeyRef, Candidate]] = {}
+        self._active_pending: dict[str, set[KeyRef]] = {}
         # writer-only state
         self._depth = 0
         # pending deltas of a batch: identity -> candidate, or None for a removal
@@ -140,25 +177,41 @@ class Resolver:
 
     def _make_resolve(self) -> Callable[..., Candidate]:
         winners = self._winners
+        tenant_own = self._tenant_own
+        require_winners = self._require_winners
         slow = self._resolve_slow
 
         # Positional-or-keyword on purpose: CPython specializes calls to such
         # functions but not to ones with keyword-only parameters (measured: 1.7x
         # vs 1.3x a plain dict lookup).  The documented signature stays keyword-only.
-        # ``require=None`` makes the fast-path test two identity checks; an explicit
-        # empty ``require`` is equally valid and just takes the (correct) slow path.
+        # ``require=None`` keeps the global read two identity checks; a tenant
+        # without a selection of its own for the key reads the global winner, one
+        # with its own reads its own cached winner; a repeated requirement reads
+        # its cached winner (a tuple or any hashable requirement; a list takes
+        # the slow path, which normalizes it and still answers from the cache).
         def resolve(
             domain: str,
             key: str,
             tenant: str | None = None,
             require: Iterable[str] | None = None,
         ) -> Candidate:
-            if tenant is None and require is None:
-                try:
-                    return winners[domain][key]
-                except KeyError:
-                    pass
-            return slow(domain, key, tenant, tuple(require) if require else ())
+            try:
+                if require is None:
+                    if tenant is None:
+                        return winners[domain][key]
+                    if key not in tenant_own:
+                        return winners[domain][key]
+                    scoped = tenant_own[key].get(tenant)
+                    if scoped is None or domain not in scoped:
+                        return winners[domain][key]
+                    winner = scoped[domain]
+                    if winner is not None:
+                        return winner
+                elif tenant is None:
+                    return require_winners[domain][key][require]
+            except (KeyError, TypeError):
+                pass
+            return slow(domain, key, tenant, require)
 
         resolve.__doc__ = Resolver.resolve.__doc__
         return resolve
@@ -177,28 +230,80 @@ class Resolver:
 
         Raises ``NotRegisteredError`` (no candidate), ``SelectionUnavailableError``
         (the selected provider cannot serve) or ``NoEligibleProviderError``.
+        A bare string ``require`` is one capability, like ``Candidate(capabilities=)``.
         """
         if tenant is None and not require:
             try:
                 return self._winners[domain][key]
             except KeyError:
                 pass
-        return self._resolve_slow(domain, key, tenant, tuple(require))
+        return self._resolve_slow(domain, key, tenant, require)
 
     def _resolve_slow(
-        self, domain: str, key: str, tenant: str | None, require: tuple[str, ...]
+        self, domain: str, key: str, tenant: str | None, require: Iterable[str] | None
     ) -> Candidate:
+        required = _requirement(require)
+        if required:
+            return self._resolve_required(domain, key, tenant, required, require)
+        scope = self._scope(domain, key, tenant)
+        if scope is None:
+            entry = self._entries.get((domain, key))
+        else:
+            entry = self._tenant_entries.get((scope, domain, key))
+        if entry is None:
+            return self._lean_fill(domain, key, scope)
+        if entry.winner is None:
+            assert entry.error is not None
+            raise entry.error
+        return entry.winner
+
+    def _scope(self, domain: str, key: str, tenant: str | None) -> str | None:
+        """``tenant`` if it has a selection of its own for the key, else None (global)."""
+        if tenant is None:
+            return None
+        sel = self._selections.get((tenant, domain))
+        return tenant if sel is not None and key in sel else None
+
+    def _resolve_required(
+        self,
+        domain: str,
+        key: str,
+        tenant: str | None,
+        required: tuple[str, ...],
+        given: object,
+    ) -> Candidate:
+        """Rank with required capabilities; remember the winner of a repeated global request.
+
+        At most ``_REQUIRE_CACHE`` requirements per key are remembered (the
+        key's entries are dropped with it on every write), so the cache is
+        bounded by the keys times a small constant however callers vary them.
+        """
+        if tenant is None:  # e.g. a list: unhashable for the fast path, same answer
+            by_key = self._require_winners.get(domain)
+            remembered = by_key.get(key) if by_key is not None else None
+            if remembered is not None:
+                known = remembered.get(required)
+                if known is not None:
+                    return known
+        gen = self._gen
         entry = self._entry(domain, key, tenant)
-        if not require:
-            if entry.winner is None:
-                assert entry.error is not None
-                raise entry.error
-            return entry.winner
-        outcome = self._rank_with_require(entry, domain, key, tenant, require)
+        outcome = self._rank_with_require(entry, domain, key, tenant, required)
         if outcome.error is not None:
             raise outcome.error
         winner = outcome.explanation.selected
         assert winner is not None
+        if tenant is None:
+            with self._fill_lock:
+                if self._gen == gen:
+                    by_key = self._require_winners.get(domain)
+                    if by_key is None:
+                        by_key = self._require_winners[domain] = {}
+                    remembered = by_key.get(key)
+                    if remembered is None or len(remembered) >= _REQUIRE_CACHE:
+                        remembered = by_key[key] = {}
+                    remembered[required] = winner
+                    if isinstance(given, (str, frozenset)):
+                        remembered[given] = winner
         return winner
 
     def explain(
@@ -214,7 +319,7 @@ class Resolver:
         Raises like ``resolve`` when no candidate is registered or the explicit
         selection is unavailable (the error names the reason).
         """
-        require = tuple(require)
+        require = _requirement(require)
         entry = self._entry(domain, key, tenant)
         if require:
             outcome = self._rank_with_require(entry, domain, key, tenant, require)
@@ -244,18 +349,45 @@ class Resolver:
         return tuple(sorted(d for d, keys in self._domain_keys.items() if keys))
 
     def keys(self, domain: str) -> tuple[str, ...]:
-        """Keys of ``domain`` with at least one candidate, sorted."""
-        return tuple(sorted(self._domain_keys.get(domain, ())))
+        """Keys of ``domain`` with at least one candidate, sorted.
+
+        From an index patched by writes (``_listing.py``): the first listing of
+        a domain sorts once, later ones cost the changes since.
+        """
+        with self._fill_lock:
+            return self._key_index.keys(domain, self._domain_keys.get(domain, ()))
 
     def active(self, domain: str | None = None) -> dict[KeyRef, Candidate]:
-        """``{(domain, key): winner}`` for every key that currently resolves (global scope)."""
+        """``{(domain, key): winner}`` for every key that currently resolves (global scope).
+
+        In no particular order (sort the items to display them).  Kept as an
+        index after the first call: later calls re-resolve only the keys
+        written since, then copy it.
+        """
+        if domain is not None:
+            return dict(self._active_of(domain))
         result: dict[KeyRef, Candidate] = {}
-        for d, k in self._iter_keys(domain):
-            try:
-                result[(d, k)] = self.resolve(d, k)
-            except OneiricError:
-                continue
+        for d in self.domains():
+            result.update(self._active_of(d))
         return result
+
+    def _active_of(self, domain: str) -> dict[KeyRef, Candidate]:
+        """The domain's active index, brought up to date (one refresher at a time)."""
+        with self._index_lock:
+            with self._fill_lock:
+                index = self._active_index.get(domain)
+                if index is None:
+                    index = self._active_index[domain] = {}
+                    pending: Iterable[KeyRef] = [r for r in self._store if r[0] == domain]
+                else:
+                    pending = self._active_pending.get(domain, ())
+                self._active_pending[domain] = set()
+            for ref in pending:
+                try:
+                    index[ref] = self.resolve(ref[0], ref[1])
+                except OneiricError:
+                    index.pop(ref, None)
+            return index
 
     def shadowed(self, domain: str | None = None) -> tuple[RankedCandidate, ...]:
         """Every losing candidate (global scope) with the reason it lost."""
@@ -305,7 +437,7 @@ class Resolver:
     def _iter_keys(self, domain: str | None) -> Iterator[KeyRef]:
         domains = [domain] if domain is not None else sorted(self._domain_keys)
         for d in domains:
-            for k in sorted(self._domain_keys.get(d, ())):
+            for k in self.keys(d):
                 yield (d, k)
 
     # ------------------------------------------------------------------ fills
@@ -325,6 +457,72 @@ class Resolver:
             return entry
         return self._fill(domain, key, None)
 
+    def _lean_fill(self, domain: str, key: str, scope: str | None) -> Candidate:
+        """Fill the winner only: a ``max`` over the candidates, no sort, no explanation.
+
+        Taken when no veto implementation could refuse any of the key's
+        candidates (``_vetoes.py``) and a selection, if any, names a registered
+        provider; anything else (a possible veto, an unavailable selection) is
+        the full fill, which also builds the explanation and the error.  The
+        winner is the one ``rank()`` would put first (rules 1-4 with no
+        exclusions); ``explain()`` fills the explanation on first use.
+        """
+        hooks = self.hooks
+        with self._fill_lock:
+            gen = self._gen
+            current = self._store.get((domain, key))
+            if current:
+                seq_of = self._seq_of
+                regs = [(c, seq_of[i]) for i, c in current.items()]
+            else:
+                regs = []
+            scoped = self._selections.get((scope, domain))
+            selection = scoped.get(key) if scoped is not None else None
+        if not regs:
+            raise NotRegisteredError(domain, key, self._domain_keys.get(domain, ()))
+        scope_of_vetoes = self._veto_policy.scope(hooks)
+        if not scope_of_vetoes.nobody and any(scope_of_vetoes.covers(c) for c, _ in regs):
+            return self._outcome_winner(self._fill(domain, key, scope))
+        pool = regs
+        if selection is not None:
+            provider, origin = parse_selection(selection)
+            pool = [
+                r
+                for r in regs
+                if r[0].provider == provider and (origin is None or r[0].source.origin == origin)
+            ]
+            if not pool:  # unavailable: the full fill words the error
+                return self._outcome_winner(self._fill(domain, key, scope))
+        if len(pool) == 1:
+            winner = pool[0][0]
+        else:
+            stack = self._stack_order
+            winner = max(pool, key=lambda r: precedence_key(r[0], r[1], stack))[0]
+        with self._fill_lock:
+            if self._gen == gen:
+                self._store_winner(domain, key, scope, winner)
+        return winner
+
+    @staticmethod
+    def _outcome_winner(outcome: Outcome) -> Candidate:
+        if outcome.winner is None:
+            assert outcome.error is not None
+            raise outcome.error
+        return outcome.winner
+
+    def _store_winner(self, domain: str, key: str, scope: str | None, winner: Candidate) -> None:
+        """Cache ``winner`` for the resolve fast path (fill lock held)."""
+        if scope is None:
+            winners = self._winners.get(domain)
+            if winners is None:
+                winners = self._winners[domain] = {}
+            winners[key] = winner
+        else:
+            tenants = self._tenant_own.get(key)
+            scoped = tenants.get(scope) if tenants is not None else None
+            if scoped is not None and domain in scoped:
+                scoped[domain] = winner
+
     def _fill(self, domain: str, key: str, tenant: str | None) -> Outcome:
         with self._fill_lock:
             gen = self._gen
@@ -336,7 +534,9 @@ class Resolver:
             raise NotRegisteredError(domain, key, self._domain_keys.get(domain, ()))
         with span("oneiric.explain", domain=domain, key=key, tenant=tenant):
             rows = order(regs, self._stack_order)
-            vetoes = self._vetoes(rows, domain, key, tenant)
+            vetoes = self._veto_policy.vetoes(
+                self.hooks, rows, ResolutionRequest(domain, key, tenant, ())
+            )
             outcome = rank(
                 domain,
                 key,
@@ -352,13 +552,10 @@ class Resolver:
             if self._gen == gen:
                 if tenant is None:
                     self._entries[(domain, key)] = outcome
-                    if outcome.winner is not None:
-                        winners = self._winners.get(domain)
-                        if winners is None:
-                            winners = self._winners[domain] = {}
-                        winners[key] = outcome.winner
                 else:
                     self._tenant_entries[(tenant, domain, key)] = outcome
+                if outcome.winner is not None:
+                    self._store_winner(domain, key, tenant, outcome.winner)
         return outcome
 
     def _rank_with_require(
@@ -410,39 +607,6 @@ class Resolver:
 
         return make
 
-    def _vetoes(
-        self,
-        rows: list[tuple[Candidate, int, int, str]],
-        domain: str,
-        key: str,
-        tenant: str | None,
-    ) -> dict[int, str]:
-        hooks = self.hooks
-        if not hooks.hook.oneiric_candidate_veto.get_hookimpls():
-            return {}
-        request = ResolutionRequest(domain, key, tenant, ())
-        vetoes: dict[int, str] = {}
-        for candidate, seq, _, _ in rows:
-            for result in call_hook(
-                hooks, "oneiric_candidate_veto", candidate=candidate, request=request
-            ):
-                reason = result.value
-                if result.error is not None:  # fail closed: a broken policy must not let through
-                    error = result.error
-                    reason = f"veto hook raised {type(error).__name__}: {error}"
-                    _log.error(
-                        "veto hook failed",
-                        plugin=result.plugin,
-                        candidate=candidate.qualified_provider,
-                        error=str(error),
-                    )
-                elif reason is not None and not isinstance(reason, str):
-                    reason = f"veto hook returned {type(reason).__name__}, not a reason string"
-                if reason:
-                    vetoes[seq] = f"by {result.distribution}: {reason}"
-                    break
-        return vetoes
-
     # ----------------------------------------------------------------- writes
 
     def register(self, candidate: Candidate) -> None:
@@ -487,11 +651,19 @@ class Resolver:
                         keys = self._domain_keys[ref[0]] = set()
                     keys.add(ref[1])
                     self._gen += 1
+                    self._listing_changed(ref, True)
+                    self._settle(ref, candidate, seq, None, 0)
                 else:
+                    winners = self._winners.get(ref[0])
+                    previous = winners.get(ref[1]) if winners is not None else None
+                    seq_of = self._seq_of
+                    previous_seq = seq_of[previous._identity] if previous is not None else 0
                     regs.pop(identity, None)
                     regs[identity] = candidate
-                    self._seq_of[identity] = seq
+                    seq_of[identity] = seq
                     self._invalidate_key(ref)
+                    if previous is not None:
+                        self._settle(ref, candidate, seq, previous, previous_seq)
             if not self._subscribers:
                 return
         self._notify(frozenset((ref,)))
@@ -584,7 +756,14 @@ class Resolver:
             self._winners.clear()
             self._entries.clear()
             self._tenant_entries.clear()
-            changes = frozenset(self._iter_keys(None))
+            for tenants in self._tenant_own.values():
+                for scoped in tenants.values():
+                    for d in scoped:
+                        scoped[d] = None
+            self._require_winners.clear()
+            self._active_index.clear()
+            self._active_pending.clear()
+            changes = frozenset(self._store)
         self._notify(changes)
 
     @contextmanager
@@ -656,8 +835,98 @@ class Resolver:
         if winners is not None:
             winners.pop(key, None)
         self._entries.pop(ref, None)
+        required = self._require_winners.get(domain)
+        if required is not None:
+            required.pop(key, None)
         for tenant in self._tenant_scopes.get(domain, ()):
             self._tenant_entries.pop((tenant, domain, key), None)
+            self._drop_tenant_winner(tenant, domain, key)
+        if self._active_index:
+            self._listing_changed(ref, False)
+
+    def _drop_tenant_winner(self, tenant: str, domain: str, key: str) -> None:
+        tenants = self._tenant_own.get(key)
+        scoped = tenants.get(tenant) if tenants is not None else None
+        if scoped is not None and domain in scoped:
+            scoped[domain] = None
+
+    def _own_key(self, tenant: str, domain: str, key: str, selected: bool) -> None:
+        """Note that ``tenant`` now selects (or no longer selects) a provider for the key."""
+        tenants = self._tenant_own.get(key)
+        if selected:
+            if tenants is None:
+                tenants = self._tenant_own[key] = {}
+            scoped = tenants.get(tenant)
+            if scoped is None:
+                scoped = tenants[tenant] = {}
+            scoped[domain] = None
+        elif tenants is not None:
+            scoped = tenants.get(tenant)
+            if scoped is not None:
+                scoped.pop(domain, None)
+                if not scoped:
+                    del tenants[tenant]
+                    if not tenants:
+                        del self._tenant_own[key]
+
+    def _listing_changed(self, ref: KeyRef, membership: bool) -> None:
+        """Note ``ref`` for the listings: its winner changed, or it was added/removed."""
+        if membership:
+            self._key_index.touched(ref[0], ref[1])
+        pending = self._active_pending.get(ref[0])
+        if pending is not None:
+            pending.add(ref)
+
+    def _settle(
+        self,
+        ref: KeyRef,
+        candidate: Candidate,
+        seq: int,
+        previous: Candidate | None,
+        previous_seq: int,
+    ) -> None:
+        """Cache the winner a write makes certain, so the next resolve is a read (fill lock held).
+
+        A write leaves every other candidate of the key as it was, so against the
+        cached winner ``previous`` (registered as ``previous_seq``) the new winner
+        is the better of the two by rules 2-4 - unless ``candidate`` replaced
+        ``previous`` itself with a lower priority or stack level, which needs a
+        rescan.  A new key's only candidate wins.  Nothing is cached when a global
+        selection names a provider for the key or a veto could refuse
+        ``candidate``: the next resolve fills.
+        """
+        domain, key = ref
+        selected = self._selections.get((None, domain))
+        if selected is not None and key in selected:
+            return
+        if self._veto_policy.scope(self.hooks).covers(candidate):
+            return
+        winner = candidate
+        if previous is not None:
+            stack = self._stack_order
+            if stack:
+                better = precedence_key(candidate, seq, stack) > precedence_key(
+                    previous, previous_seq, stack
+                )
+            else:  # rules 2-4 written out: this runs on every write
+                new_priority = candidate.priority
+                if new_priority is None:
+                    new_priority = DEFAULT_PRIORITIES.get(candidate.source.kind, 0)
+                old_priority = previous.priority
+                if old_priority is None:
+                    old_priority = DEFAULT_PRIORITIES.get(previous.source.kind, 0)
+                better = (new_priority, candidate.stack_level) >= (
+                    old_priority,
+                    previous.stack_level,
+                )  # equal: the newer registration wins (rule 4)
+            if not better:
+                if previous._identity == candidate._identity:
+                    return
+                winner = previous
+        winners = self._winners.get(domain)
+        if winners is None:
+            winners = self._winners[domain] = {}
+        winners[key] = winner
 
     def _publish(self) -> frozenset[KeyRef]:
         """Make staged writes visible at once; return the keys that may have changed."""
@@ -698,11 +967,14 @@ class Resolver:
                 if regs:
                     if keys is None:
                         keys = self._domain_keys[domain] = set()
-                    keys.add(key)
+                    if key not in keys:
+                        keys.add(key)
+                        self._listing_changed(ref, True)
                 else:
                     del self._store[ref]
                     if keys is not None:
                         keys.discard(key)
+                    self._listing_changed(ref, True)
             for scope, new in staged_sel.items():
                 tenant, domain = scope
                 old = self._selections.get(scope, {})
@@ -720,6 +992,7 @@ class Resolver:
                         tenants.discard(tenant)
                     for k in diff:  # the tenant's own entries are stale
                         self._tenant_entries.pop((tenant, domain, k), None)
+                        self._own_key(tenant, domain, k, k in new)
             self._gen += 1
             for ref in changed - fresh if fresh else changed:
                 self._invalidate_key(ref)

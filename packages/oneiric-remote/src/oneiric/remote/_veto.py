@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-from oneiric.core import Candidate, ResolutionRequest, hookimpl
+from oneiric.core import Candidate, ResolutionRequest, hookimpl, veto_applies_to
 
 if TYPE_CHECKING:
     import pluggy
@@ -22,6 +22,7 @@ PLUGIN_NAME = "oneiric-remote"
 
 
 @hookimpl
+@veto_applies_to(source_kinds=["manifest"])
 def oneiric_candidate_veto(candidate: Candidate, request: ResolutionRequest) -> str | None:
     """Veto manifest candidates that carry an ``unavailable`` reason (pure: reads metadata)."""
     if candidate.source.kind != "manifest":
