@@ -10,7 +10,7 @@ build           every wheel built; none may ship oneiric/__init__.py or oneiric/
 lint            ruff
 typecheck       mypy --strict on every package
 demo            the demo on embedded defaults
-benchmarks      the benchmarks (not part of the default run)
+benchmarks      the benchmarks, peers included (not part of the default run)
 
 Every pytest run writes JUnit XML to .ci-reports/ so .ci/run can print one total.
 """
@@ -39,6 +39,8 @@ FUZZ_SECONDS = "60"  # per parser (manifest, settings, overlay, archive)
 EXAMPLES = ROOT / "examples"
 PACKAGES = sorted(p.name for p in PACKAGES_DIR.iterdir() if (p / "pyproject.toml").is_file())
 FORBIDDEN_IN_WHEEL = ("oneiric/__init__.py", "oneiric/adapters/__init__.py")
+#: Installed by the benchmarks session for benchmarks/bench_peers.py (never by CI's run).
+BENCHMARK_PEERS = ("stevedore", "dependency-injector", "svcs", "dishka", "lagom", "punq")
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
@@ -211,10 +213,14 @@ def demo(session: nox.Session) -> None:
 
 @nox.session
 def benchmarks(session: nox.Session) -> None:
-    """Run the benchmarks and print the table for docs/performance.md."""
+    """Run the benchmarks and print the table for docs/performance.md.
+
+    The peers of bench_peers.py (DI containers, plugin loaders) are installed
+    here only: they are compared with, never depended on.
+    """
     session.install("hatchling>=1.21")
     wheels = [_build_wheel(session, PACKAGES_DIR / name) for name in PACKAGES]
-    session.install(*map(str, wheels), "pluggy")
+    session.install(*map(str, wheels), "pluggy", *BENCHMARK_PEERS)
     session.run("python", str(ROOT / "benchmarks" / "run.py"), *session.posargs)
 
 

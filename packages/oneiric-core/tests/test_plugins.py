@@ -486,6 +486,108 @@ def test_a_newly_installed_distribution_is_discovered(site: Site, resolver: Reso
     assert {c.provider for c in resolver.candidates("ptest", "cache")} == {"early", "late"}
 
 
+def _pin_mtime(path: Path, ns: int) -> None:
+    """Give ``path`` the same mtime again: what two installs within one timestamp tick leave.
+
+    ``ns`` is in the future, so discovery's own cache never trusts it (it
+    rescans); only the import system's directory cache could miss the change.
+    """
+    os.utime(path, ns=(ns, ns))
+
+
+@pytest.fixture(params=["metadata-imported", "metadata-not-imported"])
+def import_caches(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both ways discovery invalidates the import caches: with ``importlib.metadata``
+    imported (``importlib.invalidate_caches()``) and without (path finders only,
+    so that nothing is imported; pytest itself has imported it, so it is hidden)."""
+    import importlib.metadata  # noqa: F401
+
+    if request.param == "metadata-not-imported":
+        monkeypatch.delitem(sys.modules, "importlib.metadata")
+
+
+@pytest.mark.usefixtures("import_caches")
+def test_a_distribution_installed_within_the_same_mtime_tick_is_importable(
+    site: Site, resolver: Resolver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The import system lists a directory again only when its mtime changes;
+    # load_plugins invalidates that listing so the new plugin module imports.
+    monkeypatch.setattr(sys, "path", [str(site.path)])  # no other plugin (nor its imports)
+    tick = time.time_ns() + 3600 * 10**9
+    site.install("tick-early", plugins={"main": register_plugin("ptest/cache/early")})
+    _pin_mtime(site.path, tick)
+    assert ("tick-early", "main") in ours(load_plugins(resolver), site)
+
+    site.install("tick-late", plugins={"main": register_plugin("ptest/cache/late")})
+    _pin_mtime(site.path, tick)
+    report = load_plugins(resolver)
+
+    assert [e.error for e in report.entries if e.distribution == "tick-late"] == [None]
+    assert {c.provider for c in resolver.candidates("ptest", "cache")} == {"early", "late"}
+
+
+@pytest.mark.usefixtures("import_caches")
+def test_a_new_portion_of_an_imported_namespace_package_is_importable(
+    site: Site, resolver: Resolver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A plugin living in a namespace package (as oneiric.adapters.* do) that a
+    # later install extends from another sys.path directory: the namespace's
+    # __path__ must be recomputed although sys.path did not change.
+    namespace = f"{site.prefix}_ns"
+    other = tmp_path / "other-site"
+    other.mkdir()
+    monkeypatch.setattr(sys, "path", [str(other), str(site.path)])  # no other plugin
+    tick = time.time_ns() + 3600 * 10**9
+
+    def install(root: Path, dist: str) -> None:
+        module = f"{namespace}.{dist.replace('-', '_')}"
+        (root / namespace).mkdir(exist_ok=True)
+        (root / namespace / f"{dist.replace('-', '_')}.py").write_text(
+            register_plugin(f"ptest/cache/{dist}"), encoding="utf-8"
+        )
+        info = root / f"{dist.replace('-', '_')}-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n\n")
+        (info / "entry_points.txt").write_text(f"[oneiric]\nmain = {module}\n")
+        (info / "RECORD").write_text("")
+        site.modules.append(module)
+        site.plugin_names.append(f"{dist}:main")
+        _pin_mtime(root, tick)
+
+    site.modules.append(namespace)
+    install(site.path, "ns-early")
+    assert ("ns-early", "main") in ours(load_plugins(resolver), site)
+
+    install(other, "ns-late")
+    report = load_plugins(resolver)
+
+    assert [e.error for e in report.entries if e.distribution == "ns-late"] == [None]
+    assert {c.provider for c in resolver.candidates("ptest", "cache")} == {"ns-early", "ns-late"}
+
+
+def test_discovery_does_not_import_importlib_metadata(tmp_path: Path) -> None:
+    # Python 3.13's importlib.invalidate_caches() imports importlib.metadata
+    # (~20 ms); discovery must not pay for it in a process that does not use it.
+    # A group nobody implements: whatever else is installed imports nothing here.
+    code = (
+        "import sys\n"
+        "import oneiric.core as oc\n"
+        "resolver = oc.Resolver(hooks=oc.new_plugin_manager())\n"
+        "before = 'importlib.metadata' in sys.modules\n"
+        "oc.load_plugins(resolver, group='oneiric-test-no-such-group')\n"
+        "print(before, 'importlib.metadata' in sys.modules)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", code], env=env, cwd=tmp_path,
+        capture_output=True, text=True, check=True,
+    )
+    before, after = done.stdout.split()
+    if before == "True":
+        pytest.skip("importlib.metadata is imported by oneiric.core's dependencies here")
+    assert after == "False", done.stderr
+
+
 def _names(found: tuple[EntryPointInfo, ...]) -> set[str]:
     return {e.distribution for e in found}
 

@@ -3,7 +3,9 @@
 Discovery reads ``entry_points.txt`` of the installed distributions directly
 (one ``scandir`` per ``sys.path`` directory, a substring test before parsing)
 and caches the result per process, keyed by the path directories' mtimes,
-which change whenever a distribution is installed or removed.
+which change whenever a distribution is installed or removed.  Before a scan
+the import system's directory caches are invalidated (``invalidate_import_caches``)
+so that a plugin module installed since the process started can be imported.
 """
 
 from __future__ import annotations
@@ -13,12 +15,18 @@ import os
 import re
 import sys
 import time
+from importlib import _bootstrap_external
+from importlib.machinery import PathFinder
 
 from ._errors import PluginError
 from ._markers import PROJECT
 from ._plugin_report import EntryPointInfo
 
-__all__ = ["check_namespace", "discover_entry_points"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+__all__ = ["check_namespace", "discover_entry_points", "invalidate_import_caches"]
 
 _NORMALIZE = re.compile(r"[-_.]+")
 
@@ -48,6 +56,48 @@ def check_namespace() -> None:
             f"an unrelated package named 'oneiric' is installed ({found}) and breaks "
             "the oneiric.* namespace; run 'pip uninstall oneiric' and reinstall oneiric-core"
         )
+
+
+def invalidate_import_caches() -> None:
+    """``importlib.invalidate_caches()`` without importing ``importlib.metadata``.
+
+    What the scan needs invalidated is the import system's view of the path
+    directories: each path-entry finder's cached listing (``FileFinder`` keeps
+    one per directory, refreshed only when the directory's mtime changes, which
+    two installs within one timestamp tick do not) and the namespace packages'
+    computed ``__path__`` (a new ``oneiric/...`` portion).  On Python 3.13
+    ``PathFinder.invalidate_caches`` also imports ``importlib.metadata`` to
+    clear *its* caches (+~20 ms of imports, the cost of discovery there);
+    a process that has not imported it has no such caches, so that step is
+    taken only when it is already imported.  Other meta-path finders
+    (editable installs...) are invalidated as ``importlib`` does.
+    """
+    if "importlib.metadata" in sys.modules:
+        importlib.invalidate_caches()  # nothing left to import: the stdlib does it all
+        return
+    for finder in sys.meta_path:
+        if finder is PathFinder:
+            _invalidate_path_finders()
+        else:
+            invalidate = getattr(finder, "invalidate_caches", None)
+            if invalidate is not None:
+                invalidate()
+
+
+def _invalidate_path_finders() -> None:
+    """``PathFinder.invalidate_caches()`` of Python 3.11/3.12 (3.13's, less its last step)."""
+    cache = sys.path_importer_cache
+    for name, finder in list(cache.items()):
+        # drop relative entries (the working directory may have changed), as importlib does
+        if finder is None or not os.path.isabs(name):
+            del cache[name]
+        else:
+            invalidate = getattr(finder, "invalidate_caches", None)
+            if invalidate is not None:
+                invalidate()
+    namespace_path: Any = getattr(_bootstrap_external, "_NamespacePath", None)
+    if namespace_path is not None and hasattr(namespace_path, "_epoch"):
+        namespace_path._epoch += 1  # namespace packages recompute their __path__
 
 
 _scan_cache: dict[str, tuple[tuple[tuple[str, int], ...], tuple[EntryPointInfo, ...]]] = {}
@@ -171,7 +221,7 @@ def discover_entry_points(
             return cached[1]
     # Something may have been installed since the import system listed these
     # directories: make sure the plugin modules found now can be imported.
-    importlib.invalidate_caches()
+    invalidate_import_caches()
     found = _scan(group)
     if fingerprint is not None:
         _scan_cache[group] = (fingerprint, found)
