@@ -94,6 +94,8 @@ class Source(Value):
     name: str
     version: str | None
     detail: str | None
+    # built once: every candidate's identity holds this same tuple (72 bytes each otherwise)
+    _origin: tuple[str, str] = field(init=False, repr=False, compare=False)
 
     def __init__(
         self, kind: str, name: str, version: str | None = None, detail: str | None = None
@@ -108,11 +110,12 @@ class Source(Value):
         _set(self, "name", name)
         _set(self, "version", None if version is None else str(version))
         _set(self, "detail", detail)
+        _set(self, "_origin", (kind, name))
 
     @property
     def origin(self) -> tuple[str, str]:
         """``(kind, name)``: the part of a source that identifies it."""
-        return (self.kind, self.name)
+        return self._origin
 
     def __str__(self) -> str:
         text = f"{self.kind}:{self.name}"
@@ -222,7 +225,7 @@ class Candidate(Value):
         _set(self, "settings_model", settings_model)
         _set(self, "description", description)
         _set(self, "metadata", MappingProxyType(dict(metadata)) if metadata else _EMPTY)
-        _set(self, "_identity", (domain, key, provider, (source.kind, source.name)))
+        _set(self, "_identity", (domain, key, provider, source._origin))
 
     @property
     def identity(self) -> tuple[str, str, str, tuple[str, str]]:

@@ -33,6 +33,11 @@ class KeyIndex:
         self._pending: dict[str, set[str]] = {}
         self._tuples: dict[str, tuple[str, ...]] = {}
 
+    @property
+    def indexed(self) -> bool:
+        """Whether any domain has an index (writers skip ``touched`` otherwise)."""
+        return bool(self._sorted)
+
     def touched(self, domain: str, key: str) -> None:
         """``key`` was added to or removed from ``domain`` (a writer, fill lock held)."""
         if domain in self._sorted:

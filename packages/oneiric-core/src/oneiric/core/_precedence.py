@@ -19,9 +19,14 @@ from ._candidate import Candidate
 from ._errors import ConfigError
 from ._explain import Explanation, RankedCandidate
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ._vetoes import Scope
+
 __all__ = [
     "DEFAULT_PRIORITIES",
     "Registration",
+    "lean_winner",
     "parse_selection",
     "parse_stack_order",
     "precedence_key",
@@ -118,6 +123,58 @@ def precedence_key(
     else:
         priority = DEFAULT_PRIORITIES.get(candidate.source.kind, DEFAULT_PRIORITY_OTHER)
     return (priority, candidate.stack_level, seq)
+
+
+def lean_winner(
+    regs: Mapping[Any, Candidate],
+    seq_of: Mapping[Any, int],
+    selection: str | None,
+    stack_order: Mapping[str, int],
+    vetoes: Scope,
+) -> Candidate | None:
+    """Rules 1-4 in one pass when nothing can be excluded; None when ``rank()`` must decide.
+
+    ``regs`` maps identities to candidates, ``seq_of`` identities to
+    registration numbers.  None when ``vetoes`` covers a candidate (a veto
+    could exclude it) or ``selection`` matches no candidate (the error needs
+    its wording): the caller then ranks in full.  Otherwise the winner is the
+    candidate ``rank()`` would put first - the greatest
+    (priority, stack_level, registration) among those the selection admits -
+    found without sorting or building an explanation.
+    """
+    everyone, kinds, metadata_keys = vetoes.everyone, vetoes.kinds, vetoes.metadata_keys
+    if everyone:
+        return None
+    provider: str | None = None
+    origin: tuple[str, str] | None = None
+    if selection is not None:
+        provider, origin = parse_selection(selection)
+    defaults = DEFAULT_PRIORITIES
+    best: Candidate | None = None
+    best_rank = (0, 0, 0)
+    for identity, c in regs.items():
+        source = c.source
+        if source.kind in kinds:
+            return None
+        if metadata_keys and c.metadata:
+            for name in metadata_keys:
+                if name in c.metadata:
+                    return None
+        if provider is not None and (
+            c.provider != provider or (origin is not None and source._origin != origin)
+        ):
+            continue
+        declared = c.priority
+        if stack_order:
+            priority = effective_priority(c, stack_order)[0]
+        elif declared is None:
+            priority = defaults.get(source.kind, DEFAULT_PRIORITY_OTHER)
+        else:
+            priority = declared
+        ranked = (priority, c.stack_level, seq_of[identity])
+        if best is None or ranked > best_rank:
+            best, best_rank = c, ranked
+    return best
 
 
 class Outcome:

@@ -38,6 +38,7 @@ from ._logging import get_logger
 from ._precedence import (
     DEFAULT_PRIORITIES,
     Outcome,
+    lean_winner,
     order,
     parse_selection,
     parse_stack_order,
@@ -62,6 +63,8 @@ _T = TypeVar("_T")
 
 #: Requirements remembered per key (``resolve(..., require=...)``); more clears the key's.
 _REQUIRE_CACHE = 16
+#: A write rescans a key of at most this many candidates itself (see ``_settle``).
+_SETTLE_SCAN = 32
 
 
 def _requirement(require: Iterable[str] | None) -> tuple[str, ...]:
@@ -458,50 +461,33 @@ class Resolver:
         return self._fill(domain, key, None)
 
     def _lean_fill(self, domain: str, key: str, scope: str | None) -> Candidate:
-        """Fill the winner only: a ``max`` over the candidates, no sort, no explanation.
+        """Fill the winner only: one pass over the candidates, no sort, no explanation.
 
         Taken when no veto implementation could refuse any of the key's
         candidates (``_vetoes.py``) and a selection, if any, names a registered
-        provider; anything else (a possible veto, an unavailable selection) is
-        the full fill, which also builds the explanation and the error.  The
-        winner is the one ``rank()`` would put first (rules 1-4 with no
-        exclusions); ``explain()`` fills the explanation on first use.
+        provider (``lean_winner``); anything else (a possible veto, an
+        unavailable selection) is the full fill, which also builds the
+        explanation and the error.  ``explain()`` fills the explanation on
+        first use.
         """
         hooks = self.hooks
-        with self._fill_lock:
-            gen = self._gen
+        with self._fill_lock:  # one pass over the key, no user code: under the lock
             current = self._store.get((domain, key))
             if current:
-                seq_of = self._seq_of
-                regs = [(c, seq_of[i]) for i, c in current.items()]
-            else:
-                regs = []
-            scoped = self._selections.get((scope, domain))
-            selection = scoped.get(key) if scoped is not None else None
-        if not regs:
+                scoped = self._selections.get((scope, domain))
+                winner = lean_winner(
+                    current,
+                    self._seq_of,
+                    scoped.get(key) if scoped is not None else None,
+                    self._stack_order,
+                    self._veto_policy.scope(hooks),
+                )
+                if winner is not None:
+                    self._store_winner(domain, key, scope, winner)
+                    return winner
+        if not current:
             raise NotRegisteredError(domain, key, self._domain_keys.get(domain, ()))
-        scope_of_vetoes = self._veto_policy.scope(hooks)
-        if not scope_of_vetoes.nobody and any(scope_of_vetoes.covers(c) for c, _ in regs):
-            return self._outcome_winner(self._fill(domain, key, scope))
-        pool = regs
-        if selection is not None:
-            provider, origin = parse_selection(selection)
-            pool = [
-                r
-                for r in regs
-                if r[0].provider == provider and (origin is None or r[0].source.origin == origin)
-            ]
-            if not pool:  # unavailable: the full fill words the error
-                return self._outcome_winner(self._fill(domain, key, scope))
-        if len(pool) == 1:
-            winner = pool[0][0]
-        else:
-            stack = self._stack_order
-            winner = max(pool, key=lambda r: precedence_key(r[0], r[1], stack))[0]
-        with self._fill_lock:
-            if self._gen == gen:
-                self._store_winner(domain, key, scope, winner)
-        return winner
+        return self._outcome_winner(self._fill(domain, key, scope))
 
     @staticmethod
     def _outcome_winner(outcome: Outcome) -> Candidate:
@@ -652,7 +638,7 @@ class Resolver:
                     keys.add(ref[1])
                     self._gen += 1
                     self._listing_changed(ref, True)
-                    self._settle(ref, candidate, seq, None, 0)
+                    self._settle(ref, self._store[ref], candidate, seq, None, 0)
                 else:
                     winners = self._winners.get(ref[0])
                     previous = winners.get(ref[1]) if winners is not None else None
@@ -662,8 +648,7 @@ class Resolver:
                     regs[identity] = candidate
                     seq_of[identity] = seq
                     self._invalidate_key(ref)
-                    if previous is not None:
-                        self._settle(ref, candidate, seq, previous, previous_seq)
+                    self._settle(ref, regs, candidate, seq, previous, previous_seq)
             if not self._subscribers:
                 return
         self._notify(frozenset((ref,)))
@@ -871,15 +856,17 @@ class Resolver:
 
     def _listing_changed(self, ref: KeyRef, membership: bool) -> None:
         """Note ``ref`` for the listings: its winner changed, or it was added/removed."""
-        if membership:
+        if membership and self._key_index.indexed:
             self._key_index.touched(ref[0], ref[1])
-        pending = self._active_pending.get(ref[0])
-        if pending is not None:
-            pending.add(ref)
+        if self._active_pending:
+            pending = self._active_pending.get(ref[0])
+            if pending is not None:
+                pending.add(ref)
 
     def _settle(
         self,
         ref: KeyRef,
+        regs: dict[Identity, Candidate],
         candidate: Candidate,
         seq: int,
         previous: Candidate | None,
@@ -889,20 +876,22 @@ class Resolver:
 
         A write leaves every other candidate of the key as it was, so against the
         cached winner ``previous`` (registered as ``previous_seq``) the new winner
-        is the better of the two by rules 2-4 - unless ``candidate`` replaced
-        ``previous`` itself with a lower priority or stack level, which needs a
-        rescan.  A new key's only candidate wins.  Nothing is cached when a global
-        selection names a provider for the key or a veto could refuse
-        ``candidate``: the next resolve fills.
+        is the better of the two by rules 2-4 (no selection for the key, no veto
+        that could refuse ``candidate``).  Otherwise - a new key, a selection,
+        ``candidate`` replacing ``previous`` itself with a lower priority or
+        stack level - a key of at most ``_SETTLE_SCAN`` candidates is scanned
+        here (``lean_winner``), a larger one is left to the next resolve.
         """
         domain, key = ref
         selected = self._selections.get((None, domain))
-        if selected is not None and key in selected:
-            return
-        if self._veto_policy.scope(self.hooks).covers(candidate):
-            return
-        winner = candidate
-        if previous is not None:
+        selection = selected.get(key) if selected is not None else None
+        vetoes = self._veto_policy.scope(self._hooks or self.hooks)
+        winner: Candidate | None = None
+        if previous is None:
+            if len(regs) > 1:  # a key written but never resolved: its reader will fill
+                return
+            previous = candidate  # a new key: its only candidate, unless selection or veto
+        if selection is None and not vetoes.covers(candidate):
             stack = self._stack_order
             if stack:
                 better = precedence_key(candidate, seq, stack) > precedence_key(
@@ -919,10 +908,16 @@ class Resolver:
                     old_priority,
                     previous.stack_level,
                 )  # equal: the newer registration wins (rule 4)
-            if not better:
-                if previous._identity == candidate._identity:
-                    return
+            if better:
+                winner = candidate
+            elif previous._identity != candidate._identity:
                 winner = previous
+        if winner is None:
+            if len(regs) > _SETTLE_SCAN:
+                return
+            winner = lean_winner(regs, self._seq_of, selection, self._stack_order, vetoes)
+            if winner is None:
+                return
         winners = self._winners.get(domain)
         if winners is None:
             winners = self._winners[domain] = {}
