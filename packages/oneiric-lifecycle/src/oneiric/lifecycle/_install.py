@@ -122,6 +122,7 @@ class InstallJob(RetireJob):
         slot.bound = binding
         if slot.override is None:
             slot.handle.instance = binding.instance
+        self._serve(slot)
         if slot.activation_seq == 0:
             self._seq += 1
             slot.activation_seq = self._seq
