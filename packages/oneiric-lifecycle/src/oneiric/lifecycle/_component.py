@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from types import CoroutineType
 from typing import Any
 
 __all__ = ["HealthReport", "call_optional", "maybe_await", "to_health"]
@@ -34,11 +36,53 @@ class HealthReport:
 
 
 async def maybe_await(value: Any, timeout: float) -> Any:
-    """Await ``value`` under ``timeout`` if it is awaitable, else return it."""
+    """Await ``value`` under ``timeout`` if it is awaitable, else return it.
+
+    A coroutine is started here, and the deadline's timer is armed only if it
+    suspends: most ``init()``/``health()``/``cleanup()`` coroutines of a
+    healthy component finish without suspending, and a timer per step (a
+    ``TimerHandle`` pushed on the loop's heap, then cancelled) was a third of
+    a memory provider's swap (issue 16).  The deadline is taken before the
+    coroutine starts, as ``asyncio.timeout`` would; a timeout can only fire
+    at a suspension anyway, so the outcome is the same.
+    """
+    if type(value) is CoroutineType:
+        deadline = asyncio.get_running_loop().time() + timeout
+        try:
+            pending = value.send(None)
+        except StopIteration as done:  # finished without suspending: no timer needed
+            return done.value
+        async with asyncio.timeout_at(deadline):
+            return await _resume(value, pending)
     if inspect.isawaitable(value):
         async with asyncio.timeout(timeout):
             return await value
     return value
+
+
+@types.coroutine
+def _resume(coro: CoroutineType[Any, Any, Any], pending: Any) -> Generator[Any, Any, Any]:
+    """Go on awaiting ``coro`` after its first step yielded ``pending`` (``await``'s delegation).
+
+    What the task sends or throws in goes to ``coro``; what ``coro`` yields
+    goes to the task, as ``await coro`` would have done from the start.
+    """
+    while True:
+        try:
+            sent = yield pending
+        except GeneratorExit:
+            coro.close()
+            raise
+        except BaseException as exc:  # cancellation, the timeout's included
+            try:
+                pending = coro.throw(exc)
+            except StopIteration as done:
+                return done.value
+        else:
+            try:
+                pending = coro.send(sent)
+            except StopIteration as done:
+                return done.value
 
 
 async def call_optional(obj: Any, name: str, timeout: float) -> tuple[bool, Any]:

@@ -167,7 +167,7 @@ async def prepare(
             ) from exc
 
         health = await _health(instance, name, config, force)
-        await _pre_swap(hooks, transition(instance), name, config)
+        await _pre_swap(hooks, lambda: transition(instance), name, config)
         return Prepared(instance, settings, health)
     except BaseException:
         if built:
@@ -217,12 +217,22 @@ async def _health(
 
 
 async def _pre_swap(
-    hooks: pluggy.PluginManager, transition: SwapTransition, name: str, config: LifecycleConfig
+    hooks: pluggy.PluginManager,
+    transition: Callable[[], SwapTransition],
+    name: str,
+    config: LifecycleConfig,
 ) -> None:
-    """Run ``oneiric_pre_swap``; any exception is a refusal (fail closed)."""
+    """Run ``oneiric_pre_swap``; any exception is a refusal (fail closed).
+
+    With no implementation registered (the common case) neither the
+    ``SwapTransition`` nor pluggy's call is made.
+    """
     results: list[object] = []
     try:
-        results = list(hooks.hook.oneiric_pre_swap(transition=transition))
+        caller = hooks.hook.oneiric_pre_swap
+        if not caller.get_hookimpls():
+            return
+        results = list(caller(transition=transition()))
         while results:
             await maybe_await(results.pop(0), config.pre_swap_timeout)
     except SwapVetoed as exc:
