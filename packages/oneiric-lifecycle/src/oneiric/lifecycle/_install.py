@@ -56,6 +56,21 @@ class InstallJob(RetireJob):
             return self.resolver.resolve(domain, key, tenant=tenant)
         name, _, origin_text = provider.partition("@")
         validate_name(name, "provider")
+        if tenant is None and not origin_text:
+            # The global ranking is the candidates' precedence order (what
+            # candidates() returns): one explain() finds the first candidate of
+            # that provider and whether it is eligible.  Anything else (no
+            # candidate, unavailable selection, ineligible) takes the path below,
+            # which raises the same errors as before.
+            try:
+                ranking = self.resolver.explain(domain, key).ranking
+            except OneiricError:
+                ranking = ()
+            for ranked in ranking:
+                if ranked.candidate.provider == name:
+                    if ranked.eligible:
+                        return ranked.candidate
+                    break
         candidates = self.resolver.candidates(domain, key)
         if not candidates:
             raise NotRegisteredError(domain, key, self.resolver.keys(domain))
@@ -70,12 +85,17 @@ class InstallJob(RetireJob):
                 [c.provider for c in candidates], tenant=tenant,
             )
         chosen = matches[0]
+        try:  # the winner is eligible by definition: no need to rank
+            if self.resolver.resolve(domain, key, tenant=tenant) is chosen:
+                return chosen
+        except OneiricError:
+            pass
         try:
             ranking = self.resolver.explain(domain, key, tenant=tenant).ranking
         except SelectionUnavailableError:
             ranking = ()
         for ranked in ranking:
-            if ranked.candidate == chosen and not ranked.eligible:
+            if (ranked.candidate is chosen or ranked.candidate == chosen) and not ranked.eligible:
                 raise SelectionUnavailableError(
                     domain, key, provider, ranked.reason,
                     [c.provider for c in candidates], tenant=tenant,
@@ -150,7 +170,11 @@ class InstallJob(RetireJob):
             )
         except OneiricError:
             winner = None
-        slot.manual = (candidate.provider, now) if manual and winner != candidate else None
+        slot.manual = (
+            (candidate.provider, now)
+            if manual and winner is not candidate and winner != candidate
+            else None
+        )
         slot.sticky_since = None
         slot.auto_failure = None
         slot.deferred = None

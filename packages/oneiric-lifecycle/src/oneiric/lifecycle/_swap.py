@@ -34,7 +34,15 @@ from oneiric.core import (
 )
 from oneiric.core.helpers import one_line
 
-from ._component import HealthReport, call_optional, maybe_await, to_health
+from ._component import (
+    HealthReport,
+    Unfinished,
+    call_optional,
+    maybe_await,
+    start,
+    start_optional,
+    to_health,
+)
 from ._config import LifecycleConfig
 
 if TYPE_CHECKING:
@@ -134,7 +142,9 @@ async def prepare(
     try:
         try:
             result = factory(settings) if candidate.settings_model is not None else factory()
-            instance = await maybe_await(result, config.build_timeout)
+            instance = start(result, config.build_timeout)
+            if type(instance) is Unfinished:
+                instance = await instance
         except TimeoutError as exc:
             raise _fail(
                 SwapTimeout,
@@ -151,7 +161,9 @@ async def prepare(
         built = True
 
         try:
-            await call_optional(instance, "init", config.init_timeout)
+            _, done = start_optional(instance, "init", config.init_timeout)
+            if type(done) is Unfinished:
+                await done
         except TimeoutError as exc:
             raise _fail(
                 SwapTimeout,
@@ -187,7 +199,9 @@ async def _health(
     """Check health; a failure raises unless ``force`` (which binds anyway)."""
     error: SwapError
     try:
-        present, value = await call_optional(instance, "health", config.health_timeout)
+        present, value = start_optional(instance, "health", config.health_timeout)
+        if type(value) is Unfinished:
+            value = await value
     except TimeoutError as exc:
         report = HealthReport(False, f"health() timed out after {config.health_timeout:g} s")
         error = _fail(
