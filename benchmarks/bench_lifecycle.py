@@ -16,6 +16,10 @@
 5. ``register()`` of another key with 10,000 active lifecycle keys: the
    registration plus the manager's processing of the change, beside the same
    registration with no lifecycle subscribed (issue 16: <= 10 µs over it).
+   Beside it ``with resolver.batch():`` of N = 1, 10, 100 registrations vs N
+   single ``register()`` calls (both with the manager's processing; target: the
+   batch never slower), and the same pair with no lifecycle subscribed (the
+   resolver's own share).
 
 Run: ``python benchmarks/bench_lifecycle.py [--json] [--quick]``.
 """
@@ -304,13 +308,58 @@ async def _registration_with_active_keys(rounds: int) -> list[Result]:
     for n in range(rounds):
         with_lifecycle.append(await sample(busy, n))
         without.append(await sample(bare, n))
+    results = [Result("register() + the lifecycle's processing, 10,000 active keys",
+                      median(with_lifecycle), "µs", median(without),
+                      "the same register() with no lifecycle subscribed",
+                      target="<= 10 µs of event-loop time over the reference",
+                      check=("value", median(without) + 10.0), samples=with_lifecycle,
+                      note=f"median of {rounds}; both include two event-loop turns")]
+
+    # ``with resolver.batch():`` of N registrations vs N single register() calls, each
+    # followed by the same two loop turns (the manager's processing of the change)
+    serial = iter(range(10**9))
+
+    async def singles(resolver: Resolver, count: int) -> float:
+        start = time.perf_counter()
+        for _ in range(count):
+            resolver.register(Candidate("other", f"y{next(serial)}", "a", Component))
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        return (time.perf_counter() - start) * US
+
+    async def batched(resolver: Resolver, count: int) -> float:
+        start = time.perf_counter()
+        with resolver.batch():
+            for _ in range(count):
+                resolver.register(Candidate("other", f"y{next(serial)}", "a", Component))
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        return (time.perf_counter() - start) * US
+
+    for count in (1, 10, 100):
+        repeats = max(5, rounds // (1 if count < 100 else 5))
+        got: dict[str, list[float]] = {"batch": [], "single": [], "bare batch": [],
+                                       "bare single": []}
+        for i in range(repeats):
+            order = [("batch", batched, busy), ("single", singles, busy),
+                     ("bare batch", batched, bare), ("bare single", singles, bare)]
+            for name, run, resolver in order[i % 4:] + order[:i % 4]:
+                got[name].append(await run(resolver, count))
+        results.append(Result(
+            f"batch() of {count} register() + the lifecycle's processing, 10,000 active keys",
+            median(got["batch"]), "µs", median(got["single"]),
+            f"{count} single register() calls + the lifecycle's processing",
+            target="<= 1x the single calls", check=("ratio", 1.0), samples=got["batch"],
+            note=f"median of {repeats}, interleaved; both end with two event-loop turns",
+        ))
+        results.append(Result(
+            f"batch() of {count} register(), no lifecycle subscribed",
+            median(got["bare batch"]), "µs", median(got["bare single"]),
+            f"{count} single register() calls, no lifecycle",
+            note="the resolver's own share (oneiric-core's batch publish)",
+        ))
     await manager.shutdown()
-    return [Result("register() + the lifecycle's processing, 10,000 active keys",
-                   median(with_lifecycle), "µs", median(without),
-                   "the same register() with no lifecycle subscribed",
-                   target="<= 10 µs of event-loop time over the reference",
-                   check=("value", median(without) + 10.0), samples=with_lifecycle,
-                   note=f"median of {rounds}; both include two event-loop turns")]
+    return results
 
 
 if __name__ == "__main__":
