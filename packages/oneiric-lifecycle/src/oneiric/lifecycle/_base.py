@@ -64,6 +64,11 @@ class ManagerBase:
     _write_status: bool
     _status_file: Path | None
     _slots: SlotTable
+    # domain -> key -> the Handle of every global slot that serves something
+    # (bound or overridden): DomainBridge.handle's fast path reads it.  Kept by
+    # _serve() wherever a global slot's ``current`` changes; the inner dicts are
+    # never replaced (bridges hold them), only updated.
+    _served: dict[str, dict[str, Handle[object]]]
     _activity: dict[KeyRef, ActivityRecord]
     _blocked: dict[KeyRef, ActivityRecord]  # paused or draining keys only
     _activity_error: str | None
@@ -144,6 +149,29 @@ class ManagerBase:
             f"{domain}/{key}{scope} is not active{why}; active {domain} keys: "
             f"{_listing(active)}; call 'await lifecycle.activate({domain!r}, {key!r})' first"
         )
+
+    def _served_of(self, domain: str) -> dict[str, Handle[object]]:
+        """The served handles of ``domain``'s global slots, by key (a live dict, not a copy)."""
+        served = self._served.get(domain)
+        if served is None:
+            served = self._served[domain] = {}
+        return served
+
+    def _serve(self, slot: Slot) -> None:
+        """Keep ``_served`` in step with a global slot after its ``current`` changed.
+
+        ``_served[domain][key] is slot.handle`` exactly when ``_handle(domain,
+        key, None)`` would return that handle: the global slot is in the table
+        and serves something.  Tenant slots are not indexed (a tenant's handle
+        takes the slow path, which decides between its own slot and the global one).
+        """
+        if slot.tenant is not None:
+            return
+        served = self._served_of(slot.domain)
+        if slot.current is not None and self._slots.get(slot.ref) is slot:
+            served[slot.key] = slot.handle
+        elif served.get(slot.key) is slot.handle:
+            del served[slot.key]
 
     def _handle(self, domain: str, key: str, tenant: str | None) -> Handle[object]:
         slot = self._find_slot(domain, key, tenant)

@@ -90,16 +90,36 @@ class DomainBridge(Generic[T]):
     type the application declares for the domain's components
     (``DomainBridge[Cache]``); the lifecycle builds whatever the factory
     returns, so the parameter is the caller's claim, not a runtime check.
+    A bridge serves the ``domain`` and ``lifecycle`` it was created with.
     """
 
-    __slots__ = ("domain", "lifecycle")
+    __slots__ = ("_served", "domain", "lifecycle")
 
     def __init__(self, domain: str, lifecycle: LifecycleManager) -> None:
         self.domain = validate_name(domain, "domain")
         self.lifecycle = lifecycle
+        # The manager's live dict of this domain's served global handles (key ->
+        # Handle), kept by the manager on every bind, override and shutdown;
+        # the dict object never changes, so the bridge holds it.
+        self._served: dict[str, Handle[T]] = cast(
+            "dict[str, Handle[T]]", lifecycle._served_of(self.domain)
+        )
 
-    def handle(self, key: str, *, tenant: str | None = None) -> Handle[T]:
-        """The handle of ``key``; raises ``NotActiveError`` before activation."""
+    # ``tenant`` is keyword-only by contract (pass it by keyword).  It is
+    # positional-or-keyword here because CPython 3.11 specializes calls to such
+    # functions and not to ones with keyword-only parameters: measured 1.3x vs
+    # 1.7x a plain function doing the same dict lookup (issue 16).
+    def handle(self, key: str, tenant: str | None = None) -> Handle[T]:
+        """The handle of ``key``; raises ``NotActiveError`` before activation.
+
+        Pass ``tenant`` by keyword.  A tenant without a slot of its own gets
+        the global handle.
+        """
+        if tenant is None:
+            try:
+                return self._served[key]  # bound or overridden global slot
+            except KeyError:
+                pass
         return cast("Handle[T]", self.lifecycle._handle(self.domain, key, tenant))
 
     def lease(self, key: str, *, tenant: str | None = None) -> Lease[T]:

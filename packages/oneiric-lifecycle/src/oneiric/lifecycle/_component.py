@@ -10,11 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable
+import types
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from dataclasses import dataclass
+from types import CoroutineType
 from typing import Any
 
-__all__ = ["HealthReport", "call_optional", "maybe_await", "to_health"]
+__all__ = [
+    "HealthReport",
+    "Unfinished",
+    "call_optional",
+    "maybe_await",
+    "start",
+    "start_optional",
+    "to_health",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,12 +43,97 @@ class HealthReport:
         return {"ok": self.ok, "detail": self.detail}
 
 
-async def maybe_await(value: Any, timeout: float) -> Any:
-    """Await ``value`` under ``timeout`` if it is awaitable, else return it."""
+class Unfinished:
+    """What :func:`start` returns for work still pending: await it (once) to finish it."""
+
+    __slots__ = ("_coro",)
+
+    def __init__(self, coro: Coroutine[Any, Any, Any]) -> None:
+        self._coro = coro
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        return self._coro.__await__()
+
+
+def start(value: Any, timeout: float) -> Any:
+    """Begin awaiting ``value`` under ``timeout``; the result, or an ``Unfinished`` to await.
+
+    A coroutine is started here, and the deadline's timer is armed only if it
+    suspends: most ``init()``/``health()``/``cleanup()`` coroutines of a
+    healthy component finish without suspending, and a timer per step (a
+    ``TimerHandle`` pushed on the loop's heap, then cancelled) plus a
+    coroutine frame per layer were most of a memory provider's swap (issue
+    16).  The deadline is taken before the coroutine starts, as
+    ``asyncio.timeout`` would; a timeout can only fire at a suspension anyway,
+    so the outcome is the same.  Other awaitables are awaited under
+    ``asyncio.timeout``; anything else is returned as it is.  What the
+    coroutine raises before suspending is raised here.
+    """
+    if type(value) is CoroutineType:
+        deadline = asyncio.get_running_loop().time() + timeout
+        try:
+            pending = value.send(None)
+        except StopIteration as done:  # finished without suspending: no timer needed
+            return done.value
+        return Unfinished(_finish(value, pending, deadline))
     if inspect.isawaitable(value):
-        async with asyncio.timeout(timeout):
-            return await value
+        return Unfinished(_within(value, timeout))
     return value
+
+
+async def maybe_await(value: Any, timeout: float) -> Any:
+    """Await ``value`` under ``timeout`` if it is awaitable, else return it (see :func:`start`)."""
+    result = start(value, timeout)
+    if type(result) is Unfinished:
+        return await result
+    return result
+
+
+async def _within(value: Awaitable[Any], timeout: float) -> Any:
+    async with asyncio.timeout(timeout):
+        return await value
+
+
+async def _finish(coro: CoroutineType[Any, Any, Any], pending: Any, deadline: float) -> Any:
+    async with asyncio.timeout_at(deadline):
+        return await _resume(coro, pending)
+
+
+@types.coroutine
+def _resume(coro: CoroutineType[Any, Any, Any], pending: Any) -> Generator[Any, Any, Any]:
+    """Go on awaiting ``coro`` after its first step yielded ``pending`` (``await``'s delegation).
+
+    What the task sends or throws in goes to ``coro``; what ``coro`` yields
+    goes to the task, as ``await coro`` would have done from the start.
+    """
+    while True:
+        try:
+            sent = yield pending
+        except GeneratorExit:
+            coro.close()
+            raise
+        except BaseException as exc:  # cancellation, the timeout's included
+            try:
+                pending = coro.throw(exc)
+            except StopIteration as done:
+                return done.value
+        else:
+            try:
+                pending = coro.send(sent)
+            except StopIteration as done:
+                return done.value
+
+
+def start_optional(obj: Any, name: str, timeout: float) -> tuple[bool, Any]:
+    """Call ``obj.<name>()`` if present: ``(present, result or Unfinished)`` (see :func:`start`).
+
+    The synchronous half of :func:`call_optional`, for the swap's steps: await
+    the second item when it is an ``Unfinished``.
+    """
+    method: Callable[[], Any] | None = getattr(obj, name, None)
+    if method is None or not callable(method):
+        return False, None
+    return True, start(method(), timeout)
 
 
 async def call_optional(obj: Any, name: str, timeout: float) -> tuple[bool, Any]:
@@ -47,14 +142,20 @@ async def call_optional(obj: Any, name: str, timeout: float) -> tuple[bool, Any]
     Raises what the method raises, and ``TimeoutError`` when an async method
     exceeds ``timeout``.
     """
-    method: Callable[[], Any] | None = getattr(obj, name, None)
-    if method is None or not callable(method):
-        return False, None
-    return True, await maybe_await(method(), timeout)
+    present, value = start_optional(obj, name, timeout)
+    if type(value) is Unfinished:
+        value = await value
+    return present, value
+
+
+#: What ``health()`` returning True/False becomes (reports are immutable: shared).
+_FROM_BOOL = {True: HealthReport(True, ""), False: HealthReport(False, "health() returned False")}
 
 
 def to_health(value: Any) -> HealthReport:
     """Normalize what ``health()`` returned into a ``HealthReport``."""
+    if value is True or value is False:
+        return _FROM_BOOL[value]
     if isinstance(value, HealthReport):
         return value
     if isinstance(value, bool):

@@ -11,6 +11,8 @@ metrics.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
 
 from oneiric.core import (
@@ -36,6 +38,11 @@ from ._swap import Prepared, prepare
 __all__ = ["InstallJob"]
 
 _log = get_logger("oneiric.lifecycle.manager")
+#: The stdlib logger under ``_log``: its level decides whether a record is kept
+#: (structlog's first processor is ``filter_by_level``), so asking it first
+#: spares building a record nobody keeps (~2 µs per swap).
+_stdlib_log = logging.getLogger("oneiric.lifecycle.manager")
+_NO_SPAN = contextlib.nullcontext()
 
 
 class InstallJob(RetireJob):
@@ -49,6 +56,21 @@ class InstallJob(RetireJob):
             return self.resolver.resolve(domain, key, tenant=tenant)
         name, _, origin_text = provider.partition("@")
         validate_name(name, "provider")
+        if tenant is None and not origin_text:
+            # The global ranking is the candidates' precedence order (what
+            # candidates() returns): one explain() finds the first candidate of
+            # that provider and whether it is eligible.  Anything else (no
+            # candidate, unavailable selection, ineligible) takes the path below,
+            # which raises the same errors as before.
+            try:
+                ranking = self.resolver.explain(domain, key).ranking
+            except OneiricError:
+                ranking = ()
+            for ranked in ranking:
+                if ranked.candidate.provider == name:
+                    if ranked.eligible:
+                        return ranked.candidate
+                    break
         candidates = self.resolver.candidates(domain, key)
         if not candidates:
             raise NotRegisteredError(domain, key, self.resolver.keys(domain))
@@ -63,12 +85,17 @@ class InstallJob(RetireJob):
                 [c.provider for c in candidates], tenant=tenant,
             )
         chosen = matches[0]
+        try:  # the winner is eligible by definition: no need to rank
+            if self.resolver.resolve(domain, key, tenant=tenant) is chosen:
+                return chosen
+        except OneiricError:
+            pass
         try:
             ranking = self.resolver.explain(domain, key, tenant=tenant).ranking
         except SelectionUnavailableError:
             ranking = ()
         for ranked in ranking:
-            if ranked.candidate == chosen and not ranked.eligible:
+            if (ranked.candidate is chosen or ranked.candidate == chosen) and not ranked.eligible:
                 raise SelectionUnavailableError(
                     domain, key, provider, ranked.reason,
                     [c.provider for c in candidates], tenant=tenant,
@@ -90,10 +117,14 @@ class InstallJob(RetireJob):
 
         start = time.perf_counter()
         try:
-            with span(
-                "oneiric.swap", domain=slot.domain, key=slot.key, tenant=slot.tenant,
-                provider=candidate.provider, old_provider=old_provider, reason=reason,
-                force=force,
+            with (
+                span(
+                    "oneiric.swap", domain=slot.domain, key=slot.key, tenant=slot.tenant,
+                    provider=candidate.provider, old_provider=old_provider, reason=reason,
+                    force=force,
+                )
+                if telemetry_active()
+                else _NO_SPAN
             ):
                 prepared = await prepare(
                     candidate,
@@ -122,6 +153,7 @@ class InstallJob(RetireJob):
         slot.bound = binding
         if slot.override is None:
             slot.handle.instance = binding.instance
+        self._serve(slot)
         if slot.activation_seq == 0:
             self._seq += 1
             slot.activation_seq = self._seq
@@ -138,17 +170,23 @@ class InstallJob(RetireJob):
             )
         except OneiricError:
             winner = None
-        slot.manual = (candidate.provider, now) if manual and winner != candidate else None
+        slot.manual = (
+            (candidate.provider, now)
+            if manual and winner is not candidate and winner != candidate
+            else None
+        )
         slot.sticky_since = None
         slot.auto_failure = None
         slot.deferred = None
-        _log.info(
-            "bound", domain=slot.domain, key=slot.key, tenant=slot.tenant,
-            provider=candidate.provider, old_provider=old_provider, reason=reason,
-            forced=force, duration_s=round(duration, 6),
-        )
+        if _stdlib_log.isEnabledFor(logging.INFO):  # else the record is dropped anyway
+            _log.info(
+                "bound", domain=slot.domain, key=slot.key, tenant=slot.tenant,
+                provider=candidate.provider, old_provider=old_provider, reason=reason,
+                forced=force, duration_s=round(duration, 6),
+            )
         try:
-            await self._post_swap(slot, transition(binding.instance))
+            if self.hooks.hook.oneiric_post_swap.get_hookimpls():  # none: no transition built
+                await self._post_swap(slot, transition(binding.instance))
         finally:
             if old is not None:
                 self._retire(slot, old, self.config.grace_period)

@@ -100,6 +100,7 @@ class LifecycleManager(ActivityJob):
         self._write_status = write_status
         self._status_file = None
         self._slots = SlotTable()
+        self._served = {}
         self._activity = {}
         self._blocked = {}
         self._activity_error = None
@@ -341,6 +342,7 @@ class LifecycleManager(ActivityJob):
         previous = slot.override
         slot.override = Binding(obj, None, bound_at=self._clock(), override=True)
         slot.handle.instance = obj
+        self._serve(slot)
         try:
             yield obj
         finally:
@@ -352,6 +354,7 @@ class LifecycleManager(ActivityJob):
                 slot.handle.instance = Inactive(f"{domain}/{key} is not active")
                 if created and self._slots.get(ref) is slot and not slot.failures:
                     del self._slots[ref]
+            self._serve(slot)
 
     # -------------------------------------------------------------- shutdown
 
@@ -385,6 +388,7 @@ class LifecycleManager(ActivityJob):
                     slot.handle.instance = Inactive(
                         f"{slot.domain}/{slot.key} is not active (the lifecycle was shut down)"
                     )
+                self._serve(slot)
             if binding is not None:
                 await self._retire(slot, binding, 0.0)
         while self._tasks:

@@ -34,7 +34,15 @@ from oneiric.core import (
 )
 from oneiric.core.helpers import one_line
 
-from ._component import HealthReport, call_optional, maybe_await, to_health
+from ._component import (
+    HealthReport,
+    Unfinished,
+    call_optional,
+    maybe_await,
+    start,
+    start_optional,
+    to_health,
+)
 from ._config import LifecycleConfig
 
 if TYPE_CHECKING:
@@ -134,7 +142,9 @@ async def prepare(
     try:
         try:
             result = factory(settings) if candidate.settings_model is not None else factory()
-            instance = await maybe_await(result, config.build_timeout)
+            instance = start(result, config.build_timeout)
+            if type(instance) is Unfinished:
+                instance = await instance
         except TimeoutError as exc:
             raise _fail(
                 SwapTimeout,
@@ -151,7 +161,9 @@ async def prepare(
         built = True
 
         try:
-            await call_optional(instance, "init", config.init_timeout)
+            _, done = start_optional(instance, "init", config.init_timeout)
+            if type(done) is Unfinished:
+                await done
         except TimeoutError as exc:
             raise _fail(
                 SwapTimeout,
@@ -167,7 +179,7 @@ async def prepare(
             ) from exc
 
         health = await _health(instance, name, config, force)
-        await _pre_swap(hooks, transition(instance), name, config)
+        await _pre_swap(hooks, lambda: transition(instance), name, config)
         return Prepared(instance, settings, health)
     except BaseException:
         if built:
@@ -187,7 +199,9 @@ async def _health(
     """Check health; a failure raises unless ``force`` (which binds anyway)."""
     error: SwapError
     try:
-        present, value = await call_optional(instance, "health", config.health_timeout)
+        present, value = start_optional(instance, "health", config.health_timeout)
+        if type(value) is Unfinished:
+            value = await value
     except TimeoutError as exc:
         report = HealthReport(False, f"health() timed out after {config.health_timeout:g} s")
         error = _fail(
@@ -217,12 +231,22 @@ async def _health(
 
 
 async def _pre_swap(
-    hooks: pluggy.PluginManager, transition: SwapTransition, name: str, config: LifecycleConfig
+    hooks: pluggy.PluginManager,
+    transition: Callable[[], SwapTransition],
+    name: str,
+    config: LifecycleConfig,
 ) -> None:
-    """Run ``oneiric_pre_swap``; any exception is a refusal (fail closed)."""
+    """Run ``oneiric_pre_swap``; any exception is a refusal (fail closed).
+
+    With no implementation registered (the common case) neither the
+    ``SwapTransition`` nor pluggy's call is made.
+    """
     results: list[object] = []
     try:
-        results = list(hooks.hook.oneiric_pre_swap(transition=transition))
+        caller = hooks.hook.oneiric_pre_swap
+        if not caller.get_hookimpls():
+            return
+        results = list(caller(transition=transition()))
         while results:
             await maybe_await(results.pop(0), config.pre_swap_timeout)
     except SwapVetoed as exc:

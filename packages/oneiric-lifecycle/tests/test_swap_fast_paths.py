@@ -1,0 +1,45 @@
+"""What the swap skips when nothing uses it (issue 16), and that it still does it when used."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_bound_is_logged_when_info_is_enabled(
+    make_manager: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    manager = make_manager()
+    await manager.activate("adapter", "cache")
+    caplog.set_level(logging.INFO, logger="oneiric.lifecycle.manager")
+    await manager.swap("adapter", "cache", "a")
+    bound = [r for r in caplog.records if "bound" in str(r.msg)]
+    assert bound and "'provider': 'a'" in str(bound[-1].msg)
+    await manager.shutdown()
+
+
+async def test_bound_is_not_logged_below_the_level(
+    make_manager: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    manager = make_manager()
+    await manager.activate("adapter", "cache")
+    caplog.set_level(logging.WARNING, logger="oneiric.lifecycle.manager")
+    await manager.swap("adapter", "cache", "a")
+    assert not [r for r in caplog.records if "bound" in str(r.msg)]
+    await manager.shutdown()
+
+
+async def test_swap_hooks_run_when_registered(make_manager: Any, swap_plugin: Any) -> None:
+    manager = make_manager()
+    await manager.activate("adapter", "cache")
+    result = await manager.swap("adapter", "cache", "a")
+    assert result.new_provider == "a"
+    assert [t.new_provider for t in swap_plugin.pre] == ["b", "a"]
+    assert [t.new_provider for t in swap_plugin.post] == ["b", "a"]
+    handle = manager._slots[("adapter", "cache", None)].handle
+    assert swap_plugin.pre[-1].new_instance is swap_plugin.post[-1].new_instance is handle.instance
+    await manager.shutdown()
