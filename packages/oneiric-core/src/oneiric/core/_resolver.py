@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from ._candidate import Candidate, validate_name
@@ -628,30 +628,34 @@ class Resolver:
                 return
             # not in a batch: publish this one write directly (the common hot path)
             with self._fill_lock:
-                regs = self._store.get(ref)
-                if regs is None:  # a new key: nothing can be cached for it yet
-                    self._store[ref] = {identity: candidate}
-                    self._seq_of[identity] = seq
-                    keys = self._domain_keys.get(ref[0])
-                    if keys is None:
-                        keys = self._domain_keys[ref[0]] = set()
-                    keys.add(ref[1])
-                    self._gen += 1
-                    self._listing_changed(ref, True)
-                    self._settle(ref, self._store[ref], candidate, seq, None, 0)
-                else:
-                    winners = self._winners.get(ref[0])
-                    previous = winners.get(ref[1]) if winners is not None else None
-                    seq_of = self._seq_of
-                    previous_seq = seq_of[previous._identity] if previous is not None else 0
-                    regs.pop(identity, None)
-                    regs[identity] = candidate
-                    seq_of[identity] = seq
-                    self._invalidate_key(ref)
-                    self._settle(ref, regs, candidate, seq, previous, previous_seq)
+                self._write_one(ref, identity, candidate, seq)
             if not self._subscribers:
                 return
         self._notify(frozenset((ref,)))
+
+    def _write_one(self, ref: KeyRef, identity: Identity, candidate: Candidate, seq: int) -> None:
+        """Publish one registration (fill lock held): a single call, or a batch of one."""
+        regs = self._store.get(ref)
+        if regs is None:  # a new key: nothing can be cached for it yet
+            regs = self._store[ref] = {identity: candidate}
+            self._seq_of[identity] = seq
+            keys = self._domain_keys.get(ref[0])
+            if keys is None:
+                keys = self._domain_keys[ref[0]] = set()
+            keys.add(ref[1])
+            self._gen += 1
+            self._listing_changed(ref, True)
+            self._settle(ref, regs, candidate, seq, None, 0)
+            return
+        winners = self._winners.get(ref[0])
+        previous = winners.get(ref[1]) if winners is not None else None
+        seq_of = self._seq_of
+        previous_seq = seq_of[previous._identity] if previous is not None else 0
+        regs.pop(identity, None)
+        regs[identity] = candidate
+        seq_of[identity] = seq
+        self._invalidate_key(ref)
+        self._settle(ref, regs, candidate, seq, previous, previous_seq)
 
     def _current(self, ref: KeyRef) -> dict[Identity, Candidate]:
         """The candidates of ``ref`` as this writer sees them (store + staged delta)."""
@@ -751,29 +755,13 @@ class Resolver:
             changes = frozenset(self._store)
         self._notify(changes)
 
-    @contextmanager
-    def batch(self) -> Iterator[Resolver]:
+    def batch(self) -> AbstractContextManager[Resolver]:
         """Group writes: one publish and one notification at the end.
 
         Other threads keep reading the state from before the batch until it
         ends.  If the block raises, none of its writes are applied.
         """
-        changes: frozenset[KeyRef] = frozenset()
-        with self._lock:
-            outer = self._depth == 0
-            self._depth += 1
-            try:
-                yield self
-            except BaseException:
-                self._depth -= 1
-                if outer:
-                    self._discard_staged()
-                raise
-            self._depth -= 1
-            if outer:
-                changes = self._publish()
-        if changes:
-            self._notify(changes)
+        return _Batch(self)
 
     def subscribe(self, callback: Callback) -> Callable[[], None]:
         """Call ``callback(changes)`` after each publish; return an unsubscribe function.
@@ -925,9 +913,24 @@ class Resolver:
 
     def _publish(self) -> frozenset[KeyRef]:
         """Make staged writes visible at once; return the keys that may have changed."""
+        if not self._staged and not self._staged_selections:
+            return frozenset()  # an empty batch publishes nothing (the generation stays)
         staged, self._staged = self._staged, {}
-        staged_seq, self._staged_seq = self._staged_seq, {}
-        staged_sel, self._staged_selections = self._staged_selections, {}
+        staged_seq = self._staged_seq
+        if staged_seq:
+            self._staged_seq = {}
+        staged_sel = self._staged_selections
+        if staged_sel:
+            self._staged_selections = {}
+        if len(staged) == 1 and not staged_sel:  # a batch of one write: the direct path
+            ((ref, delta),) = staged.items()
+            if len(delta) == 1:
+                ((identity, candidate),) = delta.items()
+                if candidate is not None:
+                    with self._fill_lock:
+                        seq = staged_seq.get(identity) or self._seq_of[identity]
+                        self._write_one(ref, identity, candidate, seq)
+                    return frozenset((ref,))
         changed: set[KeyRef] = set(staged)
         fresh: set[KeyRef] = set()
         seq_of = self._seq_of
@@ -1009,3 +1012,36 @@ class Resolver:
     def __repr__(self) -> str:
         total = sum(len(v) for v in self._store.values())
         return f"<Resolver keys={len(self._store)} candidates={total}>"
+
+
+class _Batch:
+    """``with resolver.batch():`` - a class, not a generator: a batch of one write
+    must not cost more than the write alone (a ``@contextmanager`` adds ~1 µs)."""
+
+    __slots__ = ("_outer", "_resolver")
+
+    def __init__(self, resolver: Resolver) -> None:
+        self._resolver = resolver
+        self._outer = False
+
+    def __enter__(self) -> Resolver:
+        resolver = self._resolver
+        resolver._lock.acquire()
+        self._outer = resolver._depth == 0
+        resolver._depth += 1
+        return resolver
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        resolver = self._resolver
+        changes: frozenset[KeyRef] = frozenset()
+        try:
+            resolver._depth -= 1
+            if self._outer:
+                if exc_type is not None:
+                    resolver._discard_staged()
+                else:
+                    changes = resolver._publish()
+        finally:
+            resolver._lock.release()
+        if changes:
+            resolver._notify(changes)
