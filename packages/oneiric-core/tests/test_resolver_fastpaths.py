@@ -1232,3 +1232,73 @@ def test_listings_exact_after_concurrent_writes_and_reads() -> None:
     assert r.active() == expected
     for domain in domains:
         assert r.active(domain) == {k: c for k, c in expected.items() if k[0] == domain}
+
+
+# ---------------------------------------------------------------- active() views
+
+
+def test_an_active_view_does_not_change_after_later_writes(resolver: Resolver) -> None:
+    for i in range(5):
+        resolver.register(cand("memory", key=f"k{i}"))
+    before = resolver.active()
+    frozen = dict(before)
+    resolver.register(cand("redis", key="k0", priority=50))
+    resolver.unregister("adapter", "k1", "memory", ("code", "app"))
+    resolver.register(cand("memory", key="k9"))
+    after = resolver.active()
+    assert dict(before) == frozen and len(before) == 5
+    assert after[("adapter", "k0")].provider == "redis"
+    assert ("adapter", "k1") not in after and ("adapter", "k9") in after
+    assert len(after) == 5 == len(list(after))
+
+
+def test_many_changes_fold_into_a_new_base(resolver: Resolver) -> None:
+    """More changes than 1/16 of the index: the delta is folded (a new base), still exact."""
+    for i in range(100):
+        resolver.register(cand("memory", key=f"k{i}"))
+    first = resolver.active("adapter")
+    for i in range(90):
+        resolver.register(cand("redis", key=f"k{i}", priority=50))
+    for i in range(90, 95):
+        resolver.unregister("adapter", f"k{i}", "memory", ("code", "app"))
+    view = resolver.active("adapter")
+    expected = {("adapter", f"k{i}"): resolver.resolve("adapter", f"k{i}") for i in range(90)}
+    expected |= {("adapter", f"k{i}"): resolver.resolve("adapter", f"k{i}") for i in range(95, 100)}
+    assert view == expected and len(view) == 95
+    assert len(first) == 100 and all(c.provider == "memory" for c in first.values())
+
+
+def test_active_view_is_a_read_only_mapping(resolver: Resolver) -> None:
+    resolver.register(cand("memory"))
+    view = resolver.active()
+    assert view == {("adapter", "cache"): cand("memory")}
+    assert view.get(("adapter", "nope")) is None and view.get("adapter") is None
+    with pytest.raises(KeyError):
+        view[("service", "cache")]
+    with pytest.raises(TypeError):
+        view[("adapter", "cache")] = cand("redis")  # type: ignore[index]
+    assert "memory" in repr(view)
+    assert dict(view) == {("adapter", "cache"): cand("memory")}
+
+
+def test_invalidate_during_a_first_listing_keeps_no_stale_index(resolver: Resolver) -> None:
+    """A veto policy change (invalidate) while the index is first built: the next call rebuilds."""
+    for i in range(3):
+        resolver.register(cand("memory", key=f"k{i}"))
+    original = resolver.resolve
+    calls = 0
+
+    def resolve_and_invalidate(domain: str, key: str, *args: Any) -> Candidate:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            resolver.invalidate()
+        return original(domain, key, *args)
+
+    resolver.resolve = resolve_and_invalidate  # type: ignore[method-assign]
+    try:
+        resolver.active("adapter")
+    finally:
+        resolver.resolve = original  # type: ignore[method-assign]
+    resolver.register(cand("redis", key="k1", priority=50))
+    assert resolver.active("adapter")[("adapter", "k1")].provider == "redis"

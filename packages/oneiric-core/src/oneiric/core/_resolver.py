@@ -33,7 +33,7 @@ from ._errors import (
 )
 from ._explain import Explanation, RankedCandidate
 from ._hooks import ResolutionRequest
-from ._listing import KeyIndex
+from ._listing import ActiveLayers, ActiveView, KeyIndex
 from ._logging import get_logger
 from ._precedence import (
     DEFAULT_PRIORITIES,
@@ -162,7 +162,7 @@ class Resolver:
         self._veto_policy = VetoPolicy()
         # listings, built on first use and patched by writes (see _listing.py)
         self._key_index = KeyIndex()
-        self._active_index: dict[str, dict[KeyRef, Candidate]] = {}
+        self._active_index: dict[str, ActiveLayers] = {}
         self._active_pending: dict[str, set[KeyRef]] = {}
         # writer-only state
         self._depth = 0
@@ -360,37 +360,44 @@ class Resolver:
         with self._fill_lock:
             return self._key_index.keys(domain, self._domain_keys.get(domain, ()))
 
-    def active(self, domain: str | None = None) -> dict[KeyRef, Candidate]:
+    def active(self, domain: str | None = None) -> Mapping[KeyRef, Candidate]:
         """``{(domain, key): winner}`` for every key that currently resolves (global scope).
 
-        In no particular order (sort the items to display them).  Kept as an
-        index after the first call: later calls re-resolve only the keys
-        written since, then copy it.
+        A read-only mapping, in no particular order, that later writes do not
+        change (``dict(...)`` for a mutable copy; sort the items to display
+        them).  Kept as an index after the first call of a domain: later calls
+        re-resolve only the keys written since (``_listing.py``).
         """
         if domain is not None:
-            return dict(self._active_of(domain))
-        result: dict[KeyRef, Candidate] = {}
-        for d in self.domains():
-            result.update(self._active_of(d))
-        return result
+            return ActiveView({domain: self._active_of(domain)})
+        return ActiveView({d: self._active_of(d) for d in self.domains()})
 
-    def _active_of(self, domain: str) -> dict[KeyRef, Candidate]:
-        """The domain's active index, brought up to date (one refresher at a time)."""
+    def _active_of(
+        self, domain: str
+    ) -> tuple[dict[KeyRef, Candidate], dict[KeyRef, Any], int]:
+        """The domain's active layers, brought up to date (one refresher at a time)."""
         with self._index_lock:
             with self._fill_lock:
-                index = self._active_index.get(domain)
-                if index is None:
-                    index = self._active_index[domain] = {}
+                layers = self._active_index.get(domain)
+                if layers is None:
                     pending: Iterable[KeyRef] = [r for r in self._store if r[0] == domain]
                 else:
                     pending = self._active_pending.get(domain, ())
                 self._active_pending[domain] = set()
+            changes: dict[KeyRef, Candidate | None] = {}
             for ref in pending:
                 try:
-                    index[ref] = self.resolve(ref[0], ref[1])
+                    changes[ref] = self.resolve(ref[0], ref[1])
                 except OneiricError:
-                    index.pop(ref, None)
-            return index
+                    changes[ref] = None
+            if layers is None:
+                layers = ActiveLayers({r: c for r, c in changes.items() if c is not None})
+                with self._fill_lock:
+                    if domain in self._active_pending:  # not dropped by invalidate() meanwhile
+                        self._active_index[domain] = layers
+            else:
+                layers.apply(changes)
+            return layers.snapshot()
 
     def shadowed(self, domain: str | None = None) -> tuple[RankedCandidate, ...]:
         """Every losing candidate (global scope) with the reason it lost."""
@@ -814,7 +821,7 @@ class Resolver:
         for tenant in self._tenant_scopes.get(domain, ()):
             self._tenant_entries.pop((tenant, domain, key), None)
             self._drop_tenant_winner(tenant, domain, key)
-        if self._active_index:
+        if self._active_pending:
             self._listing_changed(ref, False)
 
     def _drop_tenant_winner(self, tenant: str, domain: str, key: str) -> None:
