@@ -111,70 +111,76 @@ def _refill_resolver(n: int) -> tuple[Resolver, list[Candidate]]:
 def bench_refill(repeats: int, ops: int, sizes: tuple[int, ...]) -> list[Result]:
     """Write + first resolve, against sorting the same candidates and a dict insert."""
     results: list[Result] = []
-    perf = time.perf_counter_ns
     for n in sizes:
-        resolver, cands = _refill_resolver(n)
-        register, resolve = resolver.register, resolver.resolve
-        winner = cands[-1]
-        demoted = winner.replace(stack_level=-1)
-        # a losing write: a candidate below the winner (at n=1: the only candidate again)
-        loser = cands[0].replace(stack_level=-1) if n > 1 else winner
-        count = max(20, min(ops, ops * 10 // n))
+        results += _refill_rows(n, repeats, ops)
+    return results
 
-        def losing() -> float:
-            times = []
-            for _ in range(count):
-                start = perf()
-                register(loser)
-                resolve("adapter", "k")
-                times.append(perf() - start)
-            return median(times) / 1000
 
-        def rescan() -> float:
-            times = []
-            for _ in range(count):
-                start = perf()
-                register(demoted)
-                resolve("adapter", "k")
-                times.append(perf() - start)
-                register(winner)  # restore the winner (a settled write, untimed)
-            return median(times) / 1000
+def _refill_rows(n: int, repeats: int, ops: int) -> list[Result]:
+    results: list[Result] = []
+    perf = time.perf_counter_ns
+    resolver, cands = _refill_resolver(n)
+    register, resolve = resolver.register, resolver.resolve
+    winner = cands[-1]
+    demoted = winner.replace(stack_level=-1)
+    # a losing write: a candidate below the winner (at n=1: the only candidate again)
+    loser = cands[0].replace(stack_level=-1) if n > 1 else winner
+    count = max(20, min(ops, ops * 10 // n))
 
-        rows = [(c, i, c.priority or 0) for i, c in enumerate(cands)]
-        table: dict[str, object] = {}
+    def losing() -> float:
+        times = []
+        for _ in range(count):
+            start = perf()
+            register(loser)
+            resolve("adapter", "k")
+            times.append(perf() - start)
+        return median(times) / 1000
 
-        def reference() -> float:
-            times = []
-            for _ in range(count):
-                start = perf()
-                ranked = sorted(rows, key=lambda r: (r[2], r[0].stack_level, r[1]), reverse=True)
-                table["k"] = ranked[0]
-                times.append(perf() - start)
-            return median(times) / 1000
+    def rescan() -> float:
+        times = []
+        for _ in range(count):
+            start = perf()
+            register(demoted)
+            resolve("adapter", "k")
+            times.append(perf() - start)
+            register(winner)  # restore the winner (a settled write, untimed)
+        return median(times) / 1000
 
-        assert resolve("adapter", "k") is winner
-        gc.disable()
-        try:
-            samples = interleaved(
-                {"losing": losing, "rescan": rescan, "sorted": reference}, repeats
-            )
-        finally:
-            gc.enable()
-        assert resolve("adapter", "k") is winner
-        ref = median(samples["sorted"])
-        check = ("ratio", 4.0) if n <= 10 else None
-        target = "<= 4x" if n <= 10 else "O(n log n)"
-        label = "the only candidate re-registered" if n == 1 else "a losing write"
-        results.append(Result(
-            f"write + first resolve, {n:,} candidates, {label}", median(samples["losing"]),
-            "µs", ref, "sorted() of the same candidates + dict insert", target=target,
-            check=check, note=f"median of {repeats} x {count} writes, each timed alone",
-            samples=samples["losing"]))
-        results.append(Result(
-            f"write + first resolve, {n:,} candidates, winner demoted (rescan)",
-            median(samples["rescan"]), "µs", ref,
-            "sorted() of the same candidates + dict insert", target=target, check=check,
-            samples=samples["rescan"]))
+    rows = [(c, i, c.priority or 0) for i, c in enumerate(cands)]
+    table: dict[str, object] = {}
+
+    def reference() -> float:
+        times = []
+        for _ in range(count):
+            start = perf()
+            ranked = sorted(rows, key=lambda r: (r[2], r[0].stack_level, r[1]), reverse=True)
+            table["k"] = ranked[0]
+            times.append(perf() - start)
+        return median(times) / 1000
+
+    assert resolve("adapter", "k") is winner
+    gc.disable()
+    try:
+        samples = interleaved(
+            {"losing": losing, "rescan": rescan, "sorted": reference}, repeats
+        )
+    finally:
+        gc.enable()
+    assert resolve("adapter", "k") is winner
+    ref = median(samples["sorted"])
+    check = ("ratio", 4.0) if n <= 10 else None
+    target = "<= 4x" if n <= 10 else "O(n log n)"
+    label = "the only candidate re-registered" if n == 1 else "a losing write"
+    results.append(Result(
+        f"write + first resolve, {n:,} candidates, {label}", median(samples["losing"]),
+        "µs", ref, "sorted() of the same candidates + dict insert", target=target,
+        check=check, note=f"median of {repeats} x {count} writes, each timed alone",
+        samples=samples["losing"]))
+    results.append(Result(
+        f"write + first resolve, {n:,} candidates, winner demoted (rescan)",
+        median(samples["rescan"]), "µs", ref,
+        "sorted() of the same candidates + dict insert", target=target, check=check,
+        samples=samples["rescan"]))
     return results
 
 
@@ -244,43 +250,45 @@ def _traced(build: Callable[[], object]) -> tuple[float, object]:
 
 def bench_memory(n: int) -> list[Result]:
     """Bytes per resolved candidate: the resolver's own, and with the candidates."""
-    results: list[Result] = []
-    for per_key, label in ((1, f"{n:,} keys x 1"), (10, f"{n // 10:,} keys x 10"),
-                           (100, f"{n // 100:,} keys x 100")):
-        def make() -> list[Candidate]:
-            return [Candidate("adapter", f"k{i // per_key}", f"p{i % per_key}", "m:f")
-                    for i in range(n)]
+    return [_memory_row(n, per_key, label)
+            for per_key, label in ((1, f"{n:,} keys x 1"), (10, f"{n // 10:,} keys x 10"),
+                                   (100, f"{n // 100:,} keys x 100"))]
 
-        def ours(cands: list[Candidate]) -> Resolver:
-            resolver = Resolver()
-            with resolver.batch():
-                for c in cands:
-                    resolver.register(c)
-            for key in resolver.keys("adapter"):
-                resolver.resolve("adapter", key)
-            return resolver
 
-        def plain(cands: list[Candidate]) -> object:
-            store: dict[tuple[str, str], dict[object, Candidate]] = {}
+def _memory_row(n: int, per_key: int, label: str) -> Result:
+    def make() -> list[Candidate]:
+        return [Candidate("adapter", f"k{i // per_key}", f"p{i % per_key}", "m:f")
+                for i in range(n)]
+
+    def ours(cands: list[Candidate]) -> Resolver:
+        resolver = Resolver()
+        with resolver.batch():
             for c in cands:
-                store.setdefault((c.domain, c.key), {})[c.identity] = c
-            winners: dict[str, dict[str, Candidate]] = {}
-            for (d, k), regs in store.items():
-                winners.setdefault(d, {})[k] = next(reversed(regs.values()))
-            return store, winners
+                resolver.register(c)
+        for key in resolver.keys("adapter"):
+            resolver.resolve("adapter", key)
+        return resolver
 
-        cands = make()
-        own, _ = _traced(lambda c=cands: ours(c))
-        ref, _ = _traced(lambda c=cands: plain(c))
-        del cands
-        total, _ = _traced(lambda: ours(make()))
-        total_ref, _ = _traced(lambda: plain(make()))
-        results.append(Result(
-            f"memory per resolved candidate, {label}", own / n, "bytes", ref / n,
-            "plain dict-of-dicts + winners dict", target="<= 800 bytes", check=("value", 800.0),
-            note=(f"with the Candidate objects themselves: {total / n:.0f} bytes "
-                  f"vs {total_ref / n:.0f} plain; tracemalloc, after resolving every key")))
-    return results
+    def plain(cands: list[Candidate]) -> object:
+        store: dict[tuple[str, str], dict[object, Candidate]] = {}
+        for c in cands:
+            store.setdefault((c.domain, c.key), {})[c.identity] = c
+        winners: dict[str, dict[str, Candidate]] = {}
+        for (d, k), regs in store.items():
+            winners.setdefault(d, {})[k] = next(reversed(regs.values()))
+        return store, winners
+
+    cands = make()
+    own, _ = _traced(lambda c=cands: ours(c))
+    ref, _ = _traced(lambda c=cands: plain(c))
+    del cands
+    total, _ = _traced(lambda: ours(make()))
+    total_ref, _ = _traced(lambda: plain(make()))
+    return Result(
+        f"memory per resolved candidate, {label}", own / n, "bytes", ref / n,
+        "plain dict-of-dicts + winners dict", target="<= 800 bytes", check=("value", 800.0),
+        note=(f"with the Candidate objects themselves: {total / n:.0f} bytes "
+              f"vs {total_ref / n:.0f} plain; tracemalloc, after resolving every key"))
 
 
 def main() -> int:

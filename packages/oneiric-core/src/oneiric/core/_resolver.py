@@ -623,8 +623,9 @@ class Resolver:
             if self._depth:
                 delta = self._staged.get(ref)
                 if delta is None:
-                    delta = self._staged[ref] = {}
-                delta[identity] = candidate
+                    self._staged[ref] = {identity: candidate}
+                else:
+                    delta[identity] = candidate
                 published = self._store.get(ref)
                 if published is not None and identity in published:
                     self._staged_seq[identity] = seq  # a replacement: publish with it
@@ -651,9 +652,9 @@ class Resolver:
                 keys = self._domain_keys[ref[0]] = set()
             keys.add(ref[1])
             self._gen += 1
-            self._listing_changed(ref, True)
-            self._settle(ref, regs, candidate, seq, None, 0)
-            return
+            if self._active_pending or self._key_index.indexed:
+                self._listing_changed(ref, True)
+            return  # not settled: most keys are registered long before (or without) a read
         winners = self._winners.get(ref[0])
         previous = winners.get(ref[1]) if winners is not None else None
         seq_of = self._seq_of
@@ -872,20 +873,20 @@ class Resolver:
         A write leaves every other candidate of the key as it was, so against the
         cached winner ``previous`` (registered as ``previous_seq``) the new winner
         is the better of the two by rules 2-4 (no selection for the key, no veto
-        that could refuse ``candidate``).  Otherwise - a new key, a selection,
-        ``candidate`` replacing ``previous`` itself with a lower priority or
-        stack level - a key of at most ``_SETTLE_SCAN`` candidates is scanned
-        here (``lean_winner``), a larger one is left to the next resolve.
+        that could refuse ``candidate``).  Otherwise - a selection, ``candidate``
+        replacing ``previous`` itself with a lower priority or stack level - a
+        key of at most ``_SETTLE_SCAN`` candidates is scanned here
+        (``lean_winner``), a larger one is left to the next resolve.  A key with
+        no cached winner (new, or never read since its last change) is left to
+        its reader: registering a plugin set must not pay for keys never read.
         """
         domain, key = ref
         selected = self._selections.get((None, domain))
         selection = selected.get(key) if selected is not None else None
         vetoes = self._veto_policy.scope(self._hooks or self.hooks)
         winner: Candidate | None = None
-        if previous is None:
-            if len(regs) > 1:  # a key written but never resolved: its reader will fill
-                return
-            previous = candidate  # a new key: its only candidate, unless selection or veto
+        if previous is None:  # a key written but never resolved: its reader will fill
+            return
         if selection is None and not vetoes.covers(candidate):
             stack = self._stack_order
             if stack:
@@ -938,9 +939,11 @@ class Resolver:
                         seq = staged_seq.get(identity) or self._seq_of[identity]
                         self._write_one(ref, identity, candidate, seq)
                     return frozenset((ref,))
-        changed: set[KeyRef] = set(staged)
-        fresh: set[KeyRef] = set()
+        stale: list[KeyRef] = []  # published keys whose cached outcomes the batch changed
         seq_of = self._seq_of
+        listed = bool(self._active_pending or self._key_index.indexed)
+        last_domain: str | None = None
+        keys: set[str] | None = None
         with self._fill_lock:
             for ref, delta in staged.items():
                 domain, key = ref
@@ -958,8 +961,8 @@ class Resolver:
                     else:
                         regs = cast("dict[Identity, Candidate]", delta)
                     self._store[ref] = regs  # numbers were set when staged
-                    fresh.add(ref)
                 else:
+                    stale.append(ref)
                     for identity, candidate in delta.items():
                         regs.pop(identity, None)
                         if candidate is None:
@@ -968,23 +971,30 @@ class Resolver:
                             regs[identity] = candidate
                             if identity in staged_seq:
                                 seq_of[identity] = staged_seq[identity]
-                keys = self._domain_keys.get(domain)
+                if domain is not last_domain:  # batches are mostly one domain's keys
+                    last_domain = domain
+                    keys = self._domain_keys.get(domain)
                 if regs:
                     if keys is None:
                         keys = self._domain_keys[domain] = set()
                     if key not in keys:
                         keys.add(key)
-                        self._listing_changed(ref, True)
+                        if listed:
+                            self._listing_changed(ref, True)
                 else:
                     del self._store[ref]
                     if keys is not None:
                         keys.discard(key)
                     self._listing_changed(ref, True)
+            changed: set[KeyRef] | None = None
             for scope, new in staged_sel.items():
                 tenant, domain = scope
                 old = self._selections.get(scope, {})
                 diff = {k for k in old.keys() | new.keys() if old.get(k) != new.get(k)}
+                if changed is None:
+                    changed = set(staged)
                 changed.update((domain, k) for k in diff)
+                stale.extend((domain, k) for k in diff)
                 if new:
                     self._selections[scope] = new
                 else:
@@ -999,9 +1009,9 @@ class Resolver:
                         self._tenant_entries.pop((tenant, domain, k), None)
                         self._own_key(tenant, domain, k, k in new)
             self._gen += 1
-            for ref in changed - fresh if fresh else changed:
+            for ref in stale:
                 self._invalidate_key(ref)
-        return frozenset(changed)
+        return frozenset(staged if changed is None else changed)
 
     def _notify(self, changes: frozenset[KeyRef]) -> None:
         if not changes:
