@@ -655,15 +655,38 @@ class Resolver:
             if self._active_pending or self._key_index.indexed:
                 self._listing_changed(ref, True)
             return  # not settled: most keys are registered long before (or without) a read
-        winners = self._winners.get(ref[0])
-        previous = winners.get(ref[1]) if winners is not None else None
+        domain, key = ref
+        winners = self._winners.get(domain)
+        previous = winners.get(key) if winners is not None else None
         seq_of = self._seq_of
         previous_seq = seq_of[previous._identity] if previous is not None else 0
         regs.pop(identity, None)
         regs[identity] = candidate
         seq_of[identity] = seq
-        self._invalidate_key(ref)
-        self._settle(ref, regs, candidate, seq, previous, previous_seq)
+        # _invalidate_key written out, but the winner replaced rather than dropped
+        self._gen += 1
+        self._entries.pop(ref, None)
+        if self._require_winners:
+            required = self._require_winners.get(domain)
+            if required is not None:
+                required.pop(key, None)
+        tenants = self._tenant_scopes.get(domain)
+        if tenants:
+            for tenant in tenants:
+                self._tenant_entries.pop((tenant, domain, key), None)
+                self._drop_tenant_winner(tenant, domain, key)
+        if self._active_pending:
+            self._listing_changed(ref, False)
+        if winners is not None:
+            winner = (
+                self._settled(ref, regs, candidate, seq, previous, previous_seq)
+                if previous is not None
+                else None
+            )
+            if winner is None:
+                winners.pop(key, None)
+            else:
+                winners[key] = winner
 
     def _current(self, ref: KeyRef) -> dict[Identity, Candidate]:
         """The candidates of ``ref`` as this writer sees them (store + staged delta)."""
@@ -859,16 +882,16 @@ class Resolver:
             if pending is not None:
                 pending.add(ref)
 
-    def _settle(
+    def _settled(
         self,
         ref: KeyRef,
         regs: dict[Identity, Candidate],
         candidate: Candidate,
         seq: int,
-        previous: Candidate | None,
+        previous: Candidate,
         previous_seq: int,
-    ) -> None:
-        """Cache the winner a write makes certain, so the next resolve is a read (fill lock held).
+    ) -> Candidate | None:
+        """The winner a write makes certain, or None to leave the key to its next reader.
 
         A write leaves every other candidate of the key as it was, so against the
         cached winner ``previous`` (registered as ``previous_seq``) the new winner
@@ -877,16 +900,13 @@ class Resolver:
         replacing ``previous`` itself with a lower priority or stack level - a
         key of at most ``_SETTLE_SCAN`` candidates is scanned here
         (``lean_winner``), a larger one is left to the next resolve.  A key with
-        no cached winner (new, or never read since its last change) is left to
-        its reader: registering a plugin set must not pay for keys never read.
+        no cached winner (new, or never read since its last change) is not
+        settled at all: registering a plugin set must not pay for keys never read.
         """
         domain, key = ref
         selected = self._selections.get((None, domain))
         selection = selected.get(key) if selected is not None else None
         vetoes = self._veto_policy.scope(self._hooks or self.hooks)
-        winner: Candidate | None = None
-        if previous is None:  # a key written but never resolved: its reader will fill
-            return
         if selection is None and not vetoes.covers(candidate):
             stack = self._stack_order
             if stack:
@@ -905,19 +925,12 @@ class Resolver:
                     previous.stack_level,
                 )  # equal: the newer registration wins (rule 4)
             if better:
-                winner = candidate
-            elif previous._identity != candidate._identity:
-                winner = previous
-        if winner is None:
-            if len(regs) > _SETTLE_SCAN:
-                return
-            winner = lean_winner(regs, self._seq_of, selection, self._stack_order, vetoes)
-            if winner is None:
-                return
-        winners = self._winners.get(domain)
-        if winners is None:
-            winners = self._winners[domain] = {}
-        winners[key] = winner
+                return candidate
+            if previous._identity != candidate._identity:
+                return previous
+        if len(regs) > _SETTLE_SCAN:
+            return None
+        return lean_winner(regs, self._seq_of, selection, self._stack_order, vetoes)
 
     def _publish(self) -> frozenset[KeyRef]:
         """Make staged writes visible at once; return the keys that may have changed."""
