@@ -148,7 +148,7 @@ wait_s3_writable() { # wait_s3_writable URL ACCESS SECRET: signed bucket create 
   local i
   for i in $(seq 1 300); do
     if "$VENV/bin/python" - "$@" <<'EOF' 2>>"$STATE/seaweedfs-probe.log"
-import datetime, hashlib, hmac, sys, urllib.request
+import datetime, hashlib, hmac, sys, urllib.error, urllib.request
 url, access, secret = sys.argv[1:4]
 def signed(method, path, body=b""):
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -166,7 +166,11 @@ def signed(method, path, body=b""):
         "x-amz-date": amz, "x-amz-content-sha256": payload,
         "Authorization": f"AWS4-HMAC-SHA256 Credential={access}/{scope}, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature={sig}"})
     urllib.request.urlopen(req, timeout=5).read()
-signed("PUT", "/oneiric-test")
+try:
+    signed("PUT", "/oneiric-test")
+except urllib.error.HTTPError as exc:  # 409: created by an earlier attempt that timed out
+    if exc.code != 409:
+        raise
 signed("PUT", "/oneiric-test/.ready", b"ok")
 signed("DELETE", "/oneiric-test/.ready")
 EOF
