@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from oneiric.core import hookimpl
+
 pytestmark = pytest.mark.anyio
 
 
@@ -43,4 +45,57 @@ async def test_swap_hooks_run_when_registered(make_manager: Any, swap_plugin: An
     assert [t.new_provider for t in swap_plugin.post] == ["b", "a"]
     handle = manager._slots[("adapter", "cache", None)].handle
     assert swap_plugin.pre[-1].new_instance is swap_plugin.post[-1].new_instance is handle.instance
+    await manager.shutdown()
+
+
+async def test_swap_hooks_registered_later_run_and_unregistered_ones_stop(
+    make_manager: Any,
+) -> None:
+    """The manager remembers pluggy's lists, not their contents: a plugin registered after
+    the first swap is called by the next one, and not after it is unregistered."""
+    from oneiric.core import get_plugin_manager
+
+    plugins = get_plugin_manager()
+    manager = make_manager()
+    await manager.activate("adapter", "cache")
+    await manager.swap("adapter", "cache", "a")
+    seen: list[tuple[str, str]] = []
+
+    class Late:
+        @hookimpl
+        def oneiric_pre_swap(self, transition: Any) -> None:
+            seen.append(("pre", transition.new_provider))
+
+        @hookimpl
+        def oneiric_post_swap(self, transition: Any) -> None:
+            seen.append(("post", transition.new_provider))
+
+    plugins.register(Late(), name="test-late-swap-plugin")
+    try:
+        await manager.swap("adapter", "cache", "b")
+    finally:
+        plugins.unregister(name="test-late-swap-plugin")
+    await manager.swap("adapter", "cache", "a")
+    assert seen == [("pre", "b"), ("post", "b")]
+    await manager.shutdown()
+
+
+async def test_swap_hooks_of_a_given_plugin_manager(make_manager: Any) -> None:
+    """``hooks=`` (not the process-wide manager): its implementations are the ones called."""
+    from oneiric.core import new_plugin_manager
+
+    own = new_plugin_manager()
+    seen: list[str] = []
+
+    class Own:
+        @hookimpl
+        def oneiric_post_swap(self, transition: Any) -> None:
+            seen.append(transition.new_provider)
+
+    manager = make_manager(hooks=own)
+    await manager.activate("adapter", "cache")
+    await manager.swap("adapter", "cache", "a")
+    own.register(Own())
+    await manager.swap("adapter", "cache", "b")
+    assert seen == ["b"]
     await manager.shutdown()

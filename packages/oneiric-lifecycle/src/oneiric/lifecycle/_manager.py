@@ -33,6 +33,7 @@ from oneiric.core import (
 from oneiric.core.helpers import ACTIVITY_FILE, one_line, refuse_control_domain
 
 from ._activityjob import ActivityJob
+from ._base import SwapHooks
 from ._component import HealthReport, call_optional, to_health
 from ._config import LifecycleConfig
 from ._handle import Handle, Inactive
@@ -114,6 +115,7 @@ class LifecycleManager(ActivityJob):
         self._snapshot_timer = None
         self._watchers = []
         self._seq = 0
+        self._swap_hooks = SwapHooks(None)
         self._closed = False
         self._stopping = asyncio.Event()
         self._started_at = clock()

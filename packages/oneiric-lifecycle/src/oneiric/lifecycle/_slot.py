@@ -55,7 +55,6 @@ class Binding:
         self,
         instance: object,
         candidate: Candidate | None,
-        *,
         settings: object = None,
         bound_at: float = 0.0,
         override: bool = False,
