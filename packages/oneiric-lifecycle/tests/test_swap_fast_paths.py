@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -99,3 +100,47 @@ async def test_swap_hooks_of_a_given_plugin_manager(make_manager: Any) -> None:
     await manager.swap("adapter", "cache", "b")
     assert seen == ["b"]
     await manager.shutdown()
+
+
+def test_swap_result_built_fast_equals_the_dataclass() -> None:
+    """``swap_result`` fills the frozen dataclass's slots directly: same fields, same order."""
+    import dataclasses
+
+    from oneiric.lifecycle import HealthReport, SwapResult
+    from oneiric.lifecycle._swap import swap_result
+
+    args = ("adapter", "cache", "t1", "a", "b", True, HealthReport(False, "x"), 0.5, "why")
+    fast, plain = swap_result(*args), SwapResult(*args)
+    assert fast == plain and hash(fast) == hash(plain) and repr(fast) == repr(plain)
+    assert fast.as_dict() == plain.as_dict()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.domain = "other"  # type: ignore[misc]
+
+
+async def test_old_instance_without_cleanup_needs_no_task(make_manager: Any) -> None:
+    """Nothing to clean up and no lease held: no background task; with a lease held the
+    retired binding still counts in flight until the lease ends."""
+    from oneiric.core import Candidate, Resolver
+    from oneiric.lifecycle import DomainBridge
+
+    class Bare:  # no cleanup(): a plain object
+        pass
+
+    resolver = Resolver(stack_order={})
+    resolver.register(Candidate("adapter", "bare", "a", Bare))
+    resolver.register(Candidate("adapter", "bare", "b", Bare, priority=-1))
+    manager = make_manager(resolver=resolver)
+    await manager.activate("adapter", "bare")
+    slot = manager._slots[("adapter", "bare", None)]
+    await manager.swap("adapter", "bare", "b")
+    assert not manager._tasks and not slot.retiring
+
+    bridge: DomainBridge[Any] = DomainBridge("adapter", manager)
+    with bridge.lease_sync("bare"):
+        await manager.swap("adapter", "bare", "a")
+        assert len(slot.retiring) == 1 and slot.in_flight() == 1
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not slot.retiring and slot.in_flight() == 0
+    await manager.shutdown()
+    assert not manager._tasks

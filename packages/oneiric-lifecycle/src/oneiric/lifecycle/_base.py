@@ -224,8 +224,12 @@ class ManagerBase:
         """
         if slot.tenant is not None:
             return
-        served = self._served_of(slot.domain)
-        if slot.current is not None and self._slots.get(slot.ref) is slot:
+        served = self._served.get(slot.domain)
+        if served is None:
+            served = self._served_of(slot.domain)
+        if (slot.override is not None or slot.bound is not None) and self._slots.get(
+            (slot.domain, slot.key, None)
+        ) is slot:
             served[slot.key] = slot.handle
         elif served.get(slot.key) is slot.handle:
             del served[slot.key]

@@ -159,7 +159,8 @@ class InstallJob(RetireJob):
         if old is not None:
             slot.swaps += 1
         slot.latency.add(duration)
-        self._metrics(slot, duration, "bound")
+        if telemetry_active():
+            self._metrics(slot, duration, "bound")
         slot.selection_seen = self._selection_of(slot)
         if prepared.health is not None:
             slot.last_health = (prepared.health, now)

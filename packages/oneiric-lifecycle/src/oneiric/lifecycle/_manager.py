@@ -39,7 +39,7 @@ from ._config import LifecycleConfig
 from ._handle import Handle, Inactive
 from ._slot import Binding, Slot, SlotKey, SlotTable
 from ._status import snapshot_path
-from ._swap import SwapResult
+from ._swap import SwapResult, swap_result
 
 if TYPE_CHECKING:
     import pluggy
@@ -283,7 +283,9 @@ class LifecycleManager(ActivityJob):
                 )
             raise self._not_active(domain, key, tenant)
         candidate = self._choose(domain, key, provider, tenant)
-        async with slot.lock:
+        lock = slot.lock  # acquire/release rather than ``async with``: two coroutines fewer
+        await lock.acquire()
+        try:
             if slot.bound is None:
                 raise self._not_active(domain, key, tenant)
             if provider is None:
@@ -292,7 +294,9 @@ class LifecycleManager(ActivityJob):
             binding, prepared, duration = await self._install(
                 slot, candidate, force=force, reason="manual swap", manual=True
             )
-        return SwapResult(
+        finally:
+            lock.release()
+        return swap_result(
             domain, key, tenant, old_provider, binding.provider, force, prepared.health,
             duration, "manual swap",
         )
@@ -392,7 +396,9 @@ class LifecycleManager(ActivityJob):
                     )
                 self._serve(slot)
             if binding is not None:
-                await self._retire(slot, binding, 0.0)
+                cleanup = self._retire(slot, binding, 0.0)
+                if cleanup is not None:
+                    await cleanup
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         if self._default_store and self.activity_store is not None:
