@@ -113,7 +113,7 @@ class InstallJob(RetireJob):
         """Prepare ``candidate`` and bind it to ``slot`` (caller holds ``slot.lock``)."""
         old = slot.bound
         old_provider = old.provider if old is not None else None
-        hooks = self.hooks
+        hooks = self._hooks if self._hooks is not None else self.resolver.hooks
         swap_hooks = self._swap_hooks_of(hooks)
         start = time.perf_counter()
         try:
@@ -173,11 +173,11 @@ class InstallJob(RetireJob):
                 )
             except OneiricError:
                 winner = None
-            slot.manual = (
-                (candidate.provider, now)
-                if winner is not candidate and winner != candidate
-                else None
+            # a winner of another provider differs: no need to compare every field
+            differs = winner is not candidate and (
+                winner is None or winner.provider != candidate.provider or winner != candidate
             )
+            slot.manual = (candidate.provider, now) if differs else None
         else:
             slot.manual = None
         slot.sticky_since = None

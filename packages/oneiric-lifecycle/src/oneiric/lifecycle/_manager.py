@@ -270,7 +270,9 @@ class LifecycleManager(ActivityJob):
         serving and a ``SwapError`` subclass is raised.  ``force=True`` binds
         despite a failing health check, never an instance whose init failed.
         """
-        self._bind_loop()
+        loop = self._loop
+        if loop is None or self._closed or asyncio.get_running_loop() is not loop:
+            self._bind_loop()  # first use, or the error that says why not
         validate_name(domain, "domain")
         validate_name(key, "key")
         slot = self._slots.get((domain, key, tenant))

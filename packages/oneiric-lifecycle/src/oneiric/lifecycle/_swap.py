@@ -171,15 +171,15 @@ async def prepare(
 ) -> Prepared:
     """Build and check an instance of ``candidate``; clean it up on any failure.
 
-    ``settings_for(candidate)`` returns the validated settings (or None when
-    the candidate has no settings model); ``pre_swap()`` says whether any
+    ``settings_for(candidate)`` returns the validated settings (asked only
+    when the candidate has a settings model); ``pre_swap()`` says whether any
     ``oneiric_pre_swap`` implementation is registered (asked once health
     passed; none: no ``SwapTransition`` is built, no hook call made); ``track``
     registers a background cleanup task so ``shutdown()`` can wait for it.
     ``tenant``, ``old_provider`` and ``reason`` describe the swap to the hooks.
     """
     try:
-        settings = settings_for(candidate)
+        settings = settings_for(candidate) if candidate.settings_model is not None else None
     except (ConfigError, FactoryError) as exc:
         raise _fail(
             ActivationError, f"invalid settings for {_name(candidate)}: {exc}", exc
