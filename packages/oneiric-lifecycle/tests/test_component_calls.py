@@ -156,3 +156,39 @@ async def test_call_optional() -> None:
     assert await call_optional(object(), "health", 1.0) == (False, None)
     assert await call_optional(Sync(), "health", 1.0) == (True, True)
     assert await call_optional(Async(), "health", 1.0) == (True, False)
+
+
+async def test_deadline_counts_the_time_before_the_first_suspension() -> None:
+    """The deadline is the start plus the timeout, not the first suspension plus it: the
+    timeout's timer (start + 0.4 s) comes before the sleep's (at least start + 0.5 s)."""
+    import time
+
+    async def slow_start() -> str:
+        time.sleep(0.3)  # blocks before its first suspension
+        await asyncio.sleep(0.2)
+        return "done"
+
+    with pytest.raises(TimeoutError):
+        await maybe_await(slow_start(), 0.4)
+
+
+async def test_awaitable_objects_and_generator_coroutines_are_awaited() -> None:
+    import types
+
+    class Later:
+        def __await__(self) -> Any:
+            yield from asyncio.sleep(0).__await__()
+            return "later"
+
+    @types.coroutine
+    def old_style() -> Any:
+        yield from asyncio.sleep(0).__await__()
+        return "old"
+
+    def plain_generator() -> Any:
+        yield 1
+
+    assert await maybe_await(Later(), 1.0) == "later"
+    assert await maybe_await(old_style(), 1.0) == "old"
+    generator = plain_generator()
+    assert await maybe_await(generator, 1.0) is generator  # not awaitable: returned as is

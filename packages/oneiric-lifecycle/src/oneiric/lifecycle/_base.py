@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from ._activity import ActivityRecord, ActivityStore
     from ._status import WatcherStatus
 
-__all__ = ["ManagerBase", "StatusSource"]
+__all__ = ["ManagerBase", "StatusSource", "SwapHooks"]
 
 
 class StatusSource(Protocol):
@@ -47,6 +47,55 @@ class StatusSource(Protocol):
 
 def _listing(names: list[str]) -> str:
     return ", ".join(sorted(set(names))) or "none"
+
+
+def _live_impls(hooks: pluggy.PluginManager, name: str) -> list[object] | None:
+    """pluggy's own list of ``name``'s implementations, read in place (pluggy 1.x).
+
+    Only a plain ``HookCaller`` keeps one list for its lifetime (updated in
+    place by register/unregister); for anything else (no caller yet, a subset
+    caller, another pluggy) None: ask ``get_hookimpls()`` each time.
+    """
+    import pluggy
+
+    caller = getattr(hooks.hook, name, None)
+    if type(caller) is not pluggy.HookCaller:
+        return None
+    impls = getattr(caller, "_hookimpls", None)
+    return impls if type(impls) is list else None
+
+
+def _has_impls(hooks: pluggy.PluginManager, name: str) -> bool:
+    caller = getattr(hooks.hook, name, None)
+    return caller is not None and bool(caller.get_hookimpls())
+
+
+class SwapHooks:
+    """Whether ``oneiric_pre_swap``/``oneiric_post_swap`` have implementations, per swap.
+
+    Asked twice per swap; with pluggy's lists read in place (see
+    ``_live_impls``) each answer is one truth test instead of a list copy.
+    Valid for one plugin manager (``manager``).
+    """
+
+    __slots__ = ("_post", "_pre", "manager")
+
+    def __init__(self, manager: pluggy.PluginManager | None) -> None:
+        self.manager = manager
+        self._pre = _live_impls(manager, "oneiric_pre_swap") if manager is not None else None
+        self._post = _live_impls(manager, "oneiric_post_swap") if manager is not None else None
+
+    def pre(self) -> bool:
+        """Whether an ``oneiric_pre_swap`` implementation is registered now."""
+        if self._pre is not None:
+            return bool(self._pre)
+        return self.manager is not None and _has_impls(self.manager, "oneiric_pre_swap")
+
+    def post(self) -> bool:
+        """Whether an ``oneiric_post_swap`` implementation is registered now."""
+        if self._post is not None:
+            return bool(self._post)
+        return self.manager is not None and _has_impls(self.manager, "oneiric_post_swap")
 
 
 class ManagerBase:
@@ -82,6 +131,7 @@ class ManagerBase:
     _snapshot_timer: asyncio.TimerHandle | None
     _watchers: list[StatusSource]
     _seq: int
+    _swap_hooks: SwapHooks
     _closed: bool
     _stopping: asyncio.Event
     _started_at: float
@@ -90,6 +140,13 @@ class ManagerBase:
     def hooks(self) -> pluggy.PluginManager:
         """The pluggy manager whose swap hooks run (default: the resolver's)."""
         return self._hooks if self._hooks is not None else self.resolver.hooks
+
+    def _swap_hooks_of(self, hooks: pluggy.PluginManager) -> SwapHooks:
+        """The ``SwapHooks`` of ``hooks`` (kept while the plugin manager is the same)."""
+        cached = self._swap_hooks
+        if cached.manager is not hooks:
+            cached = self._swap_hooks = SwapHooks(hooks)
+        return cached
 
     @property
     def settings(self) -> Settings | None:
@@ -167,8 +224,12 @@ class ManagerBase:
         """
         if slot.tenant is not None:
             return
-        served = self._served_of(slot.domain)
-        if slot.current is not None and self._slots.get(slot.ref) is slot:
+        served = self._served.get(slot.domain)
+        if served is None:
+            served = self._served_of(slot.domain)
+        if (slot.override is not None or slot.bound is not None) and self._slots.get(
+            (slot.domain, slot.key, None)
+        ) is slot:
             served[slot.key] = slot.handle
         elif served.get(slot.key) is slot.handle:
             del served[slot.key]

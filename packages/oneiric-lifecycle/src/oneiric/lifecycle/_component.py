@@ -9,12 +9,13 @@ should be quick); an awaitable result is awaited under the step's timeout.
 from __future__ import annotations
 
 import asyncio
-import inspect
+import time
 import types
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from dataclasses import dataclass
-from types import CoroutineType
-from typing import Any
+from inspect import CO_ITERABLE_COROUTINE
+from types import CoroutineType, GeneratorType
+from typing import Any, cast
 
 __all__ = [
     "HealthReport",
@@ -25,6 +26,8 @@ __all__ = [
     "start_optional",
     "to_health",
 ]
+
+_monotonic = time.monotonic
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,21 +66,26 @@ def start(value: Any, timeout: float) -> Any:
     healthy component finish without suspending, and a timer per step (a
     ``TimerHandle`` pushed on the loop's heap, then cancelled) plus a
     coroutine frame per layer were most of a memory provider's swap (issue
-    16).  The deadline is taken before the coroutine starts, as
-    ``asyncio.timeout`` would; a timeout can only fire at a suspension anyway,
-    so the outcome is the same.  Other awaitables are awaited under
+    16).  The deadline counts from before the coroutine starts, as
+    ``asyncio.timeout``'s would (the loop's clock is read only if it
+    suspends, less the time the first step took); a timeout can only fire at
+    a suspension anyway, so the outcome is the same.  Other awaitables are awaited under
     ``asyncio.timeout``; anything else is returned as it is.  What the
     coroutine raises before suspending is raised here.
     """
     if type(value) is CoroutineType:
-        deadline = asyncio.get_running_loop().time() + timeout
+        began = _monotonic()
         try:
             pending = value.send(None)
         except StopIteration as done:  # finished without suspending: no timer needed
             return done.value
+        # the loop's clock, less what the first step took: the deadline it had at the start
+        deadline = asyncio.get_running_loop().time() + timeout - (_monotonic() - began)
         return Unfinished(_finish(value, pending, deadline))
-    if inspect.isawaitable(value):
-        return Unfinished(_within(value, timeout))
+    if isinstance(value, Awaitable) or (
+        type(value) is GeneratorType and value.gi_code.co_flags & CO_ITERABLE_COROUTINE
+    ):  # inspect.isawaitable, without its call
+        return Unfinished(_within(cast("Awaitable[Any]", value), timeout))
     return value
 
 

@@ -11,7 +11,6 @@ metrics.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 
@@ -42,7 +41,6 @@ _log = get_logger("oneiric.lifecycle.manager")
 #: (structlog's first processor is ``filter_by_level``), so asking it first
 #: spares building a record nobody keeps (~2 µs per swap).
 _stdlib_log = logging.getLogger("oneiric.lifecycle.manager")
-_NO_SPAN = contextlib.nullcontext()
 
 
 class InstallJob(RetireJob):
@@ -57,6 +55,13 @@ class InstallJob(RetireJob):
         name, _, origin_text = provider.partition("@")
         validate_name(name, "provider")
         if tenant is None and not origin_text:
+            # The winner (a cache read) is the first of the ranking: eligible.
+            try:
+                winner: Candidate | None = self.resolver.resolve(domain, key)
+            except OneiricError:
+                winner = None
+            if winner is not None and winner.provider == name:
+                return winner
             # The global ranking is the candidates' precedence order (what
             # candidates() returns): one explain() finds the first candidate of
             # that provider and whether it is eligible.  Anything else (no
@@ -108,32 +113,26 @@ class InstallJob(RetireJob):
         """Prepare ``candidate`` and bind it to ``slot`` (caller holds ``slot.lock``)."""
         old = slot.bound
         old_provider = old.provider if old is not None else None
-
-        def transition(instance: object) -> SwapTransition:
-            return SwapTransition(
-                slot.domain, slot.key, slot.tenant, old_provider, candidate.provider,
-                instance, force, reason,
-            )
-
+        hooks = self._hooks if self._hooks is not None else self.resolver.hooks
+        swap_hooks = self._swap_hooks_of(hooks)
         start = time.perf_counter()
         try:
-            with (
-                span(
+            if telemetry_active():
+                with span(
                     "oneiric.swap", domain=slot.domain, key=slot.key, tenant=slot.tenant,
                     provider=candidate.provider, old_provider=old_provider, reason=reason,
                     force=force,
-                )
-                if telemetry_active()
-                else _NO_SPAN
-            ):
+                ):
+                    prepared = await prepare(
+                        candidate, settings_for=self._settings_for, config=self.config,
+                        hooks=hooks, pre_swap=swap_hooks.pre, force=force, track=self._track,
+                        tenant=slot.tenant, old_provider=old_provider, reason=reason,
+                    )
+            else:
                 prepared = await prepare(
-                    candidate,
-                    settings_for=self._settings_for,
-                    config=self.config,
-                    hooks=self.hooks,
-                    transition=transition,
-                    force=force,
-                    track=self._track,
+                    candidate, settings_for=self._settings_for, config=self.config,
+                    hooks=hooks, pre_swap=swap_hooks.pre, force=force, track=self._track,
+                    tenant=slot.tenant, old_provider=old_provider, reason=reason,
                 )
         except BaseException as exc:
             duration = time.perf_counter() - start
@@ -148,7 +147,7 @@ class InstallJob(RetireJob):
             raise
         duration = time.perf_counter() - start
         now = self._clock()
-        binding = Binding(prepared.instance, candidate, settings=prepared.settings, bound_at=now)
+        binding = Binding(prepared.instance, candidate, prepared.settings, now)
         # bind: two assignments, no await in between
         slot.bound = binding
         if slot.override is None:
@@ -160,21 +159,27 @@ class InstallJob(RetireJob):
         if old is not None:
             slot.swaps += 1
         slot.latency.add(duration)
-        self._metrics(slot, duration, "bound")
+        if telemetry_active():
+            self._metrics(slot, duration, "bound")
         slot.selection_seen = self._selection_of(slot)
         if prepared.health is not None:
             slot.last_health = (prepared.health, now)
-        try:
-            winner: Candidate | None = self.resolver.resolve(
-                slot.domain, slot.key, tenant=slot.tenant
+        if manual:
+            try:
+                winner: Candidate | None = (
+                    self.resolver.resolve(slot.domain, slot.key)
+                    if slot.tenant is None
+                    else self.resolver.resolve(slot.domain, slot.key, tenant=slot.tenant)
+                )
+            except OneiricError:
+                winner = None
+            # a winner of another provider differs: no need to compare every field
+            differs = winner is not candidate and (
+                winner is None or winner.provider != candidate.provider or winner != candidate
             )
-        except OneiricError:
-            winner = None
-        slot.manual = (
-            (candidate.provider, now)
-            if manual and winner is not candidate and winner != candidate
-            else None
-        )
+            slot.manual = (candidate.provider, now) if differs else None
+        else:
+            slot.manual = None
         slot.sticky_since = None
         slot.auto_failure = None
         slot.deferred = None
@@ -185,8 +190,14 @@ class InstallJob(RetireJob):
                 forced=force, duration_s=round(duration, 6),
             )
         try:
-            if self.hooks.hook.oneiric_post_swap.get_hookimpls():  # none: no transition built
-                await self._post_swap(slot, transition(binding.instance))
+            if swap_hooks.post():  # none: no transition built
+                await self._post_swap(
+                    slot,
+                    SwapTransition(
+                        slot.domain, slot.key, slot.tenant, old_provider, candidate.provider,
+                        binding.instance, force, reason,
+                    ),
+                )
         finally:
             if old is not None:
                 self._retire(slot, old, self.config.grace_period)

@@ -33,12 +33,13 @@ from oneiric.core import (
 from oneiric.core.helpers import ACTIVITY_FILE, one_line, refuse_control_domain
 
 from ._activityjob import ActivityJob
+from ._base import SwapHooks
 from ._component import HealthReport, call_optional, to_health
 from ._config import LifecycleConfig
 from ._handle import Handle, Inactive
 from ._slot import Binding, Slot, SlotKey, SlotTable
 from ._status import snapshot_path
-from ._swap import SwapResult
+from ._swap import SwapResult, swap_result
 
 if TYPE_CHECKING:
     import pluggy
@@ -114,6 +115,7 @@ class LifecycleManager(ActivityJob):
         self._snapshot_timer = None
         self._watchers = []
         self._seq = 0
+        self._swap_hooks = SwapHooks(None)
         self._closed = False
         self._stopping = asyncio.Event()
         self._started_at = clock()
@@ -268,7 +270,9 @@ class LifecycleManager(ActivityJob):
         serving and a ``SwapError`` subclass is raised.  ``force=True`` binds
         despite a failing health check, never an instance whose init failed.
         """
-        self._bind_loop()
+        loop = self._loop
+        if loop is None or self._closed or asyncio.get_running_loop() is not loop:
+            self._bind_loop()  # first use, or the error that says why not
         validate_name(domain, "domain")
         validate_name(key, "key")
         slot = self._slots.get((domain, key, tenant))
@@ -281,7 +285,9 @@ class LifecycleManager(ActivityJob):
                 )
             raise self._not_active(domain, key, tenant)
         candidate = self._choose(domain, key, provider, tenant)
-        async with slot.lock:
+        lock = slot.lock  # acquire/release rather than ``async with``: two coroutines fewer
+        await lock.acquire()
+        try:
             if slot.bound is None:
                 raise self._not_active(domain, key, tenant)
             if provider is None:
@@ -290,7 +296,9 @@ class LifecycleManager(ActivityJob):
             binding, prepared, duration = await self._install(
                 slot, candidate, force=force, reason="manual swap", manual=True
             )
-        return SwapResult(
+        finally:
+            lock.release()
+        return swap_result(
             domain, key, tenant, old_provider, binding.provider, force, prepared.health,
             duration, "manual swap",
         )
@@ -390,7 +398,9 @@ class LifecycleManager(ActivityJob):
                     )
                 self._serve(slot)
             if binding is not None:
-                await self._retire(slot, binding, 0.0)
+                cleanup = self._retire(slot, binding, 0.0)
+                if cleanup is not None:
+                    await cleanup
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         if self._default_store and self.activity_store is not None:

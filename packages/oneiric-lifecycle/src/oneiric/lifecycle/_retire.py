@@ -16,15 +16,40 @@ from ._swap import cleanup_instance
 
 __all__ = ["RetireJob"]
 
+_UNKNOWN = object()
+
 
 class RetireJob(StatusJob):
     """Background cleanup of retired bindings."""
 
-    def _retire(self, slot: Slot, binding: Binding, grace: float) -> asyncio.Task[None]:
+    def _retire(
+        self, slot: Slot, binding: Binding, grace: float
+    ) -> asyncio.Task[None] | None:
+        """Retire ``binding``; return its cleanup task (None: nothing was left to do).
+
+        With no lease held and no ``cleanup`` method there is nothing to run in
+        the background; with no lease and no grace period the task runs the
+        cleanup straight away (no event, no timer).
+        """
         slot.retiring.add(binding)
-        return self._spawn(
-            self._cleanup_after(slot, binding, grace), f"oneiric-cleanup-{slot.domain}-{slot.key}"
-        )
+        if binding.retire():  # no lease held: nothing to wait for but the grace period
+            try:
+                method = getattr(binding.instance, "cleanup", None)
+            except Exception:  # a failing attribute: the cleanup task reports it
+                method = _UNKNOWN
+            if method is None or not callable(method):  # nothing to run, now or later
+                if not binding.override:
+                    binding.cleaned = True
+                slot.retiring.discard(binding)
+                self._dirty()
+                return None
+            if grace <= 0 or self._closed:
+                body = self._cleanup(slot, binding)
+            else:
+                body = self._cleanup_after(slot, binding, grace)
+        else:
+            body = self._cleanup_after(slot, binding, grace)
+        return self._spawn(body, f"oneiric-cleanup-{slot.domain}-{slot.key}")
 
     async def _cleanup_after(self, slot: Slot, binding: Binding, grace: float) -> None:
         """Clean ``binding`` up once no lease holds it and ``grace`` seconds have passed."""
@@ -37,7 +62,7 @@ class RetireJob(StatusJob):
             except RuntimeError:  # the loop is closed: nobody waits any more
                 pass
 
-        if not binding.retire(wake):
+        if not binding.when_idle(wake):
             await idle.wait()
         if grace > 0 and not self._closed:
             # shutdown() ends every grace period early: it must not wait for them

@@ -55,7 +55,6 @@ class Binding:
         self,
         instance: object,
         candidate: Candidate | None,
-        *,
         settings: object = None,
         bound_at: float = 0.0,
         override: bool = False,
@@ -86,16 +85,28 @@ class Binding:
     def release(self) -> None:
         with self.lock:
             self.leases -= 1
-            last = self.retired and self.leases == 0
-        if last and self.on_zero is not None:
-            self.on_zero()
+            on_zero = self.on_zero if self.retired and self.leases == 0 else None
+        if on_zero is not None:
+            on_zero()
 
-    def retire(self, on_zero: Callable[[], None]) -> bool:
-        """Refuse new leases; return True if no lease is held (else ``on_zero`` fires later)."""
-        self.on_zero = on_zero
+    def retire(self) -> bool:
+        """Refuse new leases; return True if no lease is held."""
         with self.lock:
             self.retired = True
             return self.leases == 0
+
+    def when_idle(self, on_zero: Callable[[], None]) -> bool:
+        """True if no lease is held now; else ``on_zero`` fires when the last one ends.
+
+        For a retired binding (no lease can be added): the check and the
+        registration are one step under the lock, so a release in between
+        cannot be missed.
+        """
+        with self.lock:
+            if self.leases == 0:
+                return True
+            self.on_zero = on_zero
+            return False
 
 
 @dataclass(slots=True, kw_only=True)
@@ -132,7 +143,8 @@ class LatencyStats:
         self.recent.append(seconds)
         self.count += 1
         self.total += seconds
-        self.max = max(self.max, seconds)
+        if seconds > self.max:
+            self.max = seconds
 
     def percentile(self, q: float) -> float | None:
         if not self.recent:

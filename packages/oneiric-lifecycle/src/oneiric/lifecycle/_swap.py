@@ -40,7 +40,6 @@ from ._component import (
     call_optional,
     maybe_await,
     start,
-    start_optional,
     to_health,
 )
 from ._config import LifecycleConfig
@@ -48,18 +47,20 @@ from ._config import LifecycleConfig
 if TYPE_CHECKING:
     import pluggy
 
-__all__ = ["Prepared", "SwapResult", "cleanup_instance", "prepare"]
+__all__ = ["Prepared", "SwapResult", "cleanup_instance", "prepare", "swap_result"]
 
 _log = get_logger("oneiric.lifecycle.swap")
 
 
-@dataclass(frozen=True, slots=True)
 class Prepared:
     """A new instance that passed every check and may be bound."""
 
-    instance: object
-    settings: object
-    health: HealthReport | None
+    __slots__ = ("health", "instance", "settings")
+
+    def __init__(self, instance: object, settings: object, health: HealthReport | None) -> None:
+        self.instance = instance
+        self.settings = settings
+        self.health = health
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,42 @@ class SwapResult:
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready (``health`` as its own dict)."""
         return dataclasses.asdict(self)
+
+
+# The frozen dataclass's own __init__ sets each field with ``object.__setattr__``
+# (~1 us for nine); the slots' descriptors set them at half that, with the same
+# result: ``swap_result(...) == SwapResult(...)``, just as immutable.
+_SWAP_RESULT_SLOTS = tuple(
+    getattr(SwapResult, field.name).__set__ for field in dataclasses.fields(SwapResult)
+)
+
+
+def swap_result(
+    domain: str,
+    key: str,
+    tenant: str | None,
+    old_provider: str | None,
+    new_provider: str,
+    forced: bool,
+    health: HealthReport | None,
+    duration_s: float,
+    reason: str,
+) -> SwapResult:
+    """``SwapResult(...)`` built without the frozen dataclass's per-field ``__setattr__`` calls."""
+    result = object.__new__(SwapResult)
+    s_domain, s_key, s_tenant, s_old, s_new, s_forced, s_health, s_duration, s_reason = (
+        _SWAP_RESULT_SLOTS
+    )
+    s_domain(result, domain)
+    s_key(result, key)
+    s_tenant(result, tenant)
+    s_old(result, old_provider)
+    s_new(result, new_provider)
+    s_forced(result, forced)
+    s_health(result, health)
+    s_duration(result, duration_s)
+    s_reason(result, reason)
+    return result
 
 
 def _wrong_input(cause: BaseException | None) -> bool:
@@ -111,31 +148,48 @@ async def cleanup_instance(instance: object, name: str, timeout: float) -> str |
     return text
 
 
+#: ``value`` of a component without ``health()`` (no report).
+_ABSENT = object()
+
+
+def _name(candidate: Candidate) -> str:
+    return f"{candidate.domain}/{candidate.key}/{candidate.provider}"
+
+
 async def prepare(
     candidate: Candidate,
     *,
     settings_for: Callable[[Candidate], object],
     config: LifecycleConfig,
     hooks: pluggy.PluginManager,
-    transition: Callable[[object], SwapTransition],
+    pre_swap: Callable[[], bool],
     force: bool,
     track: Callable[[asyncio.Task[Any]], None],
+    tenant: str | None,
+    old_provider: str | None,
+    reason: str,
 ) -> Prepared:
     """Build and check an instance of ``candidate``; clean it up on any failure.
 
-    ``settings_for(candidate)`` returns the validated settings (or None when
-    the candidate has no settings model); ``track`` registers a background
-    cleanup task so ``shutdown()`` can wait for it.
+    ``settings_for(candidate)`` returns the validated settings (asked only
+    when the candidate has a settings model); ``pre_swap()`` says whether any
+    ``oneiric_pre_swap`` implementation is registered (asked once health
+    passed; none: no ``SwapTransition`` is built, no hook call made); ``track``
+    registers a background cleanup task so ``shutdown()`` can wait for it.
+    ``tenant``, ``old_provider`` and ``reason`` describe the swap to the hooks.
     """
-    name = f"{candidate.domain}/{candidate.key}/{candidate.provider}"
     try:
-        settings = settings_for(candidate)
+        settings = settings_for(candidate) if candidate.settings_model is not None else None
     except (ConfigError, FactoryError) as exc:
-        raise _fail(ActivationError, f"invalid settings for {name}: {exc}", exc) from exc
-    try:
-        factory = resolve_factory(candidate)
-    except FactoryError as exc:
-        raise _fail(ActivationError, f"cannot build {name}: {exc}", exc) from exc
+        raise _fail(
+            ActivationError, f"invalid settings for {_name(candidate)}: {exc}", exc
+        ) from exc
+    factory = candidate.factory
+    if type(factory) is str or not callable(factory):  # a reference to import (or wrong)
+        try:
+            factory = resolve_factory(candidate)
+        except FactoryError as exc:
+            raise _fail(ActivationError, f"cannot build {_name(candidate)}: {exc}", exc) from exc
 
     built = False
     instance: object = None
@@ -148,43 +202,70 @@ async def prepare(
         except TimeoutError as exc:
             raise _fail(
                 SwapTimeout,
-                f"factory of {name} did not finish within {config.build_timeout:g} s "
-                "(build_timeout)",
+                f"factory of {_name(candidate)} did not finish within "
+                f"{config.build_timeout:g} s (build_timeout)",
                 exc,
             ) from exc
         except Exception as exc:
             raise _fail(
                 ActivationError,
-                f"factory of {name} raised {type(exc).__name__}: {one_line(exc)}",
+                f"factory of {_name(candidate)} raised {type(exc).__name__}: {one_line(exc)}",
                 exc,
             ) from exc
         built = True
 
         try:
-            _, done = start_optional(instance, "init", config.init_timeout)
-            if type(done) is Unfinished:
-                await done
+            init = getattr(instance, "init", None)
+            if init is not None and callable(init):
+                done = start(init(), config.init_timeout)
+                if type(done) is Unfinished:
+                    await done
         except TimeoutError as exc:
             raise _fail(
                 SwapTimeout,
-                f"init() of {name} did not finish within {config.init_timeout:g} s "
-                "(init_timeout)",
+                f"init() of {_name(candidate)} did not finish within "
+                f"{config.init_timeout:g} s (init_timeout)",
                 exc,
             ) from exc
         except Exception as exc:
             raise _fail(
                 ActivationError,
-                f"init() of {name} raised {type(exc).__name__}: {one_line(exc)}",
+                f"init() of {_name(candidate)} raised {type(exc).__name__}: {one_line(exc)}",
                 exc,
             ) from exc
 
-        health = await _health(instance, name, config, force)
-        await _pre_swap(hooks, lambda: transition(instance), name, config)
+        health: HealthReport | None = None
+        value: Any = _ABSENT
+        try:  # the healthy case inline; a failure is judged by _unhealthy
+            check = getattr(instance, "health", None)
+            if check is not None and callable(check):
+                value = start(check(), config.health_timeout)
+                if type(value) is Unfinished:
+                    value = await value
+        except Exception as exc:
+            health = _unhealthy(None, exc, candidate, config, force)
+        else:
+            if value is not _ABSENT:
+                health = to_health(value)
+                if not health.ok:
+                    health = _unhealthy(health, None, candidate, config, force)
+        if pre_swap():
+            await _pre_swap(
+                hooks,
+                lambda: SwapTransition(
+                    candidate.domain, candidate.key, tenant, old_provider, candidate.provider,
+                    instance, force, reason,
+                ),
+                _name(candidate),
+                config,
+            )
         return Prepared(instance, settings, health)
     except BaseException:
         if built:
             # Shielded: a cancelled swap must still release what it built.
-            task = asyncio.ensure_future(cleanup_instance(instance, name, config.cleanup_timeout))
+            task = asyncio.ensure_future(
+                cleanup_instance(instance, _name(candidate), config.cleanup_timeout)
+            )
             track(task)
             try:
                 await asyncio.shield(task)
@@ -193,16 +274,21 @@ async def prepare(
         raise
 
 
-async def _health(
-    instance: object, name: str, config: LifecycleConfig, force: bool
-) -> HealthReport | None:
-    """Check health; a failure raises unless ``force`` (which binds anyway)."""
+def _unhealthy(
+    report: HealthReport | None,
+    exc: Exception | None,
+    candidate: Candidate,
+    config: LifecycleConfig,
+    force: bool,
+) -> HealthReport:
+    """A failed health check: its report when ``force`` (which binds anyway), else raise.
+
+    ``report`` is what a completed ``health()`` returned (not ok); ``exc`` what
+    it raised instead (``TimeoutError``: it did not finish in time).
+    """
+    name = _name(candidate)
     error: SwapError
-    try:
-        present, value = start_optional(instance, "health", config.health_timeout)
-        if type(value) is Unfinished:
-            value = await value
-    except TimeoutError as exc:
+    if isinstance(exc, TimeoutError):
         report = HealthReport(False, f"health() timed out after {config.health_timeout:g} s")
         error = _fail(
             SwapTimeout,
@@ -210,15 +296,11 @@ async def _health(
             "(health_timeout)",
             exc,
         )
-    except Exception as exc:
+    elif exc is not None:
         report = HealthReport(False, f"health() raised {type(exc).__name__}: {one_line(exc)}")
         error = _fail(HealthCheckFailed, f"health check of {name} failed: {report.detail}", exc)
     else:
-        if not present:
-            return None
-        report = to_health(value)
-        if report.ok:
-            return report
+        assert report is not None
         error = _fail(
             HealthCheckFailed,
             f"health check of {name} failed: {report.detail or 'not ok'}",
