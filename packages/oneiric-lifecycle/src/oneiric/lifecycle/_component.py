@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-import types
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from dataclasses import dataclass
 from inspect import CO_ITERABLE_COROUTINE
 from types import CoroutineType, GeneratorType
 from typing import Any, cast
+
+from oneiric.core.helpers import Suspended, run_eagerly
 
 __all__ = [
     "HealthReport",
@@ -75,13 +76,12 @@ def start(value: Any, timeout: float) -> Any:
     """
     if type(value) is CoroutineType:
         began = _monotonic()
-        try:
-            pending = value.send(None)
-        except StopIteration as done:  # finished without suspending: no timer needed
-            return done.value
+        result = run_eagerly(value)
+        if type(result) is not Suspended:  # finished without suspending: no timer needed
+            return result
         # the loop's clock, less what the first step took: the deadline it had at the start
         deadline = asyncio.get_running_loop().time() + timeout - (_monotonic() - began)
-        return Unfinished(_finish(value, pending, deadline))
+        return Unfinished(_finish(result.rest, deadline))
     if isinstance(value, Awaitable) or (
         type(value) is GeneratorType and value.gi_code.co_flags & CO_ITERABLE_COROUTINE
     ):  # inspect.isawaitable, without its call
@@ -102,34 +102,9 @@ async def _within(value: Awaitable[Any], timeout: float) -> Any:
         return await value
 
 
-async def _finish(coro: CoroutineType[Any, Any, Any], pending: Any, deadline: float) -> Any:
+async def _finish(rest: Awaitable[Any], deadline: float) -> Any:
     async with asyncio.timeout_at(deadline):
-        return await _resume(coro, pending)
-
-
-@types.coroutine
-def _resume(coro: CoroutineType[Any, Any, Any], pending: Any) -> Generator[Any, Any, Any]:
-    """Go on awaiting ``coro`` after its first step yielded ``pending`` (``await``'s delegation).
-
-    What the task sends or throws in goes to ``coro``; what ``coro`` yields
-    goes to the task, as ``await coro`` would have done from the start.
-    """
-    while True:
-        try:
-            sent = yield pending
-        except GeneratorExit:
-            coro.close()
-            raise
-        except BaseException as exc:  # cancellation, the timeout's included
-            try:
-                pending = coro.throw(exc)
-            except StopIteration as done:
-                return done.value
-        else:
-            try:
-                pending = coro.send(sent)
-            except StopIteration as done:
-                return done.value
+        return await rest
 
 
 def start_optional(obj: Any, name: str, timeout: float) -> tuple[bool, Any]:
