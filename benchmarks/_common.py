@@ -142,6 +142,37 @@ def interleaved(
     return samples
 
 
+#: Run by an interpreter: copy the named packages (with their dist-info) from its own
+#: installation into argv[1], skipping those it lacks, then byte-compile argv[1:].
+_COPY_PACKAGES = """
+import compileall, importlib, importlib.metadata, shutil, sys
+from pathlib import Path
+dest = Path(sys.argv[1])
+for module, dist in {packages!r}:
+    try:
+        src = Path(importlib.import_module(module).__file__).parent
+    except ImportError:
+        continue
+    shutil.copytree(src, dest.joinpath(*module.split(".")),
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    info = getattr(importlib.metadata.distribution(dist), "_path", None)
+    if info is not None and not (dest / Path(info).name).exists():
+        shutil.copytree(info, dest / Path(info).name)
+for path in sys.argv[1:]:
+    if not compileall.compile_dir(path, quiet=1, workers=1):
+        raise SystemExit(f"byte-compiling {{path}} failed")
+"""
+
+
+def copy_packages_script(packages: Sequence[tuple[str, str]]) -> str:
+    """``python -c`` code copying ``(module, distribution)`` pairs into an isolated directory.
+
+    The benchmarks of discovery run fresh ``python -S`` processes on such a
+    copy so that no other installed plugin is seen.
+    """
+    return _COPY_PACKAGES.format(packages=tuple(packages))
+
+
 def run_python(
     args: Sequence[str], *, env: dict[str, str] | None = None, python: str | None = None
 ) -> tuple[float, str, str]:

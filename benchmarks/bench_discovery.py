@@ -65,7 +65,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import ROOT, Result, fmt, interleaved, machine, median, parser, run_python
+from _common import (
+    ROOT,
+    Result,
+    copy_packages_script,
+    fmt,
+    interleaved,
+    machine,
+    median,
+    parser,
+    run_python,
+)
 
 PYTHON313 = "/root/.pyenv/versions/3.13.0/bin/python"
 COUNT = 200
@@ -131,25 +141,8 @@ def make_site(root: Path, count: int, *, second_hook: bool) -> Path:
 
 # ------------------------------------------------------------ interpreters
 
-#: Run by each interpreter: copy oneiric.core and pluggy (with their dist-info)
-#: from its own installation into argv[1], then byte-compile argv[1:].
-COPY_DEPS = textwrap.dedent(
-    """
-    import compileall, importlib, importlib.metadata, shutil, sys
-    from pathlib import Path
-    dest = Path(sys.argv[1])
-    for module, dist in (("oneiric.core", "oneiric-core"), ("pluggy", "pluggy")):
-        src = Path(importlib.import_module(module).__file__).parent
-        shutil.copytree(src, dest.joinpath(*module.split(".")),
-                        ignore=shutil.ignore_patterns("__pycache__"))
-        info = getattr(importlib.metadata.distribution(dist), "_path", None)
-        if info is not None and not (dest / Path(info).name).exists():
-            shutil.copytree(info, dest / Path(info).name)
-    for path in sys.argv[1:]:
-        if not compileall.compile_dir(path, quiet=1, workers=1):
-            raise SystemExit(f"byte-compiling {path} failed")
-    """
-)
+#: Run by each interpreter: copy oneiric.core and pluggy from its own installation.
+COPY_DEPS = copy_packages_script([("oneiric.core", "oneiric-core"), ("pluggy", "pluggy")])
 
 
 class Interpreter:

@@ -73,7 +73,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import Result, interleaved, machine, median, parser, report, run_python
+from _common import (
+    Result,
+    copy_packages_script,
+    interleaved,
+    machine,
+    median,
+    parser,
+    report,
+    run_python,
+)
 from bench_discovery import make_site
 
 ORIGINAL_DESIGN = (
@@ -290,26 +299,8 @@ DISCOVER_WORKER = SETUP + textwrap.dedent(
     """
 )
 
-COPY_DEPS = textwrap.dedent(
-    """
-    import compileall, importlib, importlib.metadata, shutil, sys
-    from pathlib import Path
-    dest = Path(sys.argv[1])
-    for module, dist in (("oneiric.core", "oneiric-core"), ("pluggy", "pluggy"),
-                         ("stevedore", "stevedore")):
-        try:
-            src = Path(importlib.import_module(module).__file__).parent
-        except ImportError:
-            continue
-        shutil.copytree(src, dest.joinpath(*module.split(".")),
-                        ignore=shutil.ignore_patterns("__pycache__"))
-        info = getattr(importlib.metadata.distribution(dist), "_path", None)
-        if info is not None and not (dest / Path(info).name).exists():
-            shutil.copytree(info, dest / Path(info).name)
-    for path in sys.argv[1:]:
-        if not compileall.compile_dir(path, quiet=1, workers=1):
-            raise SystemExit(f"byte-compiling {path} failed")
-    """
+COPY_DEPS = copy_packages_script(
+    [("oneiric.core", "oneiric-core"), ("pluggy", "pluggy"), ("stevedore", "stevedore")]
 )
 
 
