@@ -213,19 +213,21 @@ class Candidate(Value):
             raise InvalidCandidateError(
                 f"invalid description for {domain}/{key}/{provider}: expected a string"
             )
-        _set = object.__setattr__
-        _set(self, "domain", domain)
-        _set(self, "key", key)
-        _set(self, "provider", provider)
-        _set(self, "factory", factory)
-        _set(self, "priority", priority)
-        _set(self, "stack_level", stack_level)
-        _set(self, "capabilities", capabilities)
-        _set(self, "source", source)
-        _set(self, "settings_model", settings_model)
-        _set(self, "description", description)
-        _set(self, "metadata", MappingProxyType(dict(metadata)) if metadata else _EMPTY)
-        _set(self, "_identity", (domain, key, provider, source._origin))
+        # the slots' own setters (bound after the class is built, below): a third
+        # faster than object.__setattr__ per field, and construction is on every
+        # registration's path
+        _set_domain(self, domain)
+        _set_key(self, key)
+        _set_provider(self, provider)
+        _set_factory(self, factory)
+        _set_priority(self, priority)
+        _set_stack_level(self, stack_level)
+        _set_capabilities(self, capabilities)
+        _set_source(self, source)
+        _set_settings_model(self, settings_model)
+        _set_description(self, description)
+        _set_metadata(self, MappingProxyType(dict(metadata)) if metadata else _EMPTY)
+        _set_identity(self, (domain, key, provider, source._origin))
 
     @property
     def identity(self) -> tuple[str, str, str, tuple[str, str]]:
@@ -240,3 +242,31 @@ class Candidate(Value):
     def evolve(self, **changes: object) -> Candidate:
         """Return a copy with ``changes`` applied (validated again); alias of ``replace``."""
         return self.replace(**changes)
+
+
+def _slot_setter(cls: type, name: str) -> Callable[[Any, Any], None]:
+    """The ``__set__`` of slot ``name``: sets the field past the frozen ``__setattr__``."""
+    setter: Callable[[Any, Any], None] = cls.__dict__[name].__set__
+    return setter
+
+
+(
+    _set_domain,
+    _set_key,
+    _set_provider,
+    _set_factory,
+    _set_priority,
+    _set_stack_level,
+    _set_capabilities,
+    _set_source,
+    _set_settings_model,
+    _set_description,
+    _set_metadata,
+    _set_identity,
+) = (
+    _slot_setter(Candidate, name)
+    for name in (
+        "domain", "key", "provider", "factory", "priority", "stack_level", "capabilities",
+        "source", "settings_model", "description", "metadata", "_identity",
+    )
+)
