@@ -18,6 +18,7 @@ import statistics
 import subprocess
 import sys
 import time
+import timeit
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib.util import find_spec
@@ -123,6 +124,20 @@ def report(title: str, results: Sequence[Result], *, as_json: bool) -> int:
         print(markdown_table(results))
         print()
     return 0
+
+
+def ns_per_call(stmt: str, env: dict[str, Any], number: int) -> Callable[[], float]:
+    """A sampler for ``interleaved``: ns per execution of ``stmt`` over ``number`` runs.
+
+    ``timeit`` (its loop included, on both sides of a comparison); ``env`` are the
+    statement's globals.
+    """
+    timer = timeit.Timer(stmt, globals=env)
+
+    def sample() -> float:
+        return timer.timeit(number) / number * 1e9
+
+    return sample
 
 
 def interleaved(

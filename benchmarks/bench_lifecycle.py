@@ -37,7 +37,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import Result, interleaved, median, parser, report
+from _common import Result, interleaved, median, ns_per_call, parser, report
 
 from oneiric.core import Candidate, Resolver
 from oneiric.lifecycle import DomainBridge, LifecycleConfig, LifecycleManager
@@ -83,11 +83,6 @@ class NullSync:
         return None
 
 
-def _timer(stmt: str, env: dict[str, Any], number: int) -> Any:
-    t = timeit.Timer(stmt, globals=env)
-    return lambda: t.timeit(number) / number * NS
-
-
 async def _setup(keys: int = 10) -> tuple[Resolver, LifecycleManager]:
     resolver = Resolver(stack_order={})
     for i in range(keys):
@@ -124,10 +119,10 @@ def main() -> int:
     env = {"h": handle, "p": plain, "bridge": bridge, "lookup": lookup}
     samples = interleaved(
         {
-            "handle": _timer("h.instance", env, number),
-            "plain": _timer("p.instance", env, number),
-            "bridge": _timer("bridge.handle('key0').instance", env, number // 2),
-            "function": _timer("lookup('key0').instance", env, number // 2),
+            "handle": ns_per_call("h.instance", env, number),
+            "plain": ns_per_call("p.instance", env, number),
+            "bridge": ns_per_call("bridge.handle('key0').instance", env, number // 2),
+            "function": ns_per_call("lookup('key0').instance", env, number // 2),
         },
         repeats,
     )

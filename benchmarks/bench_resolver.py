@@ -29,14 +29,13 @@ from __future__ import annotations
 import gc
 import sys
 import time
-import timeit
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import Result, interleaved, median, parser, report
+from _common import Result, interleaved, median, ns_per_call, parser, report
 
 from oneiric.core import Candidate, Resolver
 
@@ -63,12 +62,7 @@ def bench_scoped(repeats: int, number: int) -> list[Result]:
     assert resolve("adapter", "cache", require=("ttl",)).provider == "redis"
 
     def sampler(stmt: str) -> Callable[[], float]:
-        timer = timeit.Timer(stmt, globals={"r": resolve})
-
-        def sample() -> float:
-            return timer.timeit(number) / number * NS
-
-        return sample
+        return ns_per_call(stmt, {"r": resolve}, number)
 
     samples = interleaved(
         {
