@@ -843,7 +843,7 @@ def test_randomized_against_the_rules(
     ],
 )
 def test_veto_applies_to_refuses_bad_declarations(kwargs: dict[str, Any]) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"veto_applies_to\("):
         veto_applies_to(**kwargs)
 
 

@@ -5,9 +5,10 @@ every candidate through pluggy (~1 µs per candidate and implementation), and
 core itself always registers one (the ``requires`` veto), so a fill could never
 skip the hook.  Most policies only concern a few candidates: the built-in ones
 look at candidates that carry ``metadata["requires"]`` or come from a manifest.
-An implementation declares that with :func:`veto_applies_to`; a candidate that
-no declared predicate accepts is not asked about at all, and a fill whose
-candidates all pass needs no hook call and no sort (the resolver's lean path).
+An implementation declares that with :func:`veto_applies_to` (source kinds,
+metadata keys); a candidate outside every declaration is not asked about at
+all, and a fill whose candidates are all outside needs no hook call and no
+sort (the resolver's lean path).
 An implementation without a declaration is asked about every candidate, as
 before: the declaration is an optimization a policy opts into, never a change
 of what it decides.
